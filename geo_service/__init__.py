@@ -1,0 +1,54 @@
+"""The grid-governance GIS service: `create_app` is the one app factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from . import db, settings
+from .auth import TokenCache
+from .index_cache import IndexCache
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+@dataclass
+class Services:
+    """What every request needs, created once per process."""
+
+    engine: sa.Engine
+    settings: dict[str, Any]
+    indexes: IndexCache
+    tokens: TokenCache
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings (defaults < GEO_* env < `config`), store, index, blueprints."""
+    app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static",
+                instance_path=str(Path.cwd() / "instance"))
+    values = settings.load(config)
+    if not values["DATABASE_URL"]:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        values["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'geo_service.sqlite3'}"
+    app.config.update(values, MAX_CONTENT_LENGTH=values["MAX_BODY_BYTES"],
+                      JSON_AS_ASCII=False)
+    app.json.ensure_ascii = False
+    engine = db.make_engine(values["DATABASE_URL"])
+    db.upgrade(engine)
+    app.extensions["geo"] = Services(
+        engine=engine, settings=values,
+        indexes=IndexCache(engine, values["INDEX_REFRESH_S"]),
+        tokens=TokenCache(ttl=values["INDEX_REFRESH_S"]),
+    )
+    from .web import init_app  # noqa: PLC0415 - web depends on the app being configured
+
+    init_app(app)
+    return app
+
+
+def services(app: Flask) -> Services:
+    return app.extensions["geo"]

@@ -1,0 +1,164 @@
+"""`geo-service`: the operator's commands. Each is a thin wrapper over a domain function."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from boundaries.levels import LEVELS
+
+from . import create_app, services
+
+
+def _app() -> Flask:
+    return create_app()
+
+
+def _echo_report(data: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(help="Grid-governance GIS service: registry, lookup, maps.")
+def main() -> None:
+    pass
+
+
+@main.command("import-areas")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--level", type=click.Choice(LEVELS), required=True)
+@click.option("--crs", help="CRS of the file if it has none or it is wrong: EPSG:n, gcj02, bd09.")
+@click.option("--code-field", default="code", show_default=True)
+@click.option("--name-field", default="name", show_default=True)
+@click.option("--parent-field", default="parent_code", show_default=True)
+@click.option("--kind-field", default="kind", show_default=True)
+@click.option("--repair", is_flag=True, help="Fix invalid geometries with make_valid.")
+@click.option("--dry-run", is_flag=True, help="Report only; write nothing.")
+@click.option("--draft", is_flag=True, help="Write as a draft version; do not publish.")
+@click.option("--author", default=lambda: os.environ.get("USER", "cli"))
+@click.option("--note", default="")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def import_areas_cmd(path: str, level: str, crs: str | None, code_field: str,
+                     name_field: str, parent_field: str, kind_field: str, repair: bool,
+                     dry_run: bool, draft: bool, author: str, note: str,
+                     as_json: bool) -> None:
+    """Import one level of areas from GeoJSON, GeoPackage or Shapefile, all or nothing."""
+    from .registry import import_areas
+
+    app = _app()
+    svc = services(app)
+    fields = {"code_field": code_field, "name_field": name_field,
+              "parent_field": parent_field, "kind_field": kind_field}
+    result = import_areas(svc.engine, path, level, author=author, crs=crs, repair=repair,
+                          dry_run=dry_run, publish_now=not draft, note=note,
+                          tolerance_m=svc.settings["IMPORT_TOLERANCE_M"], fields=fields)
+    _echo_report(result.to_dict(), as_json)
+    if not as_json:
+        click.echo(result.report.summary() or "no problems found")
+    verb = ("would import" if dry_run else "imported") if result.report.ok else "refused"
+    click.echo(f"{verb} {result.features} {level} areas"
+               + (f" as version {result.version}" if result.written else "")
+               + ("" if result.written or not result.report.ok else " (dry run)"))
+    if not result.report.ok:
+        sys.exit(1)
+
+
+@main.command("import-households")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--crs", help="CRS of the coordinates (default EPSG:4326): EPSG:n, gcj02, bd09.")
+@click.option("--dry-run", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def import_households_cmd(path: str, crs: str | None, dry_run: bool, as_json: bool) -> None:
+    """Import a household roster (CSV with lon/lat, or a point file), assigning grids."""
+    from .households import import_households
+
+    svc = services(_app())
+    vi = svc.indexes.live()
+    if vi is None:
+        raise click.ClickException("no boundary version is live: import grids first")
+    t0 = time.perf_counter()
+    result = import_households(svc.engine, path, vi.grids, vi.groups, crs=crs,
+                               dry_run=dry_run)
+    _echo_report(result.to_dict(), as_json)
+    if result.error:
+        raise click.ClickException(result.error)
+    if not as_json:
+        for p in result.rejected[:50]:
+            click.echo(f"row {p.row} {p.field}={p.value!r}: {p.reason}")
+        if len(result.rejected) > 50:
+            click.echo(f"... and {len(result.rejected) - 50} more rejected rows (--json)")
+    click.echo(f"{result.rows} rows, {result.accepted} accepted, {len(result.rejected)} "
+               f"rejected, {'written' if result.written else 'not written'} in "
+               f"{time.perf_counter() - t0:.1f} s")
+
+
+@main.command("export")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--level", type=click.Choice([*LEVELS, "household"]), required=True)
+@click.option("--version", "version", type=int, help="An earlier boundary version.")
+@click.option("--with-pii", is_flag=True, help="Include household heads' names and phones.")
+def export_cmd(out: str, level: str, version: int | None, with_pii: bool) -> None:
+    """Export one level (or households as points) to .gpkg, .geojson or .shp."""
+    from .exports import export_level
+
+    svc = services(_app())
+    n = export_level(svc.engine, level, Path(out), version=version, with_pii=with_pii)
+    click.echo(f"wrote {n} {level} features to {out}")
+
+
+@main.command("create-token")
+@click.option("--role", required=True,
+              type=click.Choice(["admin", "planner", "dispatcher", "worker", "viewer"]))
+@click.option("--name", required=True)
+@click.option("--area", "area_code", help="Limit the token to this area's subtree.")
+def create_token_cmd(role: str, name: str, area_code: str | None) -> None:
+    """Create an API token; it is printed once and stored only as a hash."""
+    from .auth import create_token
+
+    with services(_app()).engine.begin() as conn:
+        click.echo(create_token(conn, name=name, role=role, area_code=area_code))
+
+
+@main.command("revoke-token")
+@click.option("--name", help="Revoke all tokens of this user.")
+@click.option("--prefix", help="Revoke the token starting with these characters.")
+def revoke_token_cmd(name: str | None, prefix: str | None) -> None:
+    """Revoke tokens by user name or by token prefix."""
+    from .auth import revoke_tokens
+
+    if not (name or prefix):
+        raise click.UsageError("give --name or --prefix")
+    with services(_app()).engine.begin() as conn:
+        n = revoke_tokens(conn, name=name, prefix=prefix)
+    click.echo(f"revoked {n} token(s)")
+
+
+@main.command("demo")
+@click.option("--seed", default=623000, show_default=True)
+@click.option("--small", is_flag=True, help="Hezuo city only, scaled down (for trying out).")
+def demo_cmd(seed: int, small: bool) -> None:
+    """Load the synthetic Gannan demo prefecture into the configured database."""
+    from .demo import load_demo
+
+    svc = services(_app())
+    summary = load_demo(svc.engine, seed=seed, small=small, progress=True)
+    for k, v in summary.items():
+        click.echo(f"{k}: {v}")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", type=int, help="Processes (default: one per core).")
+@click.option("--threads", type=int, default=4, show_default=True)
+def serve_cmd(host: str, port: int, workers: int | None, threads: int) -> None:
+    """Run the service under gunicorn; each worker holds its own grid index."""
+    from .serving import serve
+
+    serve(host=host, port=port, workers=workers, threads=threads)

@@ -1,0 +1,64 @@
+"""The grid index each process holds, swapped whole when a new boundary version goes live.
+
+Each process (gunicorn worker) keeps its own index and asks the store at most every
+`INDEX_REFRESH_S` seconds which version is live; a rebuild happens on the side and is
+published by one reference assignment, so a lookup never sees half an index.
+Earlier versions asked for by `version=` are kept in a small LRU.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+import sqlalchemy as sa
+
+from .registry import VersionIndex, build_indexes, live_version, resolve_version
+
+
+class IndexCache:
+    def __init__(self, engine: sa.Engine, refresh_s: float, keep_versions: int = 4) -> None:
+        self.engine = engine
+        self.refresh_s = refresh_s
+        self.keep_versions = keep_versions
+        self._live: VersionIndex | None = None
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+        self._old: OrderedDict[int, VersionIndex] = OrderedDict()
+
+    def live(self) -> VersionIndex | None:
+        """The live version's indexes, or None before any publish."""
+        if time.monotonic() - self._checked >= self.refresh_s:
+            with self._lock:
+                if time.monotonic() - self._checked >= self.refresh_s:
+                    self._refresh()
+        return self._live
+
+    def _refresh(self) -> None:
+        with self.engine.connect() as conn:
+            version = live_version(conn)
+            current = self._live.version if self._live else None
+            if version is not None and version != current:
+                self._live = build_indexes(conn, version)
+        self._checked = time.monotonic()
+
+    def invalidate(self) -> None:
+        """Check the store on the next request (after this process published)."""
+        self._checked = float("-inf")
+
+    def version(self, version: int) -> VersionIndex:
+        """VersionIndex of a given (possibly earlier) version; RegistryError if unknown."""
+        live = self.live()
+        if live and live.version == version:
+            return live
+        with self._lock:
+            hit = self._old.get(version)
+            if hit is None:
+                with self.engine.connect() as conn:
+                    hit = build_indexes(conn, resolve_version(conn, version))
+                self._old[version] = hit
+                while len(self._old) > self.keep_versions:
+                    self._old.popitem(last=False)
+            self._old.move_to_end(version)
+            return hit

@@ -1,0 +1,188 @@
+"""The point-in-grid lookup: which grid holds a point, its chain, and who answers for it.
+
+Input checking lives here too, so every caller (HTTP, CLI, tests) gets the same errors:
+malformed input is a 400, a well-formed point that cannot be right (out of range, axes
+swapped) a 422, each naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from boundaries.crs import UnknownCRS, from_wgs84, normalize_crs, to_wgs84
+
+from .errors import ApiError
+from .models import worker_areas, workers
+from .privacy import person_view
+from .registry import VersionIndex
+
+MAX_BATCH = 100_000
+_GEOGRAPHIC = {"EPSG:4326", "EPSG:4490", "gcj02", "bd09"}
+# CGCS2000 Gauss-Krüger zones (3° and 6°, with and without zone prefix) and Web Mercator.
+_PROJECTED = {f"EPSG:{n}" for n in range(4491, 4555)} | {"EPSG:3857"}
+SUPPORTED_CRS = "EPSG:4326 (default), EPSG:4490, EPSG:3857, EPSG:4491–4554 (CGCS2000 " \
+    "Gauss-Krüger), gcj02, bd09"
+
+
+def parse_crs(raw: str | None, field: str = "crs") -> str:
+    """A supported CRS name, canonical; 400 naming the accepted ones otherwise."""
+    try:
+        crs = normalize_crs(raw or "EPSG:4326")
+    except UnknownCRS:
+        crs = None
+    if crs not in _GEOGRAPHIC and crs not in _PROJECTED:
+        raise ApiError(400, "unknown_crs", f"unknown or unsupported CRS {raw!r}; "
+                       f"accepted: {SUPPORTED_CRS}", field)
+    return crs
+
+
+def parse_number(raw: Any, field: str) -> float:
+    """A finite float from a query string or JSON value; 400 otherwise."""
+    if raw is None or raw == "":
+        raise ApiError(400, "missing", f"{field} is required", field)
+    if isinstance(raw, bool):
+        raise ApiError(400, "invalid_number", f"{field} must be a number", field)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ApiError(400, "invalid_number", f"{field} must be a number, got {raw!r}",
+                       field) from None
+    if not math.isfinite(value):
+        raise ApiError(400, "invalid_number", f"{field} must be finite, got {raw!r}", field)
+    return value
+
+
+def check_point(vi: VersionIndex, x: float, y: float, crs: str) -> tuple[float, float]:
+    """WGS84 lon/lat of an input point, or 422 for out-of-range and swapped axes."""
+    if crs in _GEOGRAPHIC and (abs(x) > 180 or abs(y) > 90):
+        if abs(y) <= 180 and abs(x) <= 90 and _in_service_area(vi, *_wgs(y, x, crs)):
+            raise _swapped(x, y)
+        field = "lat" if abs(y) > 90 else "lon"
+        raise ApiError(422, "out_of_range", "latitude must be within ±90 and longitude "
+                       f"within ±180; got lon={x}, lat={y}", field)
+    lon, lat = _wgs(x, y, crs)
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise ApiError(422, "out_of_range", f"({x}, {y}) is not a valid position in {crs}",
+                       "lon")
+    if (crs in _GEOGRAPHIC and not _in_service_area(vi, lon, lat)
+            and _in_service_area(vi, *_wgs(y, x, crs))):
+        raise _swapped(x, y)
+    return lon, lat
+
+
+def _swapped(x: float, y: float) -> ApiError:
+    return ApiError(422, "swapped_axes", f"({x}, {y}) is far outside the service area but "
+                    "inside it with longitude and latitude swapped: send lon first, then lat",
+                    "lon")
+
+
+def _wgs(x: float, y: float, crs: str) -> tuple[float, float]:
+    lon, lat = to_wgs84(x, y, crs)
+    return float(lon), float(lat)
+
+
+def _in_service_area(vi: VersionIndex, lon: float, lat: float, margin: float = 0.5) -> bool:
+    x0, y0, x1, y1 = vi.grids.bounds
+    return x0 - margin <= lon <= x1 + margin and y0 - margin <= lat <= y1 + margin
+
+
+def chain_of(vi: VersionIndex, code: str | None) -> list[dict[str, Any]]:
+    return [{"level": a.level, "code": a.code, "name": a.name} for a in vi.chain(code)]
+
+
+def area_brief(vi: VersionIndex, code: str | None) -> dict[str, Any] | None:
+    info = vi.areas.get(code) if code else None
+    return {"code": info.code, "name": info.name, "kind": info.kind} if info else None
+
+
+def responsible_people(conn: sa.Connection, codes: list[str], role: str
+                       ) -> list[dict[str, Any]]:
+    """Workers answering for these areas (grid leader, workers, liaison head), masked."""
+    rows = conn.execute(
+        sa.select(workers.c.code, workers.c.name, workers.c.role, workers.c.phone,
+                  workers.c.on_duty, worker_areas.c.area_code)
+        .join(worker_areas, worker_areas.c.worker_id == workers.c.id)
+        .where(worker_areas.c.area_code.in_(codes))
+        .order_by(workers.c.role, workers.c.code)
+    ).all()
+    return [{"code": r.code, "role": r.role, "area_code": r.area_code,
+             "on_duty": bool(r.on_duty), **person_view(r.name, r.phone, role)} for r in rows]
+
+
+def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float
+                 ) -> dict[str, Any]:
+    """The grid, group, chain and near-boundary flag for one WGS84 point."""
+    pos = vi.grids.assign_one(lon, lat)
+    answer: dict[str, Any] = {"version": vi.version, "lon": lon, "lat": lat}
+    if pos < 0:
+        near, dist = vi.grids.nearest(lon, lat)
+        answer.update(grid=None, group=None, chain=[], near_boundary=False,
+                      nearest={"grid": area_brief(vi, str(vi.grids.codes[near])),
+                               "distance_m": round(dist, 1)} if near >= 0 else None)
+        return answer
+    grid = str(vi.grids.codes[pos])
+    gpos = vi.groups.assign_one(lon, lat)
+    group = str(vi.groups.codes[gpos]) if gpos >= 0 else None
+    near = vi.grids.near_boundary(np.array([lon]), np.array([lat]), np.array([pos]), near_m)
+    answer.update(grid=area_brief(vi, grid), group=area_brief(vi, group),
+                  chain=chain_of(vi, grid), near_boundary=bool(near[0]))
+    return answer
+
+
+def output_point(answer: dict[str, Any], crs: str) -> dict[str, Any]:
+    """Echo the point in the caller's CRS as well."""
+    if crs != "EPSG:4326":
+        x, y = from_wgs84(answer["lon"], answer["lat"], crs)
+        answer["point"] = {"crs": crs, "x": float(x), "y": float(y)}
+    return answer
+
+
+def lookup_batch(vi: VersionIndex, points: list[Any], crs: str, *, chain: bool = False
+                 ) -> dict[str, Any]:
+    """Grid and group codes for many points in input order; bad points listed by index."""
+    n = len(points)
+    xs = np.full(n, np.nan)
+    ys = np.full(n, np.nan)
+    errors: list[dict[str, Any]] = []
+    try:
+        arr = np.asarray(points, dtype=np.float64)
+        if arr.shape != (n, 2):
+            raise ValueError
+        xs, ys = arr[:, 0].copy(), arr[:, 1].copy()
+    except (TypeError, ValueError):
+        for i, p in enumerate(points):
+            if (isinstance(p, list | tuple) and len(p) == 2
+                    and all(isinstance(v, int | float) and not isinstance(v, bool)
+                            for v in p)):
+                xs[i], ys[i] = p
+    lon, lat = to_wgs84(xs, ys, crs)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat))
+    if crs in _GEOGRAPHIC:
+        bad |= (np.abs(xs) > 180) | (np.abs(ys) > 90)
+    lon[bad] = np.nan
+    pos = vi.grids.assign(lon, lat)
+    gpos = vi.groups.assign(lon, lat)
+    grids = vi.grids.codes_of(pos)
+    for i in np.flatnonzero(bad):
+        errors.append({"index": int(i), "reason": _point_reason(points[i], vi, crs)})
+    out: dict[str, Any] = {"version": vi.version, "count": n, "grid": grids.tolist(),
+                           "group": vi.groups.codes_of(gpos).tolist(), "errors": errors}
+    if chain:
+        cache: dict[str, list[dict[str, Any]]] = {}
+        out["chain"] = [cache.setdefault(g, chain_of(vi, g)) if g else [] for g in grids]
+    return out
+
+
+def _point_reason(p: Any, vi: VersionIndex, crs: str) -> str:
+    try:
+        if not isinstance(p, list | tuple) or len(p) != 2:
+            return "a point must be [lon, lat]"
+        x, y = (parse_number(v, f) for v, f in zip(p, ("lon", "lat"), strict=True))
+        check_point(vi, x, y, crs)
+    except ApiError as err:
+        return err.message
+    return "not a valid position"

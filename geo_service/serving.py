@@ -1,0 +1,44 @@
+"""Run the app under gunicorn: sized for the machine, migrations once, index per worker."""
+
+from __future__ import annotations
+
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from . import create_app, services
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, options: dict) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):  # noqa: ANN201
+        return self.application
+
+
+def serve(host: str, port: int, workers: int | None = None, threads: int = 4) -> None:
+    """gunicorn with one process per core (gthread workers for slow clients)."""
+    app = create_app()  # in the master: migrations run once, before the fork
+
+    def post_fork(_server, _worker) -> None:  # noqa: ANN001
+        services(app).engine.dispose(close=False)  # never share DB sockets across a fork
+
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers or os.cpu_count() or 2,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "post_fork": post_fork,
+        "accesslog": None,
+        "keepalive": 5,
+    }
+    runner = _Gunicorn(options)
+    runner.application = app
+    print(f"geo-service listening on http://{host}:{port}/", flush=True)
+    runner.run()

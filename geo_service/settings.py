@@ -1,0 +1,64 @@
+"""The one table of settings: name, default, help. Each is read from `GEO_<NAME>`.
+
+The README's settings table is checked against this one by a test, so a setting cannot
+exist without being documented.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"GEO_{self.name}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "",
+            "SQLAlchemy URL of the store. Empty: the embedded SQLite file "
+            "`instance/geo_service.sqlite3`. Production: "
+            "`postgresql+psycopg://user:pw@host/db` (PostGIS)."),
+    Setting("NEAR_BOUNDARY_M", 30.0,
+            "A point closer than this many metres to another grid is flagged "
+            "`near_boundary`."),
+    Setting("IMPORT_TOLERANCE_M", 5.0,
+            "How far (metres) a child area may stick out of its parent before an import "
+            "reports it."),
+    Setting("INDEX_REFRESH_S", 2.0,
+            "How often (seconds) each process checks whether a new boundary version went "
+            "live and rebuilds its grid index."),
+    Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
+            "Largest request body accepted; larger ones get 413."),
+    Setting("TILE_URL", "",
+            "Basemap tile URL template for maps (e.g. a local tile server). Empty: no "
+            "basemap, command centers are offline."),
+    Setting("TILE_ATTRIBUTION", "", "Attribution shown with the basemap tiles."),
+)
+
+
+def _coerce(setting: Setting, raw: str) -> Any:
+    kind = type(setting.default)
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return kind(raw)
+
+
+def load(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+         ) -> dict[str, Any]:
+    """Defaults, then `GEO_*` environment variables, then explicit overrides."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for s in SETTINGS:
+        raw = environ.get(s.env)
+        values[s.name] = s.default if raw is None else _coerce(s, raw)
+    values.update(overrides or {})
+    return values

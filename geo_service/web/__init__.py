@@ -1,0 +1,66 @@
+"""The web layer: thin blueprints, one auth gate, one error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..auth import PUBLIC, Principal, authorize
+from ..errors import ApiError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def allow(*roles: str) -> Callable[[F], F]:
+    """Declare which roles may call a view. Views without a declaration are refused."""
+
+    def mark(view: F) -> F:
+        view.allowed_roles = roles  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def principal() -> Principal:
+    return g.principal
+
+
+def _authenticate(app: Flask) -> None:
+    g.principal = None
+    view = app.view_functions.get(request.endpoint or "")
+    allowed = (PUBLIC,) if request.endpoint == "static" else getattr(view, "allowed_roles", ())
+    if view is None:
+        return  # routing will answer 404/405 in the one error shape
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        from .. import services  # noqa: PLC0415
+
+        svc = services(app)
+        g.principal = svc.tokens.verify(svc.engine.connect, header[7:].strip())
+    authorize(g.principal, allowed)
+
+
+def init_app(app: Flask) -> None:
+    from . import api, lookup  # noqa: PLC0415
+
+    app.before_request(lambda: _authenticate(app))
+
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError):  # noqa: ANN202
+        return jsonify(err.to_dict()), err.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):  # noqa: ANN202
+        code = {413: "too_large"}.get(err.code or 500, (err.name or "error").lower()
+                                      .replace(" ", "_"))
+        message = err.description or err.name
+        if err.code == 413:
+            message = (f"request body larger than the limit of "
+                       f"{app.config['MAX_CONTENT_LENGTH']} bytes")
+        return jsonify(ApiError(err.code or 500, code, message).to_dict()), err.code
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(lookup.bp)
