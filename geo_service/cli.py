@@ -155,10 +155,9 @@ def demo_cmd(seed: int, small: bool) -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
-@click.option("--workers", type=int, help="Processes (default: one per core).")
-@click.option("--threads", type=int, default=4, show_default=True)
-def serve_cmd(host: str, port: int, workers: int | None, threads: int) -> None:
-    """Run the service under gunicorn; each worker holds its own grid index."""
+def serve_cmd(host: str, port: int) -> None:
+    """Run the service under gunicorn (GEO_WORKERS, GEO_THREADS); each worker holds its
+    own grid index and follows boundary versions by itself."""
     from .serving import serve
 
-    serve(host=host, port=port, workers=workers, threads=threads)
+    serve(host=host, port=port)

@@ -22,16 +22,18 @@ class _Gunicorn(BaseApplication):
         return self.application
 
 
-def serve(host: str, port: int, workers: int | None = None, threads: int = 4) -> None:
-    """gunicorn with one process per core (gthread workers for slow clients)."""
+def serve(host: str, port: int) -> None:
+    """gunicorn, by default one process per core with gthread workers for slow clients."""
     app = create_app()  # in the master: migrations run once, before the fork
+    workers = app.config["WORKERS"] or os.cpu_count() or 2
+    threads = app.config["THREADS"]
 
     def post_fork(_server, _worker) -> None:  # noqa: ANN001
         services(app).engine.dispose(close=False)  # never share DB sockets across a fork
 
     options = {
         "bind": f"{host}:{port}",
-        "workers": workers or os.cpu_count() or 2,
+        "workers": workers,
         "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
         "post_fork": post_fork,

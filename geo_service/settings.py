@@ -38,10 +38,9 @@ SETTINGS: tuple[Setting, ...] = (
             "live and rebuilds its grid index."),
     Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
             "Largest request body accepted; larger ones get 413."),
-    Setting("TILE_URL", "",
-            "Basemap tile URL template for maps (e.g. a local tile server). Empty: no "
-            "basemap, command centers are offline."),
-    Setting("TILE_ATTRIBUTION", "", "Attribution shown with the basemap tiles."),
+    Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: one per "
+            "core)."),
+    Setting("THREADS", 4, "Threads per gunicorn worker."),
 )
 
 
