@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from numbers import Integral
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +52,6 @@ GCJ02 = "gcj02"
 BD09 = "bd09"
 
 FloatArray = npt.NDArray[np.float64]
-G = TypeVar("G")
 
 # Spellings seen in the wild, compared after upper-casing and dropping spaces, '-' and '_'.
 _ALIASES: dict[str, str] = {
@@ -120,10 +119,44 @@ def _normalize_cached(name: str | int) -> str:
     _check_horizontal(crs, name)
     if crs.to_authority() == ("OGC", "CRS84"):
         return WGS84  # same datum as EPSG:4326; only the axis order differs, and we use lon/lat
-    code = crs.to_epsg()
+    code = _identify_epsg(crs)
     if code is None:
         raise UnknownCRS(name, "PROJ parses it but it matches no EPSG code")
     return f"EPSG:{code}"
+
+
+def _identify_epsg(crs: pyproj.CRS) -> int | None:
+    """The EPSG code of a parsed CRS, or None.
+
+    A GDAL-style WKT1 has no AXIS for northing-first EPSG CRSs such as the CGCS2000
+    Gauss-Krüger zones, so PROJ scores the match below its default confidence. We use lon/lat
+    (x/easting first) throughout, so accept such a weaker match when it puts the same
+    coordinates at the same place.
+    """
+    code = crs.to_epsg()
+    if code is not None:
+        return code
+    code = crs.to_epsg(min_confidence=20)
+    if code is None or not _same_coordinates(crs, _crs(f"EPSG:{code}")):
+        return None
+    return code
+
+
+def _same_coordinates(crs: pyproj.CRS, candidate: pyproj.CRS) -> bool:
+    """Whether x/y in `crs` and in `candidate` mean the same place, over its area of use."""
+    area = candidate.area_of_use
+    if area is None:
+        return False
+    lon, lat = np.meshgrid(
+        np.linspace(area.west, area.east, 7)[1:-1], np.linspace(area.south, area.north, 7)[1:-1]
+    )
+    x, y = pyproj.Transformer.from_crs(_crs(WGS84), candidate, always_xy=True).transform(lon, lat)
+    back_lon, back_lat = pyproj.Transformer.from_crs(crs, _crs(WGS84), always_xy=True).transform(
+        x, y
+    )
+    return bool(
+        np.all(np.abs(back_lon - lon) < 1e-9) and np.all(np.abs(back_lat - lat) < 1e-9)
+    )  # comparisons with NaN/inf fail, as they should
 
 
 def _check_epsg(code: int, name: object) -> str:
@@ -303,7 +336,7 @@ def _gcj_to_wgs_all(glon: FloatArray, glat: FloatArray) -> tuple[FloatArray, Flo
 
 def wgs84_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """WGS84 to GCJ-02 (AMap/Tencent) by the public formula; outside China unchanged."""
-    return _where_in_china(*_pair(lon, lat), _wgs_to_gcj_all)
+    return _arrays(*_where_in_china(*_pair(lon, lat), _wgs_to_gcj_all))
 
 
 def gcj02_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -312,7 +345,12 @@ def gcj02_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, 
     The one-step approximation most libraries ship is metres off; that is a wrong grid
     near a boundary, hence the iteration.
     """
-    return _where_in_china(*_pair(lon, lat), _gcj_to_wgs_all)
+    return _arrays(*_where_in_china(*_pair(lon, lat), _gcj_to_wgs_all))
+
+
+def _arrays(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """float64 ndarrays, also for scalar input (numpy turns 0-d results into scalars)."""
+    return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
 def _gcj_to_bd(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -323,7 +361,7 @@ def _gcj_to_bd(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray
 
 def gcj02_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """GCJ-02 to BD-09 (Baidu) by the public formula, which applies everywhere."""
-    return _gcj_to_bd(*_pair(lon, lat))
+    return _arrays(*_gcj_to_bd(*_pair(lon, lat)))
 
 
 def bd09_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -344,7 +382,7 @@ def bd09_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, F
         glon, glat = glon + dlon, glat + dlat
         if not np.any(np.maximum(np.abs(dlon), np.abs(dlat)) > _INVERSE_TOL_DEG):
             break
-    return glon, glat
+    return _arrays(glon, glat)
 
 
 def wgs84_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -405,8 +443,8 @@ def from_wgs84(
 
 
 def _transform_geoms(
-    geoms: G, fn: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]
-) -> G:
+    geoms: Any, fn: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]
+) -> Any:
     """shapely.transform with a lon/lat function; a Z coordinate is carried through."""
 
     def on_coords(coords: FloatArray) -> FloatArray:
@@ -423,7 +461,7 @@ def _as_geoms(geoms: Any) -> Any:
 
 
 def geometry_to_wgs84(geoms: Any, crs: str | int | None) -> Any:
-    """A shapely geometry, or array of them, from `crs` to WGS84 (same type back)."""
+    """A shapely geometry (returned as one) or array-like of them (-> object ndarray), to WGS84."""
     name = normalize_crs(crs)
     if name == WGS84:
         return _as_geoms(geoms)
@@ -431,7 +469,7 @@ def geometry_to_wgs84(geoms: Any, crs: str | int | None) -> Any:
 
 
 def geometry_from_wgs84(geoms: Any, crs: str | int | None) -> Any:
-    """A shapely geometry, or array of them, from WGS84 to `crs` (same type back)."""
+    """A shapely geometry (returned as one) or array-like of them (-> object ndarray), from WGS84."""
     name = normalize_crs(crs)
     if name == WGS84:
         return _as_geoms(geoms)
@@ -469,7 +507,7 @@ def _metric_transformer(lon0: float, lat0: float) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(_crs(WGS84), metric_crs(lon0, lat0), always_xy=True)
 
 
-def to_metres(geoms: G, lon0: float, lat0: float) -> G:
+def to_metres(geoms: Any, lon0: float, lat0: float) -> Any:
     """WGS84 shapely geometry (or array) into metric_crs(lon0, lat0), for lengths and areas."""
     transformer = _metric_transformer(float(lon0), float(lat0))
 

@@ -9,7 +9,6 @@ transverse Mercator around the data (`boundaries.crs.to_metres`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -146,6 +145,18 @@ def _m2(area: float) -> str:
 # --------------------------------------------------------------------------- validation
 
 
+class _Findings:
+    """The rows under check (file positions, codes) and the problems found so far."""
+
+    def __init__(self, rows: list[int], codes: list[str | None]) -> None:
+        self.rows, self.codes = rows, codes
+        self.problems: list[Problem] = []
+
+    def add(self, i: int, code: str, message: str, fatal: bool = True, **detail: Any) -> None:
+        """A problem with row `i` (a position in the frame, reported as its file index)."""
+        self.problems.append(Problem(code, message, self.rows[i], self.codes[i], fatal, detail))
+
+
 def validate_areas(
     gdf: gpd.GeoDataFrame,
     *,
@@ -157,216 +168,243 @@ def validate_areas(
     """Check areas of one `level` (WGS84, columns as from `read_areas`) against `parents`.
 
     Returns a copy with every polygonal geometry as a MultiPolygon (repaired if `repair`;
-    rows that are not polygonal keep their geometry, and carry a fatal problem) and a
-    Report of all problems. Without `parents`, parent codes are only checked for presence
-    and the outside_parent and gap checks are skipped; prefectures need no parent.
+    rows that are not polygonal keep their geometry and carry a fatal problem), and a Report
+    of all problems, sorted by feature. Without `parents`, parent codes are only checked for
+    presence and outside_parent and gap are skipped; prefectures need no parent.
     """
     check_level(level)
     n = len(gdf)
-    rows = gdf["index"].tolist() if "index" in gdf.columns else list(range(n))
-    codes = texts(gdf, "code")
-    problems: list[Problem] = []
-
-    def add(i: int, code: str, message: str, fatal: bool = True, **detail: Any) -> None:
-        problems.append(Problem(code, message, rows[i], codes[i], fatal, detail))
-
+    rows = [int(r) for r in gdf["index"]] if "index" in gdf.columns else list(range(n))
+    found = _Findings(rows, texts(gdf, "code"))
     if n == 0:
-        problems.append(Problem("no_areas", f"there are no {level} areas to import"))
+        found.problems.append(Problem("no_areas", f"there are no {level} areas to import"))
 
     geoms = np.asarray(gdf.geometry.to_numpy(), dtype=object)
-    blank = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    multi, polygonal, other = as_multipolygons(geoms)
-    for i in np.flatnonzero(blank):
-        add(i, "empty_geometry", "the feature has no geometry")
-    for i in np.flatnonzero(~blank & (~polygonal | other)):
-        kind = shapely.get_type_id(geoms[i])
-        name = shapely.GeometryType(kind).name.title().replace("string", "String")
-        if polygonal[i] and repair:
-            add(i, "repaired", f"dropped the non-polygon parts of a {name}", fatal=False)
-        else:
-            add(i, "not_polygon", f"a {name} is not an area; expected Polygon or MultiPolygon")
-    usable = polygonal & (~other | repair)
+    multi, polygonal, work, usable = _check_shapes(geoms, repair, found)
+    usable &= ~_check_coordinates(multi, polygonal, found)
+    _check_codes(found)
+    plevel = parent_level(level)
+    parent_codes = texts(gdf, "parent_code") if plevel else [None] * n
+    ppos, pgeoms, pcodes = _find_parents(level, parents, parent_codes, found)
+    centre = data_centre(work[usable], pgeoms[np.unique(ppos[usable & (ppos >= 0)])])
+    if centre is not None:
+        child_m = np.full(n, None, dtype=object)
+        child_m[usable] = to_metres(work[usable], *centre)
+        parent_m = np.full(len(pgeoms), None, dtype=object)
+        used = np.unique(ppos[usable & (ppos >= 0)])
+        if len(used):
+            parent_m[used] = to_metres(pgeoms[used], *centre)
+        has_parent = usable & (ppos >= 0)
+        _check_outside_parent(child_m, parent_m, ppos, has_parent, parent_codes, tolerance_m, found)
+        _check_overlaps(child_m, usable, parent_codes, found)
+        _check_gaps(child_m, parent_m, ppos, has_parent, pcodes, level, found)
 
-    # Validity: check on the MultiPolygon form; measure later on a repaired copy either way,
-    # so an invalid feature still has its overlaps and parent reported in the same pass.
-    nonfinite = _nonfinite_rows(multi) & usable
-    reasons = np.asarray(shapely.is_valid_reason(multi), dtype=object)
-    invalid = usable & (reasons != "Valid Geometry")
-    work = multi.copy()
-    fixable = invalid & ~nonfinite
-    if fixable.any():
-        fixed, fixed_ok, _ = as_multipolygons(shapely.make_valid(multi[fixable]))
-        fixed_ok &= np.asarray(shapely.is_valid(fixed), dtype=bool)
-        work[np.flatnonzero(fixable)[fixed_ok]] = fixed[fixed_ok]
-        fixable[np.flatnonzero(fixable)[~fixed_ok]] = False
-    for i in np.flatnonzero(invalid):
-        if nonfinite[i]:
-            add(i, "invalid_geometry", f"{reasons[i]}: a coordinate is not a number "
-                "(could it be converted from the file's CRS?)", reason=reasons[i])
-        elif repair and fixable[i]:
-            add(i, "repaired", f"made valid ({reasons[i]}), keeping its polygonal parts",
-                fatal=False, reason=reasons[i])
-        else:
-            extra = "" if fixable[i] else "; make_valid leaves no area"
-            add(i, "invalid_geometry", f"{reasons[i]}{extra}", reason=reasons[i])
-    usable &= ~invalid | fixable
-
-    usable &= ~_check_coordinates(multi, usable, add)
-    _check_codes(codes, add)
-    _check_parents(gdf, level, parents, work, usable, tolerance_m, add, problems)
-
-    out = gdf.copy()
     result = np.where(polygonal, work if repair else multi, geoms)
-    out = out.set_geometry(gpd.GeoSeries(list(result), index=gdf.index, crs="EPSG:4326"))
-    problems.sort(key=lambda p: (p.index is None, p.index if p.index is not None else 0))
+    name = gdf.geometry.name
+    shapes = gpd.GeoSeries(list(result), index=gdf.index, name=name, crs="EPSG:4326")
+    out = gpd.GeoDataFrame(gdf.drop(columns=name), geometry=shapes)
+    problems = sorted(found.problems, key=lambda p: (p.index is None, p.index or 0))
     return out, Report(problems)
 
 
-def _check_coordinates(multi: np.ndarray, usable: np.ndarray, add: Any) -> np.ndarray:
-    """Report coordinates that cannot be lon/lat or lie outside China; return those rows."""
+def _check_shapes(
+    geoms: np.ndarray, repair: bool, found: _Findings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """empty_geometry, not_polygon, invalid_geometry (or `repaired`).
+
+    Returns (multipolygons, polygonal, work, usable): `work` has a repaired copy of every
+    repairable invalid geometry whether or not `repair` is set, so an invalid feature still
+    gets its overlaps and its parent checked in the same pass; `usable` marks the rows that
+    can be measured.
+    """
+    blank = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    multi, polygonal, other = as_multipolygons(geoms)
+    for i in np.flatnonzero(blank):
+        found.add(i, "empty_geometry", "the feature has no geometry")
+    for i in np.flatnonzero(~blank & (~polygonal | other)):
+        name = geoms[i].geom_type
+        if polygonal[i] and repair:
+            found.add(i, "repaired", f"dropped the parts of a {name} that are not polygons",
+                      fatal=False)
+        else:
+            found.add(i, "not_polygon", f"a {name} is not an area; expected a Polygon or "
+                      "MultiPolygon")
+    usable = polygonal & (~other | repair)
+
+    nonfinite = _nonfinite_rows(multi) & polygonal
+    reasons = np.asarray(shapely.is_valid_reason(multi), dtype=object)
+    invalid = polygonal & (reasons != "Valid Geometry")
+    work = multi.copy()
+    fixable = invalid & ~nonfinite
+    if fixable.any():
+        at = np.flatnonzero(fixable)
+        fixed, fixed_ok, _ = as_multipolygons(shapely.make_valid(multi[at]))
+        fixed_ok &= np.asarray(shapely.is_valid(fixed), dtype=bool)
+        work[at[fixed_ok]] = fixed[fixed_ok]
+        fixable[at[~fixed_ok]] = False
+    for i in np.flatnonzero(invalid):
+        reason = str(reasons[i])
+        if nonfinite[i]:
+            found.add(i, "invalid_geometry", f"{reason}: a coordinate is not a number (could "
+                      "it not be converted from the file's CRS?)", reason=reason)
+        elif repair and fixable[i]:
+            found.add(i, "repaired", f"made valid ({reason}), keeping its polygons",
+                      fatal=False, reason=reason)
+        else:
+            extra = "" if fixable[i] else "; make_valid leaves no area"
+            found.add(i, "invalid_geometry", reason + extra, reason=reason)
+    return multi, polygonal, work, usable & (~invalid | fixable)
+
+
+def _check_coordinates(multi: np.ndarray, polygonal: np.ndarray, found: _Findings) -> np.ndarray:
+    """swapped_axes, coordinates_out_of_range, outside_china (a warning); the bad rows."""
     minx, miny, maxx, maxy = shapely.bounds(multi).T
+    lon0, lat0, lon1, lat1 = CHINA_BBOX
     with np.errstate(invalid="ignore"):
         out_of_range = (np.abs(minx) > 180) | (np.abs(maxx) > 180)
         out_of_range |= (np.abs(miny) > 90) | (np.abs(maxy) > 90)
-        lon0, lat0, lon1, lat1 = CHINA_BBOX
         in_china = (minx >= lon0) & (maxx <= lon1) & (miny >= lat0) & (maxy <= lat1)
         swapped = ~in_china & (miny >= lon0) & (maxy <= lon1) & (minx >= lat0) & (maxx <= lat1)
-    bad = usable & (out_of_range | swapped)
-    for i in np.flatnonzero(usable & ~in_china):
+    checked = polygonal & np.isfinite(minx)
+    for i in np.flatnonzero(checked & ~in_china):
         span = f"x {minx[i]:.4f}..{maxx[i]:.4f}, y {miny[i]:.4f}..{maxy[i]:.4f}"
-        box = dict(bounds=[float(minx[i]), float(miny[i]), float(maxx[i]), float(maxy[i])])
+        box = [float(minx[i]), float(miny[i]), float(maxx[i]), float(maxy[i])]
         if swapped[i]:
-            add(i, "swapped_axes", f"coordinates ({span}) lie outside China but inside it with "
-                "x and y exchanged: latitude and longitude look swapped", **box)
+            found.add(i, "swapped_axes", f"coordinates ({span}) lie outside China but inside it "
+                      "with x and y exchanged: latitude and longitude look swapped", bounds=box)
         elif out_of_range[i]:
-            add(i, "coordinates_out_of_range", f"coordinates ({span}) are not longitude/latitude "
-                "(|lon| > 180 or |lat| > 90); is the CRS right?", **box)
+            found.add(i, "coordinates_out_of_range", f"coordinates ({span}) are not longitude/"
+                      "latitude (|lon| > 180 or |lat| > 90); is the CRS right?", bounds=box)
         else:
-            add(i, "outside_china", f"coordinates ({span}) lie outside China "
-                "(73-136 E, 3-54 N); is the CRS right?", fatal=False, **box)
-    return bad
+            found.add(i, "outside_china", f"coordinates ({span}) lie outside China (73-136 E, "
+                      "3-54 N); is the CRS right?", fatal=False, bounds=box)
+    return checked & (out_of_range | swapped)
 
 
-def _check_codes(codes: Sequence[str | None], add: Any) -> None:
-    """Every feature needs a code, and no two may share one."""
+def _check_codes(found: _Findings) -> None:
+    """missing_code, and duplicate_code on every row that shares a code."""
     where: dict[str, list[int]] = {}
-    for i, c in enumerate(codes):
+    for i, c in enumerate(found.codes):
         if c is None:
-            add(i, "missing_code", "the feature has no code")
+            found.add(i, "missing_code", "the feature has no code")
         else:
             where.setdefault(c, []).append(i)
     for c, positions in where.items():
         if len(positions) > 1:
+            indexes = [found.rows[i] for i in positions]
+            listed = ", ".join(f"#{r}" for r in indexes)
             for i in positions:
-                add(i, "duplicate_code", f"code {c} is used by {len(positions)} features",
-                    positions=positions)
+                found.add(i, "duplicate_code", f"code {c} is used by {len(positions)} features "
+                          f"({listed})", indexes=indexes)
 
 
-def _check_parents(
-    gdf: gpd.GeoDataFrame,
+def _find_parents(
     level: str,
     parents: gpd.GeoDataFrame | None,
-    work: np.ndarray,
-    usable: np.ndarray,
-    tolerance_m: float,
-    add: Any,
-    problems: list[Problem],
-) -> None:
-    """missing_parent, outside_parent, overlap (siblings) and gap (per parent)."""
+    parent_codes: list[str | None],
+    found: _Findings,
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """missing_parent; each row's parent position (-1: none), parent shapes and codes."""
     plevel = parent_level(level)
-    parent_codes = texts(gdf, "parent_code") if plevel else [None] * len(gdf)
-    ppos = np.full(len(gdf), -1)
-    pgeoms = np.empty(0, dtype=object)
+    ppos = np.full(len(parent_codes), -1)
+    pgeoms: np.ndarray = np.empty(0, dtype=object)
+    pcodes: list[str | None] = []
+    if plevel is None:
+        return ppos, pgeoms, pcodes
     known: dict[str, int] = {}
-    if plevel and parents is not None:
+    if parents is not None:
         if parents.crs is not None and parents.crs.to_epsg() != 4326:
             parents = parents.to_crs("EPSG:4326")
-        for j, c in enumerate(texts(parents, "code")):
+        pcodes = texts(parents, "code")
+        for j, c in enumerate(pcodes):
             if c is not None:
                 known.setdefault(c, j)
-        pgeoms, p_ok, _ = as_multipolygons(parents.geometry.to_numpy())
-        bad = p_ok & ~np.asarray(shapely.is_valid(pgeoms), dtype=bool)
-        if bad.any():
-            pgeoms[bad] = as_multipolygons(shapely.make_valid(pgeoms[bad]))[0]
-    if plevel:
-        for i, pc in enumerate(parent_codes):
-            if pc is None:
-                add(i, "missing_parent", f"no parent code (a {level} belongs to a {plevel})")
-            elif parents is not None and pc not in known:
-                add(i, "missing_parent", f"parent {pc} is not among the {len(parents)} "
-                    f"{plevel} areas", parent_code=pc)
-            elif parents is not None:
-                ppos[i] = known[pc]
+        pgeoms, has_area, _ = as_multipolygons(parents.geometry.to_numpy())
+        broken = has_area & ~np.asarray(shapely.is_valid(pgeoms), dtype=bool)
+        if broken.any():  # live parents should be valid; measure against a repaired copy
+            pgeoms[broken] = as_multipolygons(shapely.make_valid(pgeoms[broken]))[0]
+    for i, pc in enumerate(parent_codes):
+        if pc is None:
+            found.add(i, "missing_parent", f"no parent code (a {level} belongs to a {plevel})")
+        elif parents is not None and pc not in known:
+            found.add(i, "missing_parent", f"parent {pc} is not among the {len(pgeoms)} "
+                      f"{plevel} areas", parent_code=pc)
+        elif parents is not None and not shapely.is_missing(pgeoms[known[pc]]):
+            ppos[i] = known[pc]
+    return ppos, pgeoms, pcodes
 
-    kids = np.flatnonzero(usable)
-    with_parent = ppos >= 0
-    if len(pgeoms):
-        with_parent &= ~shapely.is_missing(pgeoms)[np.maximum(ppos, 0)]
-    centre = data_centre(work[kids], pgeoms[np.unique(ppos[kids & with_parent[kids]])]
-                         if len(pgeoms) else [])
-    if centre is None:
+
+def _check_outside_parent(
+    child_m: np.ndarray,
+    parent_m: np.ndarray,
+    ppos: np.ndarray,
+    has_parent: np.ndarray,
+    parent_codes: list[str | None],
+    tolerance_m: float,
+    found: _Findings,
+) -> None:
+    """outside_parent: a child reaching more than tolerance_m beyond its parent's boundary."""
+    rows = np.flatnonzero(has_parent)
+    if not len(rows):
         return
-    child_m = np.full(len(gdf), None, dtype=object)
-    child_m[kids] = to_metres(work[kids], *centre)
-    used = np.unique(ppos[kids][with_parent[kids]])
-    parent_m = np.full(len(pgeoms), None, dtype=object)
-    if len(used):
-        parent_m[used] = to_metres(pgeoms[used], *centre)
+    used = np.unique(ppos[rows])
+    band = np.full(len(parent_m), None, dtype=object)
+    band[used] = shapely.buffer(parent_m[used], tolerance_m, quad_segs=4)
+    shapely.prepare(band[used])
+    rows = rows[~shapely.covers(band[ppos[rows]], child_m[rows])]
+    beyond = shapely.area(shapely.difference(child_m[rows], band[ppos[rows]]))
+    outside = shapely.area(shapely.difference(child_m[rows], parent_m[ppos[rows]]))
+    total = shapely.area(child_m[rows])
+    for i, b, o, t in zip(rows, beyond, outside, total, strict=True):
+        if b > AREA_EPSILON_M2:
+            pc = parent_codes[i]
+            how = "all of it" if o >= t - AREA_EPSILON_M2 else f"of {_m2(t)}"
+            found.add(i, "outside_parent", f"{_m2(o)} lies outside its parent {pc} ({how}; "
+                      f"more than {tolerance_m:g} m beyond its boundary)", parent_code=pc,
+                      area_m2=round(float(o), 1), beyond_tolerance_m2=round(float(b), 1))
 
-    # outside_parent: whatever lies beyond a band of tolerance_m around the parent
-    has = usable & with_parent
-    if has.any():
-        band = np.full(len(pgeoms), None, dtype=object)
-        band[used] = shapely.buffer(parent_m[used], tolerance_m, quad_segs=4)
-        shapely.prepare(band[used])
-        cand = np.flatnonzero(has)
-        cand = cand[~shapely.covers(band[ppos[cand]], child_m[cand])]
-        beyond = shapely.area(shapely.difference(child_m[cand], band[ppos[cand]]))
-        outside = shapely.area(shapely.difference(child_m[cand], parent_m[ppos[cand]]))
-        total = shapely.area(child_m[cand])
-        for i, b, o, t in zip(cand, beyond, outside, total, strict=True):
-            if b > AREA_EPSILON_M2:
-                pc = parent_codes[i]
-                what = "all of it" if o >= t - AREA_EPSILON_M2 else "part of it"
-                add(i, "outside_parent", f"{_m2(o)} lies outside its parent {pc} ({what}, more "
-                    f"than {tolerance_m:g} m beyond the boundary)", parent_code=pc,
-                    area_m2=round(float(o), 1), beyond_tolerance_m2=round(float(b), 1))
 
-    # overlap: siblings (same parent code) sharing more than AREA_EPSILON_M2
-    sibling_key = pd.factorize(pd.Series(parent_codes, dtype=object), use_na_sentinel=False)[0]
-    tree = shapely.STRtree(child_m[kids])
-    left, right = tree.query(child_m[kids], predicate="intersects")
-    left, right = kids[left], kids[right]
-    pair = (left < right) & (sibling_key[left] == sibling_key[right])
+def _check_overlaps(
+    child_m: np.ndarray, usable: np.ndarray, parent_codes: list[str | None], found: _Findings
+) -> None:
+    """overlap: siblings (same parent code) sharing more than AREA_EPSILON_M2, once per pair."""
+    rows = np.flatnonzero(usable)
+    sibling = pd.factorize(pd.Series(parent_codes, dtype=object), use_na_sentinel=False)[0]
+    left, right = shapely.STRtree(child_m[rows]).query(child_m[rows], predicate="intersects")
+    left, right = rows[left], rows[right]
+    pair = (left < right) & (sibling[left] == sibling[right])
     left, right = left[pair], right[pair]
     areas = shapely.area(shapely.intersection(child_m[left], child_m[right]))
     for i, j, a in zip(left, right, areas, strict=True):
         if a > AREA_EPSILON_M2:
-            add(i, "overlap", f"overlaps #{rows_of(gdf, j)} ({gdf_code(gdf, j)}) by {_m2(a)}",
-                other_index=rows_of(gdf, j), other_code=gdf_code(gdf, j),
-                area_m2=round(float(a), 1))
-
-    # gap: the part of each parent (with children here) that no child covers
-    if has.any():
-        pcodes = texts(parents, "code")
-        order = np.flatnonzero(has)
-        order = order[np.argsort(ppos[order], kind="stable")]
-        groups = np.split(order, np.flatnonzero(np.diff(ppos[order])) + 1)
-        heads = np.array([ppos[g[0]] for g in groups])
-        covers = np.array([shapely.union_all(child_m[g]) for g in groups], dtype=object)
-        gaps = shapely.area(shapely.difference(parent_m[heads], covers))
-        for p, a in zip(heads, gaps, strict=True):
-            if a > AREA_EPSILON_M2:
-                problems.append(Problem(
-                    "gap", f"{_m2(a)} of {plevel} {pcodes[p]} is not covered by its {level} areas",
-                    None, pcodes[p], False, {"parent_code": pcodes[p], "area_m2": round(float(a), 1)},
-                ))
+            other, other_code = found.rows[j], found.codes[j]
+            found.add(i, "overlap", f"overlaps #{other} ({other_code}) by {_m2(a)}",
+                      other_index=other, other_code=other_code, area_m2=round(float(a), 1))
 
 
-def rows_of(gdf: gpd.GeoDataFrame, i: int) -> int:
-    """The file position of row `i`."""
-    return int(gdf["index"].iloc[i]) if "index" in gdf.columns else int(i)
-
-
-def gdf_code(gdf: gpd.GeoDataFrame, i: int) -> str | None:
-    return texts(gdf.iloc[[i]], "code")[0]
+def _check_gaps(
+    child_m: np.ndarray,
+    parent_m: np.ndarray,
+    ppos: np.ndarray,
+    has_parent: np.ndarray,
+    pcodes: list[str | None],
+    level: str,
+    found: _Findings,
+) -> None:
+    """gap (a warning): the part of each parent with children here that none of them covers."""
+    rows = np.flatnonzero(has_parent)
+    if not len(rows):
+        return
+    rows = rows[np.argsort(ppos[rows], kind="stable")]
+    groups = np.split(rows, np.flatnonzero(np.diff(ppos[rows])) + 1)
+    heads = np.array([ppos[g[0]] for g in groups])
+    covered = np.array([shapely.union_all(child_m[g]) for g in groups], dtype=object)
+    gaps = shapely.area(shapely.difference(parent_m[heads], covered))
+    plevel = parent_level(level)
+    for p, a in zip(heads, gaps, strict=True):
+        if a > AREA_EPSILON_M2:
+            pc = pcodes[p]
+            found.problems.append(Problem(
+                "gap", f"{_m2(a)} of {plevel} {pc} is not covered by its {level} areas",
+                None, pc, False, {"parent_code": pc, "area_m2": round(float(a), 1)},
+            ))

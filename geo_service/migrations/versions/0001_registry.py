@@ -41,8 +41,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(32)),
         sa.Column("parent_code", sa.String(32)),
         sa.Column("synthetic", sa.Boolean, nullable=False, server_default=sa.false()),
-        sa.Column("version_from", sa.ForeignKey("boundary_versions.id"), nullable=False),
-        sa.Column("version_to", sa.ForeignKey("boundary_versions.id")),
+        sa.Column("version_from", sa.Integer, sa.ForeignKey("boundary_versions.id"),
+              nullable=False),
+        sa.Column("version_to", sa.Integer, sa.ForeignKey("boundary_versions.id")),
         sa.Column("geom", Geom("MULTIPOLYGON"), nullable=False),
     )
     op.create_index("ix_areas_level_version_from_version_to", "areas",
@@ -78,7 +79,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "worker_areas",
-        sa.Column("worker_id", sa.ForeignKey("workers.id", ondelete="CASCADE"),
+        sa.Column("worker_id", sa.Integer, sa.ForeignKey("workers.id", ondelete="CASCADE"),
                   primary_key=True),
         sa.Column("area_code", sa.String(32), primary_key=True),
     )
@@ -94,7 +95,7 @@ def upgrade() -> None:
     op.create_table(
         "api_tokens",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("user_id", sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
         sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("prefix", sa.String(12), nullable=False),
         _now(),

@@ -1,0 +1,80 @@
+"""`/api/v1/areas`: the area tree as GeoJSON, and households per area."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .. import areas as domain
+from .. import services
+from ..auth import ANY_ROLE
+from ..errors import ApiError
+from ..lookup import parse_number
+from . import allow, principal
+from .lookup import version_index
+
+bp = Blueprint("areas", __name__, url_prefix="/api/v1")
+
+
+def _scoped(vi, code: str) -> None:  # noqa: ANN001
+    if not domain.in_scope(vi, code, principal().area_code):
+        raise ApiError(403, "out_of_scope",
+                       f"this token is limited to area {principal().area_code}", "code")
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise ApiError(400, "invalid", f"{name} must be an integer from {lo} to {hi}", name)
+    return int(raw)
+
+
+@bp.get("/areas/<code>")
+@allow(*ANY_ROLE)
+def area(code: str):  # noqa: ANN201
+    vi = version_index(request.args.get("version"))
+    _scoped(vi, code)
+    with services(current_app).engine.connect() as conn:
+        return jsonify(domain.area_feature(conn, vi, code))
+
+
+@bp.get("/areas")
+@allow(*ANY_ROLE)
+def area_list():  # noqa: ANN201
+    args = request.args
+    vi = version_index(args.get("version"))
+    level = args.get("level", "grid")
+    bbox = None
+    if args.get("bbox"):
+        parts = args["bbox"].split(",")
+        if len(parts) != 4:
+            raise ApiError(400, "invalid_bbox", "bbox is minlon,minlat,maxlon,maxlat", "bbox")
+        bbox = tuple(parse_number(p, "bbox") for p in parts)
+    simplify = parse_number(args.get("simplify", "0"), "simplify")
+    if simplify < 0:
+        raise ApiError(400, "invalid", "simplify is a tolerance in metres ≥ 0", "simplify")
+    if args.get("parent"):
+        _scoped(vi, args["parent"])
+    try:
+        with services(current_app).engine.connect() as conn:
+            out = domain.area_collection(conn, vi, level=level, parent=args.get("parent"),
+                                         bbox=bbox, simplify_m=simplify)
+    except ValueError as err:
+        raise ApiError(400, "invalid_level", str(err), "level") from None
+    scope = principal().area_code
+    if scope:
+        out["features"] = [f for f in out["features"] if domain.in_scope(vi, f["id"], scope)]
+    return jsonify(out)
+
+
+@bp.get("/areas/<code>/households")
+@allow("admin", "dispatcher", "planner", "worker")
+def area_households(code: str):  # noqa: ANN201
+    vi = version_index(request.args.get("version"))
+    _scoped(vi, code)
+    page = _int_arg("page", 1, 1, 1_000_000)
+    per_page = _int_arg("per_page", 100, 1, 1000)
+    with services(current_app).engine.connect() as conn:
+        return jsonify(domain.household_page(conn, vi, code, principal().role, page=page,
+                                             per_page=per_page))

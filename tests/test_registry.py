@@ -1,0 +1,54 @@
+"""The registry on both backends: versions, the index per version, households."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from geo_service import services
+from geo_service.models import areas, boundary_versions
+from geo_service.registry import area_frame, live_version
+
+from .tiny import G1, G3, tiny_areas
+
+
+def test_tiny_prefecture_is_stored_and_live(engine: sa.Engine, tiny: int) -> None:
+    with engine.connect() as conn:
+        assert live_version(conn) == tiny
+        frame = area_frame(conn, tiny)
+    expected = tiny_areas()
+    assert sorted(frame["code"]) == sorted(expected["code"])
+    g3 = frame.set_index("code").loc[G3]
+    assert g3["name"] == "第三网格"  # UTF-8 round trip
+    assert g3.geometry.equals(expected.set_index("code").loc[G3].geometry)
+
+
+def test_index_follows_live_version(app, tiny: int) -> None:  # noqa: ANN001
+    vi = services(app).indexes.live()
+    assert vi.version == tiny
+    assert len(vi.grids) == 4 and len(vi.groups) == 4
+    assert [a.level for a in vi.chain(G1)] == ["grid", "village", "township", "county",
+                                               "prefecture"]
+
+
+def test_postgis_columns_are_native_geometry(engine: sa.Engine, tiny: int) -> None:
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        kinds = dict(conn.execute(sa.text(
+            "SELECT f_table_name, type FROM geometry_columns WHERE srid = 4326")).all())
+        gist = conn.execute(sa.text(
+            "SELECT count(*) FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'")).scalar()
+        inside = conn.execute(sa.text(
+            "SELECT code FROM areas WHERE level = 'grid' AND "
+            "ST_Covers(geom, ST_SetSRID(ST_Point(103.005, 35.01), 4326))")).scalars().all()
+    assert kinds == {"areas": "MULTIPOLYGON", "households": "POINT"}
+    assert gist == 2
+    assert inside == [G1]
+
+
+def test_versions_table_records_the_publish(engine: sa.Engine, tiny: int) -> None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(boundary_versions)).one()
+        n = conn.execute(sa.select(sa.func.count()).select_from(areas)).scalar()
+    assert row.state == "live" and row.published_at is not None
+    assert n == len(tiny_areas())
