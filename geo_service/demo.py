@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from boundaries.synthetic import build_demo
 from tqdm import tqdm
 
 from boundaries.levels import LEVELS
+from boundaries.synthetic import Demo, build_demo
 
 from .households import import_households
 from .models import households, worker_areas, workers
@@ -17,14 +17,14 @@ from .registry import audit, build_indexes, create_draft, publish, stage_level
 
 
 def load_demo(engine: sa.Engine, *, seed: int = 623000, small: bool = False,
-              progress: bool = False) -> dict[str, Any]:
+              progress: bool = False, demo: Demo | None = None) -> dict[str, Any]:
     """Replace the store's households and workers by the demo and publish its boundaries
-    as a new version. Returns counts and timings."""
+    as a new version (`demo` may be prebuilt). Returns counts and timings."""
     t0 = time.perf_counter()
     steps = tqdm(total=len(LEVELS) + 3, desc="demo", disable=not progress, unit="step")
     kw: dict[str, Any] = ({"counties": ["623001"], "households": 12_000, "grids": 60,
                            "groups": 540} if small else {})
-    demo = build_demo(seed, **kw)
+    demo = demo if demo is not None else build_demo(seed, **kw)
     steps.update()
     t_build = time.perf_counter() - t0
     with engine.begin() as conn:
@@ -51,15 +51,14 @@ def load_demo(engine: sa.Engine, *, seed: int = 623000, small: bool = False,
         vi = build_indexes(conn, draft)
     steps.update()
     t1 = time.perf_counter()
-    roster = demo.households.rename(columns={"lon": "lon", "lat": "lat"})
-    result = import_households(engine, roster, vi.grids, vi.groups)
+    result = import_households(engine, demo.households, vi.grids, vi.groups)
     steps.update()
     steps.close()
     if result.rejected:
         raise RuntimeError(f"{len(result.rejected)} demo households rejected, first: "
                            f"{result.rejected[0]}")
     counts = demo.areas["level"].value_counts().to_dict()
-    return {"version": draft, **{f"{lvl}s": counts.get(lvl, 0) for lvl in LEVELS},
+    return {"version": draft, **{lvl: counts.get(lvl, 0) for lvl in LEVELS},
             "households": result.accepted, "workers": len(demo.workers),
             "generate_s": round(t_build, 1), "households_s": round(time.perf_counter() - t1, 1),
             "total_s": round(time.perf_counter() - t0, 1)}

@@ -1,0 +1,125 @@
+"""Benchmark the registry on the full Gannan demo, in one run, on the same data.
+
+    python bench/registry.py [--postgres URL]
+
+1. Household import + assignment of the 206,400 demo rows (our import core, SQLite file;
+   also PostGIS with --postgres or when Debian's postgresql + postgis are installed).
+2. Batch point-in-grid assignment of the same 206,400 points: our GridIndex against
+   geopandas `sjoin(predicate="covered_by")` and a per-point rtree + prepared `covers` loop.
+
+Prints a Markdown table (paste it into BENCHMARKS.md). Timings are the best of N runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from rtree import index as rtree_index
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from boundaries.synthetic import build_demo  # noqa: E402
+from geo_service import create_app, services  # noqa: E402
+from geo_service.demo import load_demo  # noqa: E402
+from geo_service.households import import_households  # noqa: E402
+from geo_service.index import GridIndex  # noqa: E402
+
+
+def best(fn, runs: int = 3) -> tuple[float, object]:  # noqa: ANN001
+    times, out = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def per_point_rtree(codes: np.ndarray, geoms: np.ndarray, lon: np.ndarray,
+                    lat: np.ndarray) -> np.ndarray:
+    idx = rtree_index.Index()
+    for i, g in enumerate(geoms):
+        idx.insert(i, g.bounds)
+    shapely.prepare(geoms)
+    out = np.full(len(lon), -1)
+    for k, (x, y) in enumerate(zip(lon, lat, strict=True)):
+        pt = shapely.Point(x, y)
+        for i in sorted(idx.intersection((x, y, x, y))):
+            if geoms[i].covers(pt):
+                out[k] = i
+                break
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--postgres", help="SQLAlchemy URL of an empty PostGIS database")
+    args = ap.parse_args()
+    rows: list[tuple[str, str, str]] = []
+
+    t0 = time.perf_counter()
+    demo = build_demo()
+    rows.append(("generate the demo prefecture", f"{time.perf_counter() - t0:.1f} s", ""))
+    grids = demo.areas[demo.areas.level == "grid"]
+    codes, geoms = grids["code"].to_numpy(), grids.geometry.to_numpy()
+    lon, lat = demo.households["lon"].to_numpy(), demo.households["lat"].to_numpy()
+    n = len(lon)
+
+    targets = [("SQLite file", None)]
+    if args.postgres:
+        targets.append(("PostGIS", args.postgres))
+    for label, url in targets:
+        with tempfile.TemporaryDirectory() as tmp:
+            app = create_app({"DATABASE_URL": url or f"sqlite:///{tmp}/bench.sqlite3"})
+            engine = services(app).engine
+            t0 = time.perf_counter()
+            summary = load_demo(engine)
+            rows.append((f"load the whole demo ({label})",
+                         f"{time.perf_counter() - t0:.1f} s",
+                         f"areas + {summary['households']:,} households"))
+            vi = services(app).indexes.live()
+            t, res = best(lambda vi=vi, engine=engine: import_households(
+                engine, demo.households, vi.grids, vi.groups), runs=2)
+            assert res.accepted == n, res.rejected[:3]
+            rows.append((f"household import + assignment ({label})", f"{t:.1f} s",
+                         f"{n:,} rows, {n / t:,.0f} rows/s (goal < 20 s)"))
+            engine.dispose()
+
+    t_build, index = best(lambda: GridIndex(codes, geoms), runs=1)
+    rows.append(("build GridIndex (959 grids)", f"{t_build * 1000:.0f} ms", ""))
+    t_ours, ours = best(lambda: index.assign(lon, lat))
+    rows.append(("batch assign: GridIndex.assign", f"{t_ours:.3f} s",
+                 f"{n / t_ours:,.0f} points/s"))
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    polys = gpd.GeoDataFrame({"code": codes}, geometry=geoms, crs="EPSG:4326")
+    t_sjoin, joined = best(lambda: gpd.sjoin(pts, polys, predicate="covered_by"))
+    rows.append(("batch assign: geopandas sjoin(covered_by)", f"{t_sjoin:.3f} s",
+                 f"{n / t_sjoin:,.0f} points/s; ours is {t_sjoin / t_ours:.1f}× faster "
+                 "(goal ≥ 4×)"))
+    sample = slice(0, 20_000)
+    t_rt, _ = best(lambda: per_point_rtree(codes, geoms.copy(), lon[sample], lat[sample]),
+                   runs=1)
+    rate_rt = 20_000 / t_rt
+    rows.append(("per point: rtree + prepared covers (20,000 pts)", f"{t_rt:.2f} s",
+                 f"{rate_rt:,.0f} points/s; ours is {n / t_ours / rate_rt:.0f}× faster"))
+    ours_codes = index.codes_of(ours)
+    theirs = joined.sort_values("code").groupby(level=0)["code"].first()
+    agree = (ours_codes == theirs.reindex(range(n)).to_numpy(dtype=object)).mean()
+    rows.append(("agreement GridIndex vs sjoin", f"{agree:.6f}", f"{n:,} demo households"))
+
+    print(f"Machine: {os.cpu_count()} cores; numpy {np.__version__}, shapely "
+          f"{shapely.__version__}, geopandas {gpd.__version__}\n")
+    print("| measurement | time | notes |\n| --- | --- | --- |")
+    for r in rows:
+        print(f"| {' | '.join(r)} |")
+
+
+if __name__ == "__main__":
+    main()
