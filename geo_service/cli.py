@@ -146,10 +146,16 @@ def demo_cmd(seed: int, small: bool) -> None:
     """Load the synthetic Gannan demo prefecture into the configured database."""
     from .demo import load_demo
 
+    from .auth import create_token
+
     svc = services(_app())
     summary = load_demo(svc.engine, seed=seed, small=small, progress=True)
     for k, v in summary.items():
         click.echo(f"{k}: {v}")
+    with svc.engine.begin() as conn:
+        for role in ("admin", "viewer"):
+            click.echo(f"demo {role} token: "
+                       f"{create_token(conn, name=f'demo-{role}', role=role)}")
 
 
 @main.command("serve")
