@@ -461,7 +461,7 @@ def _as_geoms(geoms: Any) -> Any:
 
 
 def geometry_to_wgs84(geoms: Any, crs: str | int | None) -> Any:
-    """A shapely geometry (returned as one) or array-like of them (-> object ndarray), to WGS84."""
+    """Geometry (or array-like of them, returned as an object ndarray) from `crs` to WGS84."""
     name = normalize_crs(crs)
     if name == WGS84:
         return _as_geoms(geoms)
@@ -469,7 +469,7 @@ def geometry_to_wgs84(geoms: Any, crs: str | int | None) -> Any:
 
 
 def geometry_from_wgs84(geoms: Any, crs: str | int | None) -> Any:
-    """A shapely geometry (returned as one) or array-like of them (-> object ndarray), from WGS84."""
+    """Geometry (or array-like of them, returned as an object ndarray) from WGS84 to `crs`."""
     name = normalize_crs(crs)
     if name == WGS84:
         return _as_geoms(geoms)

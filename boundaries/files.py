@@ -18,7 +18,7 @@ import pandas as pd
 import pyogrio
 
 from boundaries.crs import WGS84, UnknownCRS, geometry_to_wgs84, normalize_crs
-from boundaries.validate import Problem
+from boundaries.validate import Problem, texts
 
 AREA_COLUMNS = ("code", "name", "parent_code", "kind", "index", "geometry")
 DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile"}
@@ -70,7 +70,7 @@ def read_areas(
             have = ", ".join(str(c) for c in raw.columns if c != raw.geometry.name) or "none"
             problems.append(Problem("missing_field", f"no field {wanted!r} for the area {key} "
                                     f"(fields: {have})", detail={"field": wanted, "role": key}))
-        columns[key] = _as_strings(raw[found]) if found is not None else [None] * len(raw)
+        columns[key] = texts(raw, found) if found is not None else [None] * len(raw)
 
     source = declared
     if crs is None:
@@ -171,23 +171,6 @@ def _find_field(columns: list[Any], wanted: str) -> Any:
             if str(c).lower() == candidate:
                 return c
     return None
-
-
-def _as_strings(values: pd.Series) -> list[str | None]:
-    """Field values as stripped text; integral floats lose their ".0"; blanks are None."""
-    out: list[str | None] = []
-    for v in values.tolist():
-        if isinstance(v, float | np.floating) and np.isnan(v):
-            out.append(None)
-            continue
-        if v is None or v is pd.NA or v is pd.NaT:
-            out.append(None)
-            continue
-        if isinstance(v, float | np.floating) and float(v).is_integer():
-            v = int(v)
-        text = str(v).strip()
-        out.append(text or None)
-    return out
 
 
 def _shapefile_names(columns: pd.Index, geometry: str) -> dict[str, str]:

@@ -21,6 +21,8 @@ from boundaries.crs import to_metres
 from boundaries.levels import check_level, parent_level
 
 AREA_EPSILON_M2 = 1.0  # overlaps and gaps at or below this are floating-point noise
+SLACK_DEG = 1e-10  # ~0.01 mm: children this close to their parent's edge are inside it
+SEGMENT_DEG = 0.0005  # densify to ~50 m before projecting: straight-edge sag under 0.1 mm
 CHINA_BBOX = (73.0, 3.0, 136.0, 54.0)  # lon min, lat min, lon max, lat max
 
 _POLYGON, _MULTI_TYPES = 3, (4, 5, 6, 7)  # shapely type ids: Polygon; Multi*/collections
@@ -117,16 +119,23 @@ def data_centre(*geom_arrays: Any) -> tuple[float, float] | None:
 
 
 def texts(frame: pd.DataFrame, column: str) -> list[str | None]:
-    """A column as stripped strings, None for missing/blank values or a missing column."""
+    """A column as stripped text: None for missing or blank values (or no such column),
+    and no ".0" on codes a reader turned into floats (623001.0 -> "623001")."""
     if column not in frame.columns:
         return [None] * len(frame)
     out: list[str | None] = []
     for v in frame[column].tolist():
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        if v is None or v is pd.NA or v is pd.NaT:
             out.append(None)
             continue
-        s = str(v).strip()
-        out.append(s or None)
+        if isinstance(v, float | np.floating):
+            if np.isnan(v):
+                out.append(None)
+                continue
+            if float(v).is_integer():
+                v = int(v)
+        text = str(v).strip()
+        out.append(text or None)
     return out
 
 
@@ -186,18 +195,14 @@ def validate_areas(
     plevel = parent_level(level)
     parent_codes = texts(gdf, "parent_code") if plevel else [None] * n
     ppos, pgeoms, pcodes = _find_parents(level, parents, parent_codes, found)
-    centre = data_centre(work[usable], pgeoms[np.unique(ppos[usable & (ppos >= 0)])])
-    if centre is not None:
-        child_m = np.full(n, None, dtype=object)
-        child_m[usable] = to_metres(work[usable], *centre)
-        parent_m = np.full(len(pgeoms), None, dtype=object)
-        used = np.unique(ppos[usable & (ppos >= 0)])
-        if len(used):
-            parent_m[used] = to_metres(pgeoms[used], *centre)
-        has_parent = usable & (ppos >= 0)
-        _check_outside_parent(child_m, parent_m, ppos, has_parent, parent_codes, tolerance_m, found)
-        _check_overlaps(child_m, usable, parent_codes, found)
-        _check_gaps(child_m, parent_m, ppos, has_parent, pcodes, level, found)
+    has_parent = usable & (ppos >= 0)
+    measure = LocalMetres(work[usable], pgeoms[np.unique(ppos[has_parent])])
+    if measure.centre is not None:
+        outside = _check_outside_parent(work, pgeoms, ppos, has_parent, parent_codes,
+                                        tolerance_m, measure, found)
+        overlaps = _check_overlaps(work, usable, parent_codes, measure, found)
+        _check_gaps(work, pgeoms, ppos, has_parent, pcodes, level, outside, overlaps,
+                    measure, found)
 
     result = np.where(polygonal, work if repair else multi, geoms)
     name = gdf.geometry.name
@@ -334,72 +339,163 @@ def _find_parents(
     return ppos, pgeoms, pcodes
 
 
+class LocalMetres:
+    """Areas in m² of WGS84 shapes, through a local transverse Mercator around the data.
+
+    Overlays (difference, intersection, union) run on the WGS84 shapes themselves, whose
+    edges are straight in degrees as the point lookup sees them; only the pieces that come
+    out are measured. A straight edge in degrees is slightly curved in metres (a 2 km
+    parallel sags ~5 cm), so pieces are densified before projecting, and floating-point
+    slivers along long edges (1e-15° wide) are dropped by a first estimate from their
+    area in square degrees instead of being inflated into tens of m² by the projection.
+    """
+
+    def __init__(self, *geom_arrays: np.ndarray) -> None:
+        self.centre = data_centre(*geom_arrays)
+
+    def project(self, geoms: np.ndarray, segment_deg: float = SEGMENT_DEG) -> np.ndarray:
+        """The shapes in metres, densified first to `segment_deg` (degrees)."""
+        assert self.centre is not None
+        dense = shapely.segmentize(np.asarray(geoms, dtype=object), segment_deg)
+        return np.asarray(to_metres(dense, *self.centre), dtype=object)
+
+    def area(self, geoms: np.ndarray) -> np.ndarray:
+        geoms = np.asarray(geoms, dtype=object)
+        _, miny, _, maxy = shapely.bounds(geoms).T
+        out = np.nan_to_num(shapely.area(geoms) * _m2_per_square_degree((miny + maxy) / 2))
+        real = out > AREA_EPSILON_M2 / 100
+        if real.any():
+            out[real] = shapely.area(self.project(geoms[real]))
+        return out
+
+
+def _m2_per_square_degree(lat: np.ndarray) -> np.ndarray:
+    """Square metres in one degree of longitude by one of latitude at `lat` (WGS84 series)."""
+    phi = np.radians(np.nan_to_num(lat))
+    m_lat = 111_132.954 - 559.822 * np.cos(2 * phi) + 1.175 * np.cos(4 * phi)
+    m_lon = 111_412.84 * np.cos(phi) - 93.5 * np.cos(3 * phi) + 0.118 * np.cos(5 * phi)
+    return m_lat * m_lon
+
+
 def _check_outside_parent(
-    child_m: np.ndarray,
-    parent_m: np.ndarray,
+    work: np.ndarray,
+    pgeoms: np.ndarray,
     ppos: np.ndarray,
     has_parent: np.ndarray,
     parent_codes: list[str | None],
     tolerance_m: float,
+    measure: LocalMetres,
     found: _Findings,
-) -> None:
-    """outside_parent: a child reaching more than tolerance_m beyond its parent's boundary."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """outside_parent: a child reaching more than tolerance_m beyond its parent's boundary.
+
+    Returns, in square degrees, each row's area outside its parent and each parent's slack
+    (the sliver a child may fill unseen), for the gap bound. Children are first tested
+    against their parent grown by SLACK_DEG: shared edges computed on both sides differ in
+    the last bits, and overlaying thousands of such near-misses is the slow part.
+    """
+    outside_deg2 = np.zeros(len(work))
+    slack_deg2 = np.zeros(len(pgeoms))
     rows = np.flatnonzero(has_parent)
     if not len(rows):
-        return
+        return outside_deg2, slack_deg2
     used = np.unique(ppos[rows])
-    band = np.full(len(parent_m), None, dtype=object)
-    band[used] = shapely.buffer(parent_m[used], tolerance_m, quad_segs=4)
-    shapely.prepare(band[used])
-    rows = rows[~shapely.covers(band[ppos[rows]], child_m[rows])]
-    beyond = shapely.area(shapely.difference(child_m[rows], band[ppos[rows]]))
-    outside = shapely.area(shapely.difference(child_m[rows], parent_m[ppos[rows]]))
-    total = shapely.area(child_m[rows])
-    for i, b, o, t in zip(rows, beyond, outside, total, strict=True):
+    loose = np.full(len(pgeoms), None, dtype=object)
+    loose[used] = shapely.buffer(pgeoms[used], SLACK_DEG, join_style="mitre")
+    slack_deg2[used] = shapely.area(loose[used]) - shapely.area(pgeoms[used])
+    shapely.prepare(loose[used])
+    rows = rows[~shapely.covers(loose[ppos[rows]], work[rows])]
+    outside = shapely.difference(work[rows], pgeoms[ppos[rows]])
+    outside_deg2[rows] = np.nan_to_num(shapely.area(outside))
+    outside_m2 = measure.area(outside)
+    keep = outside_m2 > AREA_EPSILON_M2
+    rows, outside, outside_m2 = rows[keep], outside[keep], outside_m2[keep]
+    if not len(rows):
+        return outside_deg2, slack_deg2
+    used, at = np.unique(ppos[rows], return_inverse=True)
+    band = shapely.buffer(measure.project(pgeoms[used]), tolerance_m, quad_segs=4)
+    beyond = shapely.area(shapely.difference(measure.project(outside), band[at]))
+    total = measure.area(work[rows])
+    for i, b, o, t in zip(rows, beyond, outside_m2, total, strict=True):
         if b > AREA_EPSILON_M2:
             pc = parent_codes[i]
             how = "all of it" if o >= t - AREA_EPSILON_M2 else f"of {_m2(t)}"
             found.add(i, "outside_parent", f"{_m2(o)} lies outside its parent {pc} ({how}; "
                       f"more than {tolerance_m:g} m beyond its boundary)", parent_code=pc,
                       area_m2=round(float(o), 1), beyond_tolerance_m2=round(float(b), 1))
+    return outside_deg2, slack_deg2
 
 
 def _check_overlaps(
-    child_m: np.ndarray, usable: np.ndarray, parent_codes: list[str | None], found: _Findings
-) -> None:
-    """overlap: siblings (same parent code) sharing more than AREA_EPSILON_M2, once per pair."""
+    work: np.ndarray,
+    usable: np.ndarray,
+    parent_codes: list[str | None],
+    measure: LocalMetres,
+    found: _Findings,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """overlap: siblings (same parent code) sharing more than AREA_EPSILON_M2, once per pair.
+
+    Returns every intersecting sibling pair (left, right) and its shared area in square
+    degrees (for the gap bound).
+    """
     rows = np.flatnonzero(usable)
     sibling = pd.factorize(pd.Series(parent_codes, dtype=object), use_na_sentinel=False)[0]
-    left, right = shapely.STRtree(child_m[rows]).query(child_m[rows], predicate="intersects")
+    left, right = shapely.STRtree(work[rows]).query(work[rows], predicate="intersects")
     left, right = rows[left], rows[right]
     pair = (left < right) & (sibling[left] == sibling[right])
     left, right = left[pair], right[pair]
-    areas = shapely.area(shapely.intersection(child_m[left], child_m[right]))
+    shared = shapely.intersection(work[left], work[right])
+    areas = measure.area(shared)
     for i, j, a in zip(left, right, areas, strict=True):
         if a > AREA_EPSILON_M2:
             other, other_code = found.rows[j], found.codes[j]
             found.add(i, "overlap", f"overlaps #{other} ({other_code}) by {_m2(a)}",
                       other_index=other, other_code=other_code, area_m2=round(float(a), 1))
+    return left, right, np.nan_to_num(shapely.area(shared))
 
 
 def _check_gaps(
-    child_m: np.ndarray,
-    parent_m: np.ndarray,
+    work: np.ndarray,
+    pgeoms: np.ndarray,
     ppos: np.ndarray,
     has_parent: np.ndarray,
     pcodes: list[str | None],
     level: str,
+    outside: tuple[np.ndarray, np.ndarray],
+    overlaps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    measure: LocalMetres,
     found: _Findings,
 ) -> None:
-    """gap (a warning): the part of each parent with children here that none of them covers."""
+    """gap (a warning): the part of each parent with children here that none of them covers.
+
+    Overlaying each parent with the union of its children is the slow part of validation,
+    so it is done only where it can find something. Per parent, in square degrees,
+        gap <= area(parent) - sum(children) + sum(sibling overlaps) + sum(outside parts)
+               + slack
+    (the union is at least the sum minus the pairwise overlaps; outside parts are measured
+    against the parent grown by the slack); where that bound is already below the
+    threshold, there is no gap to measure.
+    """
+    outside_deg2, slack_deg2 = outside
     rows = np.flatnonzero(has_parent)
     if not len(rows):
         return
+    heads = np.unique(ppos[rows])
+    bound = np.zeros(len(pgeoms))
+    bound[heads] = shapely.area(pgeoms[heads]) + slack_deg2[heads]
+    np.subtract.at(bound, ppos[rows], shapely.area(work[rows]) - outside_deg2[rows])
+    left, right, shared_deg2 = overlaps
+    siblings = (ppos[left] >= 0) & (ppos[left] == ppos[right])
+    np.add.at(bound, ppos[left[siblings]], shared_deg2[siblings])
+    _, miny, _, _ = shapely.bounds(pgeoms[heads]).T
+    heads = heads[bound[heads] * _m2_per_square_degree(miny) > AREA_EPSILON_M2 / 2]
+    if not len(heads):
+        return
+    rows = rows[np.isin(ppos[rows], heads)]
     rows = rows[np.argsort(ppos[rows], kind="stable")]
     groups = np.split(rows, np.flatnonzero(np.diff(ppos[rows])) + 1)
-    heads = np.array([ppos[g[0]] for g in groups])
-    covered = np.array([shapely.union_all(child_m[g]) for g in groups], dtype=object)
-    gaps = shapely.area(shapely.difference(parent_m[heads], covered))
+    covered = np.array([shapely.union_all(work[g]) for g in groups], dtype=object)
+    gaps = measure.area(shapely.difference(pgeoms[heads], covered))
     plevel = parent_level(level)
     for p, a in zip(heads, gaps, strict=True):
         if a > AREA_EPSILON_M2:

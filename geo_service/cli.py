@@ -144,9 +144,8 @@ def revoke_token_cmd(name: str | None, prefix: str | None) -> None:
 @click.option("--small", is_flag=True, help="Hezuo city only, scaled down (for trying out).")
 def demo_cmd(seed: int, small: bool) -> None:
     """Load the synthetic Gannan demo prefecture into the configured database."""
-    from .demo import load_demo
-
     from .auth import create_token
+    from .demo import load_demo
 
     svc = services(_app())
     summary = load_demo(svc.engine, seed=seed, small=small, progress=True)

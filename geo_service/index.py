@@ -11,8 +11,14 @@ The rule for a point, documented in the README and pinned by tests:
 `near_boundary` marks points within N metres of a polygon other than their own, so a
 caller knows a GPS error of that size could change the answer.
 
-The implementation (shapely 2 STRtree for bounding-box candidates, then `contains_xy` on
-prepared polygons in one vectorized call) is private: callers see codes and arrays only.
+The implementation is private (callers see codes and arrays only) and has two tiers:
+
+- a raster of cells over the layer's extent, each cell either owned by one polygon (it
+  lies wholly inside it), outside every polygon, or "mixed" (a boundary passes near it).
+  Most points are answered by arithmetic on their cell, with no geometry at all;
+- points in mixed cells go to a shapely 2 STRtree for bounding-box candidates, then
+  `contains_xy` on prepared polygons, then `covers` for points exactly on a boundary.
+
 An index is immutable once built, so threads share it without locks.
 """
 
@@ -22,12 +28,105 @@ from collections.abc import Sequence
 
 import numpy as np
 import shapely
+from scipy import ndimage
 from shapely import STRtree
 
 from boundaries.crs import metric_crs, to_metres
 
 # Metres per degree of latitude, a safe lower bound used to turn metres into degrees.
 _M_PER_DEG = 110_500.0
+# Cell raster: at most this many cells (int32: 16 MB), and the two non-owner markers.
+_MAX_CELLS = 2_000_000
+_MIN_CELL_DEG = 5e-5  # ~5 m: finer cells would not help and only cost memory
+_MIXED, _OUTSIDE = -1, -2
+
+
+class _CellRaster:
+    """Cells wholly inside one polygon know their owner; the others know their candidates.
+
+    Boundaries are sampled at least once per cell length, so a boundary crossing a cell
+    leaves a sample within half a cell of it: in that cell or one of its 8 neighbours.
+    Cells with no sample in that 3×3 block are crossed by no boundary: they form connected
+    regions each inside one polygon (or outside all), classified by testing one cell per
+    region. Every other ("mixed") cell lists its candidates: the polygons sampled in its
+    3×3 block, plus those covering its centre (a polygon that holds the whole cell leaves
+    no sample near it).
+    """
+
+    def __init__(self, geoms: np.ndarray, tree: STRtree,
+                 bounds: tuple[float, float, float, float]) -> None:
+        x0, y0, x1, y1 = bounds
+        size = max(np.sqrt((x1 - x0) * (y1 - y0) / _MAX_CELLS), _MIN_CELL_DEG)
+        self.x0, self.y0, self.size = x0 - size, y0 - size, size
+        self.nx = int(np.ceil((x1 - x0) / size)) + 2
+        self.ny = int(np.ceil((y1 - y0) / size)) + 2
+        edges = shapely.segmentize(shapely.boundary(geoms), size)
+        xy, poly = shapely.get_coordinates(edges, return_index=True)
+        cell = np.unique(self._cell(xy[:, 0], xy[:, 1]) * len(geoms) + poly)
+        poly, cell = cell % len(geoms), cell // len(geoms)
+        # Spread each sampled (cell, polygon) to the 3×3 block around the cell.
+        cy, cx = np.divmod(cell, self.nx)
+        pairs = [((cy + dy) * self.nx + cx + dx) * len(geoms) + poly
+                 for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        pairs = np.unique(np.concatenate(pairs))
+        mixed_cell, mixed_poly = pairs // len(geoms), pairs % len(geoms)
+        mixed = np.zeros(self.ny * self.nx, dtype=bool)
+        mixed[mixed_cell] = True
+        regions, n = ndimage.label(~mixed.reshape(self.ny, self.nx))
+        regions = regions.ravel()
+        first = np.zeros(n + 1, dtype=np.int64)  # first cell of each region, without a sort
+        first[regions[::-1]] = np.arange(regions.size - 1, -1, -1)
+        owner = np.full(n, _OUTSIDE, dtype=np.int64)
+        at, hit = tree.query(self._centres(first[1:]), predicate="intersects")
+        np.maximum.at(owner, at, hit)  # a boundary-free region lies in at most one polygon
+        self.cells = np.concatenate([[_MIXED], owner]).astype(np.int32)[regions]
+        # Candidates of mixed cells (CSR by cell): sampled polygons + those at the centre.
+        ucells = np.unique(mixed_cell)
+        at, hit = tree.query(self._centres(ucells), predicate="intersects")
+        keys = np.unique(np.concatenate([mixed_cell * len(geoms) + mixed_poly,
+                                         ucells[at] * len(geoms) + hit]))
+        self.cand = (keys % len(geoms)).astype(np.int32)
+        cand_cell = keys // len(geoms)
+        self.start = np.searchsorted(cand_cell, np.arange(self.ny * self.nx + 1))
+
+    def _cell(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        ix = np.floor((x - self.x0) / self.size).astype(np.int64)
+        iy = np.floor((y - self.y0) / self.size).astype(np.int64)
+        inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
+        return np.where(inside, iy * self.nx + ix, -1)
+
+    def _centres(self, cells: np.ndarray) -> np.ndarray:
+        iy, ix = np.divmod(cells, self.nx)
+        return shapely.points(self.x0 + (ix + 0.5) * self.size,
+                              self.y0 + (iy + 0.5) * self.size)
+
+    def lookup_one(self, x: float, y: float) -> tuple[int, np.ndarray]:
+        """Owner (or marker) of one point's cell and, if mixed, its candidates."""
+        ix = int((x - self.x0) // self.size)
+        iy = int((y - self.y0) // self.size)
+        if not (0 <= ix < self.nx and 0 <= iy < self.ny):
+            return _OUTSIDE, self.cand[:0]
+        cell = iy * self.nx + ix
+        owner = int(self.cells[cell])
+        if owner != _MIXED:
+            return owner, self.cand[:0]
+        return owner, self.cand[self.start[cell]:self.start[cell + 1]]
+
+    def lookup(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(owner position, _OUTSIDE or _MIXED) and the cell id per finite point."""
+        cell = self._cell(x, y)
+        out = np.full(x.shape[0], _OUTSIDE, dtype=np.int64)
+        inside = cell >= 0
+        out[inside] = self.cells[cell[inside]]
+        return out, cell
+
+    def candidates(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(point number, candidate position) pairs for points in these mixed cells."""
+        lo, hi = self.start[cells], self.start[cells + 1]
+        counts = hi - lo
+        inp = np.repeat(np.arange(cells.shape[0]), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return inp, self.cand[np.repeat(lo, counts) + offsets].astype(np.int64)
 
 
 class GridIndex:
@@ -58,6 +157,8 @@ class GridIndex:
         if len(self.geoms):
             reps = shapely.point_on_surface(self.geoms)
             shapely.contains_xy(self.geoms, shapely.get_x(reps), shapely.get_y(reps))
+        self._cells = (_CellRaster(self.geoms, self._tree, self.bounds)
+                       if len(self.geoms) else None)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -75,34 +176,48 @@ class GridIndex:
         """
         x = np.asarray(lon, dtype=np.float64).ravel()
         y = np.asarray(lat, dtype=np.float64).ravel()
+        out = np.full(x.shape[0], -1, dtype=np.int64)
+        if self._cells is None:
+            return out
+        ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+        owner, cell = self._cells.lookup(x[ok], y[ok])
+        owned = owner >= 0
+        out[ok[owned]] = owner[owned]
+        mixed = owner == _MIXED
+        if mixed.any():
+            inp, cand = self._cells.candidates(cell[mixed])
+            out[ok[mixed]] = self._decide(x[ok[mixed]], y[ok[mixed]], inp, cand)
+        return out
+
+    def _decide(self, x: np.ndarray, y: np.ndarray, inp: np.ndarray, cand: np.ndarray
+                ) -> np.ndarray:
+        """The geometric test over candidate pairs: interiors first, then boundaries."""
         n_geoms = len(self.geoms)
         best = np.full(x.shape[0], n_geoms, dtype=np.int64)
-        ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
-        if n_geoms and ok.size:
-            pts = shapely.points(x[ok], y[ok])
-            inp, cand = self._tree.query(pts)
-            inside = shapely.contains_xy(self.geoms[cand], x[ok[inp]], y[ok[inp]])
-            np.minimum.at(best, ok[inp[inside]], cand[inside])
-            # Points in no interior but with candidates: on a boundary, or outside.
-            pending = best[ok[inp]] == n_geoms
-            if pending.any():
-                p_inp, p_cand = inp[pending], cand[pending]
-                on = shapely.covers(self.geoms[p_cand], pts[p_inp])
-                np.minimum.at(best, ok[p_inp[on]], p_cand[on])
+        inside = shapely.contains_xy(self.geoms[cand], x[inp], y[inp])
+        np.minimum.at(best, inp[inside], cand[inside])
+        pending = best[inp] == n_geoms  # in no interior: on a boundary, or outside
+        if pending.any():
+            p_inp, p_cand = inp[pending], cand[pending]
+            on = shapely.covers(self.geoms[p_cand], shapely.points(x[p_inp], y[p_inp]))
+            np.minimum.at(best, p_inp[on], p_cand[on])
         best[best == n_geoms] = -1
         return best
 
     def assign_one(self, lon: float, lat: float) -> int:
-        """Position of the polygon holding one point (-1 for none); the lookup fast path."""
-        cands = np.sort(self._tree.query(shapely.Point(lon, lat)))
-        if not cands.size:
+        """Position of the polygon holding one finite point (-1 for none), without arrays
+        of points: the single-lookup path."""
+        if self._cells is None:
             return -1
+        owner, cands = self._cells.lookup_one(lon, lat)
+        if owner != _MIXED:
+            return max(owner, -1)
         geoms = self.geoms[cands]
         inside = shapely.contains_xy(geoms, lon, lat)
         if inside.any():
-            return int(cands[np.argmax(inside)])
+            return int(cands[inside].min())
         on = shapely.covers(geoms, shapely.Point(lon, lat))
-        return int(cands[np.argmax(on)]) if on.any() else -1
+        return int(cands[on].min()) if on.any() else -1
 
     def codes_of(self, positions: np.ndarray) -> np.ndarray:
         """Codes for positions (None where -1)."""

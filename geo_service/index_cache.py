@@ -25,14 +25,20 @@ class IndexCache:
         self._live: VersionIndex | None = None
         self._checked = float("-inf")
         self._lock = threading.Lock()
+        self._old_lock = threading.Lock()
         self._old: OrderedDict[int, VersionIndex] = OrderedDict()
 
     def live(self) -> VersionIndex | None:
         """The live version's indexes, or None before any publish."""
-        if time.monotonic() - self._checked >= self.refresh_s:
-            with self._lock:
+        stale = time.monotonic() - self._checked >= self.refresh_s
+        # One thread checks and rebuilds; the others keep answering from the current index
+        # (they wait only when there is none yet).
+        if stale and self._lock.acquire(blocking=self._live is None):
+            try:
                 if time.monotonic() - self._checked >= self.refresh_s:
                     self._refresh()
+            finally:
+                self._lock.release()
         return self._live
 
     def _refresh(self) -> None:
@@ -52,7 +58,7 @@ class IndexCache:
         live = self.live()
         if live and live.version == version:
             return live
-        with self._lock:
+        with self._old_lock:
             hit = self._old.get(version)
             if hit is None:
                 with self.engine.connect() as conn:

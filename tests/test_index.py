@@ -6,6 +6,7 @@ import math
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -102,3 +103,42 @@ def test_empty_index_assigns_nothing() -> None:
     empty = GridIndex([], [])
     assert empty.assign([103.0], [35.0]).tolist() == [-1]
     assert empty.nearest(103.0, 35.0) == (-1, float("inf"))
+
+
+def _voronoi_coverage(n: int, seed: int) -> tuple[list[str], list[shapely.Geometry]]:
+    """A valid coverage of irregular cells (some with holes filled by other cells)."""
+    rng = np.random.default_rng(seed)
+    frame = shapely.box(102.0, 34.0, 102.5, 34.3)
+    cells = shapely.voronoi_polygons(shapely.multipoints(
+        np.column_stack([rng.uniform(102.0, 102.5, n), rng.uniform(34.0, 34.3, n)])),
+        extend_to=frame)
+    geoms = list(shapely.intersection(shapely.get_parts(cells), frame))
+    # Punch an enclave into the first cell, filled by a cell of its own.
+    hole = shapely.buffer(shapely.point_on_surface(geoms[0]), 0.002, quad_segs=3)
+    hole = hole.intersection(geoms[0])
+    geoms[0] = geoms[0].difference(hole)
+    geoms.append(hole)
+    codes = [f"G{i:05d}" for i in rng.permutation(len(geoms))]
+    return codes, geoms
+
+
+@pytest.mark.parametrize("n", [50, 800])
+def test_two_tier_index_equals_sjoin_on_edges_vertices_and_random_points(n: int) -> None:
+    codes, geoms = _voronoi_coverage(n, seed=n)
+    index = GridIndex(codes, geoms)
+    rng = np.random.default_rng(3)
+    verts = shapely.get_coordinates(np.asarray(geoms))  # every vertex: shared by 2–3 cells
+    edges = shapely.get_coordinates(shapely.line_interpolate_point(
+        shapely.boundary(np.asarray(geoms)), 0.37, normalized=True))
+    xy = np.vstack([verts, edges, np.column_stack([rng.uniform(101.99, 102.51, 50_000),
+                                                   rng.uniform(33.99, 34.31, 50_000)])])
+    ours = index.codes_of(index.assign(xy[:, 0], xy[:, 1]))
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]))
+    polys = gpd.GeoDataFrame({"code": codes}, geometry=geoms)
+    joined = gpd.sjoin(pts, polys, predicate="covered_by", how="inner")
+    lowest = joined.sort_values("code").groupby(level=0)["code"].first()
+    theirs = lowest.reindex(range(len(xy))).to_numpy(dtype=object)
+    theirs[pd.isna(theirs)] = None
+    assert (ours == theirs).all()
+    singles = [index.assign_one(x, y) for x, y in xy[:3000]]
+    assert index.codes_of(np.array(singles)).tolist() == ours[:3000].tolist()

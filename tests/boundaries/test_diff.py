@@ -65,7 +65,7 @@ def test_reshaped_reports_area_change_and_symmetric_difference():
     assert by_code[G1]["area_change_m2"] == pytest.approx(-0.1 * CELL_M2, rel=0.01)
     assert by_code[G2]["area_change_m2"] == pytest.approx(0.1 * CELL_M2, rel=0.01)
     assert by_code[G2]["symmetric_difference_m2"] == pytest.approx(0.1 * CELL_M2, rel=0.01)
-    assert by_code[G2]["max_shift_m"] == pytest.approx(0.1 * D * 91_288.0, rel=0.01)
+    assert by_code[G2]["new_area_m2"] == pytest.approx(1.1 * CELL_M2, rel=0.01)
 
 
 def test_a_shift_keeps_the_area_but_not_the_shape():
@@ -88,6 +88,8 @@ SAME_SHAPE = [
     pytest.param(shapely.segmentize(cell(0), 0.0005), id="densified"),
     # float noise from a round trip through another format
     pytest.param(shapely.transform(cell(0), lambda c: c + 1e-12), id="float-noise"),
+    # every vertex 4 mm off: rounded to 7 decimals by an exporting GIS
+    pytest.param(shapely.transform(cell(0), lambda c: c + 4e-8), id="rounded-export"),
 ]
 
 
@@ -99,13 +101,29 @@ def test_resaving_the_same_shape_is_not_a_reshape(geom):
     assert diff.reshaped == [] and diff.unchanged == 3
 
 
-def test_a_vertex_moved_half_a_metre_is_a_reshape():
+M = 1 / 91_288.0  # one metre east-west, in degrees of longitude at 35°N
+
+
+@pytest.mark.parametrize(
+    ("spike_m", "reshaped"),
+    [
+        (0.05, False),  # 5 cm: digitising noise, under the 0.1 m tolerance
+        (2.0, True),  # 2 m: someone moved the boundary, though the area barely changed
+    ],
+)
+def test_a_spike_without_area_still_counts_when_long_enough(spike_m, reshaped):
     x0, y0, x1, y1 = cell(0).bounds
-    nudged = Polygon([(x0, y0), (x1 + 0.5 / 91_288.0, y0), (x1, y1), (x0, y1)])
+    ym = (y0 + y1) / 2
+    # a needle 1 mm wide sticking out of G1's east edge: its area is at most 0.002 m²
+    spike = Polygon([(x0, y0), (x1, y0), (x1, ym - 1e-8), (x1 + spike_m * M, ym),
+                     (x1, ym + 1e-8), (x1, y1), (x0, y1)])
+    assert spike.is_valid
     new = dict(OLD)
-    new[G1] = ("第一网格", nudged)
-    (moved,) = diff_areas(village(OLD), village(new)).reshaped
-    assert moved["max_shift_m"] == pytest.approx(0.5, abs=0.05)
+    new[G1] = ("第一网格", spike)
+    diff = diff_areas(village(OLD), village(new))
+    assert [r["code"] for r in diff.reshaped] == ([G1] if reshaped else [])
+    if reshaped:
+        assert diff.reshaped[0]["symmetric_difference_m2"] < 1.0
 
 
 def test_moving_a_grid_to_another_village_is_reparenting():

@@ -7,6 +7,7 @@ Fixtures are written to tmp_path by the tests themselves: two grid cells of 0.01
 from __future__ import annotations
 
 import json
+import zipfile
 
 import geopandas as gpd
 import numpy as np
@@ -169,6 +170,17 @@ def test_round_trip_keeps_chinese_names_and_codes(tmp_path, suffix):
     assert gdf["kind"].tolist() == ["urban", "pastoral"]
     for got, want in zip(gdf.geometry, [CELL1, CELL2], strict=True):
         assert shapely.equals_exact(shapely.normalize(got), shapely.normalize(want), 1e-12)
+
+
+def test_a_zipped_shapefile_upload_is_read(tmp_path):
+    write_areas(two_grids(), tmp_path / "grids.shp")
+    archive = tmp_path / "grids.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for part in tmp_path.glob("grids.*"):
+            if part != archive:
+                zf.write(part, part.name)
+    gdf, problems = read_areas(archive)
+    assert problems == [] and gdf["name"].tolist() == ["当周街道第一网格", "伊合昂第二网格"]
 
 
 def test_shapefile_has_a_cpg_and_short_unique_field_names(tmp_path):

@@ -171,6 +171,14 @@ def test_repair_makes_a_bowtie_two_triangles_and_only_warns():
     assert only(report, "gap").detail["area_m2"] == pytest.approx(CELL_M2 / 2, rel=0.01)
 
 
+def test_repair_drops_a_stray_point_from_a_collection():
+    stray = shapely.GeometryCollection([cell(0, 0), Point(103.005, 35.005)])
+    cleaned, report = validate_areas(grids(G1={"geometry": stray}), level="grid",
+                                     parents=village(), repair=True)
+    assert report.ok and [p.code for p in report.problems] == ["repaired"]
+    assert cleaned.geometry.iloc[0].equals(MultiPolygon([cell(0, 0)]))
+
+
 def test_swapped_axes_says_so_and_is_not_also_out_of_range():
     _, report = validate_areas(grids(G4={"geometry": SWAPPED}), level="grid", parents=village())
     problem = only(report, "swapped_axes")
