@@ -12,6 +12,7 @@ from flask import Flask
 from . import db, settings
 from .auth import TokenCache
 from .index_cache import IndexCache
+from .lookup import PeopleDirectory
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -24,6 +25,7 @@ class Services:
     settings: dict[str, Any]
     indexes: IndexCache
     tokens: TokenCache
+    people: PeopleDirectory
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -43,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         engine=engine, settings=values,
         indexes=IndexCache(engine, values["INDEX_REFRESH_S"]),
         tokens=TokenCache(ttl=values["INDEX_REFRESH_S"]),
+        people=PeopleDirectory(engine, ttl=values["INDEX_REFRESH_S"]),
     )
     from .web import init_app  # noqa: PLC0415 - web depends on the app being configured
 

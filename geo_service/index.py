@@ -31,13 +31,14 @@ import shapely
 from scipy import ndimage
 from shapely import STRtree
 
-from boundaries.crs import metric_crs, to_metres
+from boundaries.crs import distance_m, metric_crs, to_metres
 
 # Metres per degree of latitude, a safe lower bound used to turn metres into degrees.
 _M_PER_DEG = 110_500.0
 # Cell raster: at most this many cells (int32: 16 MB), and the two non-owner markers.
 _MAX_CELLS = 2_000_000
 _MIN_CELL_DEG = 5e-5  # ~5 m: finer cells would not help and only cost memory
+_LOCAL_DEG = 10.0  # farther than this from the layer's centre, nearest() measures geodesically
 _MIXED, _OUTSIDE = -1, -2
 
 
@@ -159,6 +160,9 @@ class GridIndex:
             shapely.contains_xy(self.geoms, shapely.get_x(reps), shapely.get_y(reps))
         self._cells = (_CellRaster(self.geoms, self._tree, self.bounds)
                        if len(self.geoms) else None)
+        # The shortest side of a cell in metres (0 when there is no raster).
+        self._cell_m = (self._cells.size * _M_PER_DEG * np.cos(np.radians(self._max_lat))
+                        if self._cells else 0.0)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -240,6 +244,10 @@ class GridIndex:
         ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         if not len(self.geoms) or not ok.size:
             return near
+        if metres < self._cell_m:  # a point in an owned cell is a cell away from any edge
+            ok = ok[self._cells.lookup(x[ok], y[ok])[0] == _MIXED]
+            if not ok.size:
+                return near
         pts = shapely.points(x[ok], y[ok])
         inp, cand = self._tree.query(pts, predicate="dwithin", distance=self._deg(metres))
         other = cand != positions[ok[inp]]
@@ -256,6 +264,12 @@ class GridIndex:
             return -1, float("inf")
         pt = shapely.Point(lon, lat)
         first = int(self._tree.query_nearest(pt)[0])
+        if max(abs(lon - self._origin[0]), abs(lat - self._origin[1])) > _LOCAL_DEG:
+            # Beyond where the local projection holds (it goes infinite ~90° away): the
+            # nearest in degrees, measured on the ellipsoid.
+            (x0, y0), (x1, y1) = shapely.get_coordinates(
+                shapely.shortest_line(self.geoms[first], pt))
+            return first, float(distance_m(x0, y0, x1, y1))
         pt_m = to_metres(pt, *self._origin)
         d_first = float(shapely.distance(self._geoms_m[first], pt_m))
         # Degrees are not isotropic: anything within d_first metres may be nearer.

@@ -8,6 +8,8 @@ swapped) a 422, each naming the field.
 from __future__ import annotations
 
 import math
+import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -48,7 +50,7 @@ def parse_number(raw: Any, field: str) -> float:
         raise ApiError(400, "invalid_number", f"{field} must be a number", field)
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON ints past 1e308
         raise ApiError(400, "invalid_number", f"{field} must be a number, got {raw!r}",
                        field) from None
     if not math.isfinite(value):
@@ -99,18 +101,43 @@ def area_brief(vi: VersionIndex, code: str | None) -> dict[str, Any] | None:
     return {"code": info.code, "name": info.name, "kind": info.kind} if info else None
 
 
-def responsible_people(conn: sa.Connection, codes: list[str], role: str
-                       ) -> list[dict[str, Any]]:
-    """Workers answering for these areas (grid leader, workers, liaison head), masked."""
-    rows = conn.execute(
-        sa.select(workers.c.code, workers.c.name, workers.c.role, workers.c.phone,
-                  workers.c.on_duty, worker_areas.c.area_code)
-        .join(worker_areas, worker_areas.c.worker_id == workers.c.id)
-        .where(worker_areas.c.area_code.in_(codes))
-        .order_by(workers.c.role, workers.c.code)
-    ).all()
-    return [{"code": r.code, "role": r.role, "area_code": r.area_code,
-             "on_duty": bool(r.on_duty), **person_view(r.name, r.phone, role)} for r in rows]
+_PEOPLE = (
+    sa.select(workers.c.code, workers.c.name, workers.c.role, workers.c.phone,
+              workers.c.on_duty, worker_areas.c.area_code)
+    .join(worker_areas, worker_areas.c.worker_id == workers.c.id)
+    .where(worker_areas.c.area_code == sa.bindparam("area"))
+    .order_by(workers.c.role, workers.c.code)
+)
+
+
+class PeopleDirectory:
+    """Who answers for an area, remembered per area for `ttl` seconds.
+
+    Lookups hit the same grids over and over; a roster change shows within `ttl`.
+    """
+
+    def __init__(self, engine: sa.Engine, ttl: float) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._seen: dict[str, tuple[float, list[Any]]] = {}
+
+    def rows(self, area: str) -> list[Any]:
+        hit = self._seen.get(area)
+        now = time.monotonic()
+        if hit is None or now - hit[0] >= self.ttl:
+            with self.engine.connect() as conn:
+                hit = (now, conn.execute(_PEOPLE, {"area": area}).all())
+            if len(self._seen) > 50_000:
+                self._seen.clear()
+            self._seen[area] = hit
+        return hit[1]
+
+    def for_role(self, codes: list[str], role: str) -> list[dict[str, Any]]:
+        """Workers answering for these areas (grid leader, workers, liaison head), with
+        names and phones as `role` may see them."""
+        return [{"code": r.code, "role": r.role, "area_code": r.area_code,
+                 "on_duty": bool(r.on_duty), **person_view(r.name, r.phone, role)}
+                for code in codes for r in self.rows(code)]
 
 
 def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float
@@ -153,11 +180,11 @@ def lookup_batch(vi: VersionIndex, points: list[Any], crs: str, *, chain: bool =
         if arr.shape != (n, 2):
             raise ValueError
         xs, ys = arr[:, 0].copy(), arr[:, 1].copy()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         for i, p in enumerate(points):
             if (isinstance(p, list | tuple) and len(p) == 2
                     and all(isinstance(v, int | float) and not isinstance(v, bool)
-                            for v in p)):
+                            and abs(v) <= sys.float_info.max for v in p)):
                 xs[i], ys[i] = p
     lon, lat = to_wgs84(xs, ys, crs)
     bad = ~(np.isfinite(lon) & np.isfinite(lat))

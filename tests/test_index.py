@@ -142,3 +142,23 @@ def test_two_tier_index_equals_sjoin_on_edges_vertices_and_random_points(n: int)
     assert (ours == theirs).all()
     singles = [index.assign_one(x, y) for x, y in xy[:3000]]
     assert index.codes_of(np.array(singles)).tolist() == ours[:3000].tolist()
+
+
+def test_near_boundary_equals_brute_force_distances() -> None:
+    from boundaries.crs import to_metres
+
+    codes, geoms = _voronoi_coverage(300, seed=11)
+    index = GridIndex(codes, geoms)
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(102.0, 102.5, 3000), rng.uniform(34.0, 34.3, 3000)
+    pos = index.assign(x, y)
+    metres = 2.5 * index._cell_m  # large enough that the cell shortcut is taken
+    got = index.near_boundary(x, y, pos, metres)
+    origin = (102.25, 34.15)
+    polys_m = to_metres(index.geoms, *origin)
+    pts_m = to_metres(shapely.points(x, y), *origin)
+    dist = shapely.distance(polys_m[None, :], pts_m[:, None])  # (points, polygons)
+    dist[np.arange(len(x)), pos] = np.inf  # distance to grids other than the own one
+    expected = dist.min(axis=1) <= metres
+    assert 0 < expected.sum() < len(x)
+    assert (got == expected).all()
