@@ -14,8 +14,9 @@ from . import allow, principal
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 
 
-def version_index(raw: str | None):  # noqa: ANN201
-    """The live index, or the one of `version=`; 404/503 when there is none."""
+def version_index(raw: object):  # noqa: ANN201
+    """The live index, or the one of `version=` (query string or JSON); 404/503 when there
+    is none."""
     cache = services(current_app).indexes
     if raw in (None, ""):
         vi = cache.live()
@@ -23,10 +24,15 @@ def version_index(raw: str | None):  # noqa: ANN201
             raise ApiError(503, "no_boundaries", "no boundary version is live yet")
         return vi
     try:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ValueError
         version = int(raw)
     except ValueError:
         raise ApiError(400, "invalid_version", f"version must be an integer, got {raw!r}",
                        "version") from None
+    if not 0 < version < 2**31:  # ids are 32-bit in the store; larger ones overflow there
+        raise ApiError(404, "unknown_version", f"boundary version {version} does not exist",
+                       "version")
     try:
         return cache.version(version)
     except RegistryError as err:
@@ -36,6 +42,32 @@ def version_index(raw: str | None):  # noqa: ANN201
 @bp.get("/lookup")
 @allow(*ANY_ROLE)
 def lookup_one():  # noqa: ANN201
+    """Which grid and group hold one point, its area chain, and who answers for it.
+
+    A point on a shared edge or vertex belongs to the grid with the lowest code among those
+    it touches; a point no grid covers gets the nearest grid and its distance instead.
+    ---
+    get:
+      parameters:
+        - {in: query, name: lon, required: true, schema: {type: number},
+           description: "x in crs: longitude for geographic CRSs"}
+        - {in: query, name: lat, required: true, schema: {type: number},
+           description: "y in crs: latitude for geographic CRSs"}
+        - crs
+        - {in: query, name: out_crs, schema: {type: string},
+           description: "CRS to echo the point in as well (default: crs)"}
+        - version
+      responses:
+        "200":
+          description: the point's grid, group, chain and responsible people
+          content:
+            application/json:
+              schema: LookupAnswer
+        "400": BadRequest
+        "404": NotFound
+        "422": Unprocessable
+        "503": NoBoundaries
+    """
     args = request.args
     crs = domain.parse_crs(args.get("crs"))
     out_crs = domain.parse_crs(args.get("out_crs") or crs, "out_crs")
@@ -46,17 +78,35 @@ def lookup_one():  # noqa: ANN201
     answer = domain.lookup_point(vi, lon, lat,
                                  near_m=current_app.config["NEAR_BOUNDARY_M"])
     codes = [a["code"] for a in (answer["grid"], answer["group"]) if a]
-    if codes:
-        with services(current_app).engine.connect() as conn:
-            answer["people"] = domain.responsible_people(conn, codes, principal().role)
-    else:
-        answer["people"] = []
+    answer["people"] = services(current_app).people.for_role(codes, principal().role)
     return jsonify(domain.output_point(answer, out_crs))
 
 
 @bp.post("/lookup")
 @allow(*ANY_ROLE)
 def lookup_many():  # noqa: ANN201
+    """Grid and group codes for many points at once, in input order.
+
+    The body's crs wins over the query's; the query's version wins over the body's.
+    ---
+    post:
+      parameters: [crs, version]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: BatchRequest
+      responses:
+        "200":
+          description: codes per point; unreadable points listed in errors
+          content:
+            application/json:
+              schema: BatchAnswer
+        "400": BadRequest
+        "404": NotFound
+        "413": TooLarge
+        "503": NoBoundaries
+    """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "expected a JSON object with \"points\" or a "
