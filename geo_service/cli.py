@@ -166,3 +166,7 @@ def serve_cmd(host: str, port: int) -> None:
     from .serving import serve
 
     serve(host=host, port=port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Each process holds its own index and notices a new live version; lookups never see
+half an index."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import shapely
+
+from geo_service import create_app, services
+from geo_service.auth import create_token
+from geo_service.registry import import_areas
+
+from .conftest import load_tiny
+from .tiny import G1, G2, tiny_areas
+
+
+def _moved_grids(edge: float):  # noqa: ANN202
+    grids = tiny_areas()
+    grids = grids[(grids.level == "grid") & grids.parent_code.eq("900001001001")].copy()
+    grids.loc[grids.code == G1, "geometry"] = shapely.MultiPolygon(
+        [shapely.box(103.0, 35.0, edge, 35.02)])
+    grids.loc[grids.code == G2, "geometry"] = shapely.MultiPolygon(
+        [shapely.box(edge, 35.0, 103.02, 35.02)])
+    return grids
+
+
+def test_second_process_notices_new_version(app, db_url, tiny) -> None:  # noqa: ANN001
+    other = create_app({"DATABASE_URL": db_url, "INDEX_REFRESH_S": 0.0})
+    try:
+        assert services(other).indexes.live().version == tiny
+        result = import_areas(services(app).engine, _moved_grids(103.015), "grid",
+                              author="t", dry_run=False)
+        vi = services(other).indexes.live()
+        assert vi.version == result.version
+        assert vi.grids.codes[vi.grids.assign_one(103.012, 35.01)] == G1
+    finally:
+        services(other).engine.dispose()
+
+
+def test_lookups_during_publishes_see_whole_versions(app, tiny) -> None:  # noqa: ANN001
+    """While versions flip, every answer matches the version it reports."""
+    cache = services(app).indexes
+    expected = {tiny: G2}
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            vi = cache.live()
+            code = vi.grids.codes[vi.grids.assign_one(103.012, 35.01)]
+            want = expected.get(vi.version)
+            if want is not None and code != want:
+                errors.append(f"version {vi.version} answered {code}")
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i, edge in enumerate([103.015, 103.011, 103.015, 103.011]):
+            result = import_areas(services(app).engine, _moved_grids(edge), "grid",
+                                  author=f"t{i}", dry_run=False)
+            expected[result.version] = G1 if edge > 103.012 else G2
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert cache.live().version == max(expected)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:  # noqa: ANN001
+    """`geo-service serve`: every worker answers from the new version, no restart."""
+    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    app = create_app({"DATABASE_URL": url})
+    engine = services(app).engine
+    load_tiny(engine)
+    with engine.begin() as conn:
+        token = create_token(conn, name="serve", role="viewer")
+    port = _free_port()
+    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_INDEX_REFRESH_S": "0.2",
+           "GEO_WORKERS": "2", "GEO_THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "geo_service.cli", "serve", "--port",
+                             str(port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/api/v1"
+
+    def grid_at(lon: float) -> tuple[str, int]:
+        req = urllib.request.Request(f"{base}/lookup?lon={lon}&lat=35.01",
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            body = json.load(resp)
+        return body["grid"]["code"], body["version"]
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                time.sleep(0.2)
+        assert {grid_at(103.012)[0] for _ in range(10)} == {G2}
+        result = import_areas(engine, _moved_grids(103.015), "grid", author="t",
+                              dry_run=False)
+        time.sleep(0.5)
+        answers = {grid_at(103.012) for _ in range(20)}  # spread over both workers
+        assert answers == {(G1, result.version)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stdout.close()
+        engine.dispose()
