@@ -7,15 +7,17 @@ units keep their real names, codes and kinds from the shared list and each gets 
 villages/communities as the list says (697); villages, grids, ten-household groups,
 households and workers are invented from a seed. See ``data/SYNTHETIC.md``.
 
-How the polygons are made, per county: households' density is a mixture of tight clusters at
-township seats (GeoNames places matched by name, or generated), hamlets and ribbons along
-random valley lines, and a sparse pastoral scatter. A Voronoi tessellation of a sample of
-that density plus a sparse background, clipped to the county, gives fine cells; each level
-(township → village → grid → group) is grown inside its parent over the cell graph by a
-multi-source Dijkstra whose edge costs follow a random terrain field (ridges, valleys,
-street lines in towns), balanced towards target sizes by per-source offsets. A region is the
-coverage union of its cells, so neighbours share edges exactly and every level is the exact
-union of its children. Households are placed inside their cell, away from its edges.
+How the polygons are made, per county (details in data/SYNTHETIC.md): households' density is
+a mixture of tight clusters at township seats (GeoNames places matched by name, or
+generated), hamlets and ribbons along random valley lines, and a sparse pastoral scatter. A
+Voronoi tessellation of a sample of that density plus a sparse background, clipped to the
+county, gives fine cells joined by edges that cost length × a random terrain field (ridges,
+valleys, street lines in towns). Townships grow from their seats (multi-source Dijkstra);
+villages, grids and groups are split out of their parent by recursive cuts along
+terrain-cost bisectors, balanced on households. Regions are coverage unions of cells, so
+neighbours share edges exactly and every level is the exact union of its children; the group
+coverage is smoothed and the levels above rebuilt from it. Households end strictly inside
+exactly one group.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 import pandas
 import shapely
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import Delaunay, cKDTree
 
 from boundaries.crs import geometry_to_wgs84
@@ -47,6 +49,7 @@ _LON0, _LAT0 = 102.9, 34.4
 _KX = 111_320.0 * math.cos(math.radians(_LAT0))
 _KY = 110_950.0
 
+_MARGIN = 3e-6  # degrees (~0.3 m): households keep this far from their group's edge
 _SEEDS_PER_HOUSEHOLD = 0.33  # household-density cells per household
 _BACKGROUND_PER_KM2 = 0.9  # uniform cells per km², for shape where nobody lives
 
@@ -122,17 +125,23 @@ def build_demo(
 ) -> Demo:
     """Build the demo prefecture; the same arguments always give the same demo.
 
-    `households`, `grids` and `groups` are prefecture totals. Each county gets a fixed share
-    (from the shared list's village counts), so `counties=["623001"]` builds exactly the
-    合作市 of the full demo, with its share of the counts.
+    With the default counts, each county gets a fixed share of Gannan's 206,400 households,
+    959 grids and 8,626 groups (weighted by the shared list's village counts), so
+    `counties=["623001"]` alone builds exactly the 合作市 of the full demo. Any other counts
+    are the totals for the counties built, e.g. a small Hezuo for tests:
+    `build_demo(counties=["623001"], households=12_000, grids=60, groups=540)`.
+    The prefecture row is the union of the counties built. Raises ValueError for unknown
+    counties or counts that cannot be met (fewer grids than villages, fewer than two groups per
+    grid, fewer than 4 households per group or 40 per village).
     """
     county_rows = _load_counties()
     wanted = list(county_rows) if counties is None else [str(c) for c in counties]
     unknown = sorted(set(wanted) - set(county_rows))
     if unknown or not wanted:
         raise ValueError(f"unknown county adcodes {unknown}; expected some of {list(county_rows)}")
+    full = (households, grids, groups) == (FULL_HOUSEHOLDS, FULL_GRIDS, FULL_GROUPS)
     townships = _load_townships()
-    plan = _plan(seed, townships, households, grids, groups)
+    plan = _plan(seed, townships, list(county_rows) if full else wanted, households, grids, groups)
     places = _load_places()
     built = [
         _build_county(seed, code, county_rows[code], townships, plan, places)
@@ -185,7 +194,7 @@ def _allocate(total: int, weights, lo, hi=None) -> np.ndarray:
     """Integers ≥ lo (≤ hi) summing to `total`, proportional to `weights` (largest remainder)."""
     w = np.asarray(weights, float)
     lo = np.broadcast_to(np.asarray(lo, np.int64), w.shape).copy()
-    hi = np.full(w.shape, np.iinfo(np.int64).max) if hi is None else np.asarray(hi, np.int64)
+    hi = np.full(w.shape, total) if hi is None else np.asarray(hi, np.int64)
     if lo.sum() > total or hi.sum() < total or np.any(lo > hi):
         raise ValueError(f"cannot split {total} into {len(w)} parts between {lo.sum()} and "
                          f"{hi.sum()} in all")
@@ -206,11 +215,13 @@ def _allocate(total: int, weights, lo, hi=None) -> np.ndarray:
     return out
 
 
-def _plan(seed: int, townships: list[dict], households: int, grids: int, groups: int) -> dict:
-    """Households per township and grids/groups per county, independent of geometry."""
+def _plan(seed: int, townships: list[dict], counties: list[str], households: int, grids: int,
+          groups: int) -> dict:
+    """Households per township and grids, groups and people per county, shared out over
+    `counties` before any geometry exists (so a county does not depend on its neighbours)."""
     rng = np.random.default_rng([seed, 0])
     weights = []
-    for t in townships:
+    for t in townships:  # all 102, so a township's weight does not depend on the selection
         prof = _PROFILES[t["county_adcode"]]
         w = t["n_villages"] * prof.per_village
         if t["kind"] == "街道":
@@ -218,11 +229,19 @@ def _plan(seed: int, townships: list[dict], households: int, grids: int, groups:
         elif t["township_name"] in prof.seat_townships:
             w *= 1.6
         weights.append(w * rng.uniform(0.85, 1.2))
-    n_villages = np.array([t["n_villages"] for t in townships])
-    if households < 40 * n_villages.sum():
-        raise ValueError(f"need at least {40 * n_villages.sum()} households")
-    hh = _allocate(households, weights, 40 * n_villages)
-    county_of = np.array([t["county_adcode"] for t in townships])
+    mine = [i for i, t in enumerate(townships) if t["county_adcode"] in counties]
+    tws = [townships[i] for i in mine]
+    n_villages = np.array([t["n_villages"] for t in tws])
+    need = {"households": 40 * n_villages.sum(), "grids": n_villages.sum(),
+            "groups": 2 * grids}
+    for what, given in (("households", households), ("grids", grids), ("groups", groups)):
+        if given < need[what]:
+            raise ValueError(f"{what}={given} is too few for these counties: need at least "
+                             f"{need[what]}")
+    if groups * 4 > households:
+        raise ValueError(f"groups={groups} needs at least {4 * groups} households")
+    hh = _allocate(households, np.array(weights)[mine], 40 * n_villages)
+    county_of = np.array([t["county_adcode"] for t in tws])
     codes = sorted(set(county_of))
     h_c = np.array([hh[county_of == c].sum() for c in codes])
     v_c = np.array([n_villages[county_of == c].sum() for c in codes])
@@ -230,10 +249,10 @@ def _plan(seed: int, townships: list[dict], households: int, grids: int, groups:
     m_c = _allocate(groups, h_c, 2 * g_c, h_c // 4)
     p_c = _allocate(round(FULL_PEOPLE * households / FULL_HOUSEHOLDS), h_c, h_c)
     return {
-        "people": dict(zip(codes, p_c.tolist(), strict=True)),
-        "households": {t["township_code"]: int(h) for t, h in zip(townships, hh, strict=True)},
+        "households": {t["township_code"]: int(h) for t, h in zip(tws, hh, strict=True)},
         "grids": dict(zip(codes, g_c.tolist(), strict=True)),
         "groups": dict(zip(codes, m_c.tolist(), strict=True)),
+        "people": dict(zip(codes, p_c.tolist(), strict=True)),
     }
 
 
@@ -413,7 +432,7 @@ def _valleys(rng, county, seats: np.ndarray, styles: list[str]) -> list[np.ndarr
 def _seed_points(rng, county, seats, extras, valleys, styles, hh_t, life):
     """Cell seeds: a sample of the household density, then a sparse uniform background."""
     owner = cKDTree(seats).query(extras)[1] if len(extras) else np.empty(0, int)
-    pts, weights = [], []
+    pts = []
     for t, style in enumerate(styles):
         share_seat, sigma, share_ham, share_rib, share_sc, radius = _STYLE[style]
         n = max(40, int(_SEEDS_PER_HOUSEHOLD * hh_t[t]))
@@ -456,11 +475,9 @@ def _seed_points(rng, county, seats, extras, valleys, styles, hh_t, life):
 
             pts.append(_sample(county, scatter, int(n * share_sc)))
     hh_seeds = np.concatenate(pts)
-    weights = np.ones(len(hh_seeds))
-    area = float(_area_km2(county))
-    bg = _random_in(rng, county, int(area * _BACKGROUND_PER_KM2))
+    bg = _random_in(rng, county, int(float(_area_km2(county)) * _BACKGROUND_PER_KM2))
     xy = np.concatenate([hh_seeds, bg])
-    w = np.concatenate([weights, np.full(len(bg), _BACKGROUND_HOUSEHOLDS[life])])
+    w = np.concatenate([np.ones(len(hh_seeds)), np.full(len(bg), _BACKGROUND_HOUSEHOLDS[life])])
     pairs = cKDTree(xy).query_pairs(0.5, output_type="ndarray")
     keep = np.ones(len(xy), bool)
     keep[pairs[:, 1]] = False
@@ -567,10 +584,11 @@ def _grow(cells: _Cells, parent, sources, targets, size, iters: int) -> np.ndarr
         if it == iters:
             break
         reach = dist[:n][ok] - offsets[lab[ok]]
-        cnt = np.bincount(lab[ok], minlength=k)
-        rad = np.bincount(lab[ok], weights=reach, minlength=k) / np.maximum(cnt, 1)
-        rad = np.maximum(rad, np.median(rad[cnt > 0]) * 0.2)
-        offsets += 0.7 * rad * np.log(np.clip(ratio, 0.25, 4.0))
+        wsum = np.bincount(lab[ok], weights=size[ok], minlength=k)
+        rad = np.bincount(lab[ok], weights=reach * size[ok], minlength=k) / np.maximum(wsum, 1e-9)
+        rad = np.maximum(rad, np.median(rad[wsum > 0]) * 0.2)
+        offsets += 0.15 * rad * np.clip(np.log(ratio), -0.5, 0.5)
+        offsets[lab[sources] != np.arange(k)] = 0.0
         low = np.full(src_parent.max() + 1, np.inf)
         np.minimum.at(low, src_parent, offsets)
         offsets -= low[src_parent]
@@ -583,29 +601,184 @@ def _grow(cells: _Cells, parent, sources, targets, size, iters: int) -> np.ndarr
     return best
 
 
-def _pick_sources(rng, parent, counts, weight, xy) -> np.ndarray:
-    """`counts[p]` distinct nodes with weight > 0 in each parent p, spread out (k-means++)."""
-    order = np.lexsort([np.arange(len(parent)), parent])
-    order = order[weight[order] > 0]
-    starts = np.searchsorted(parent[order], np.arange(len(counts) + 1))
-    out = []
-    for p, k in enumerate(counts):
-        idx = order[starts[p]:starts[p + 1]]
-        if len(idx) < k:
-            raise RuntimeError(f"region {p} has {len(idx)} inhabited cells for {k} children")
-        w, pts = weight[idx], xy[idx]
-        chosen = [int(np.searchsorted(np.cumsum(w), rng.random() * w.sum()))]
-        d2 = ((pts - pts[chosen[0]]) ** 2).sum(1)
-        for _ in range(k - 1):
-            cum = np.cumsum(w * d2)
-            i = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
-            i = min(i, len(idx) - 1)
-            if d2[i] == 0:
-                i = int(np.argmax(d2))
-            chosen.append(i)
-            d2 = np.minimum(d2, ((pts - pts[i]) ** 2).sum(1))
-        out.extend(idx[chosen])
-    return np.asarray(out, np.int64)
+def _per_part_argmax(part: np.ndarray, score: np.ndarray, nparts: int) -> np.ndarray:
+    """Index of the largest `score` in each part (parts without a finite score get -1)."""
+    order = np.lexsort([-score, part])
+    order = order[np.isfinite(score[order])]
+    out = np.full(nparts, -1)
+    ps, first = np.unique(part[order], return_index=True)
+    out[ps] = order[first]
+    return out
+
+
+def _split(cells: _Cells, parent, counts, targets, size, need: int) -> np.ndarray:
+    """Split each parent p into `counts[p]` children whose `size` sums follow `targets`.
+
+    Recursive two-way cuts: a part is cut between two far-apart inhabited cells a and b
+    along the level set of (terrain distance to a) - (terrain distance to b) that splits its
+    size in the wanted ratio, so both sides stay connected and the cut follows the terrain.
+    Every child keeps at least `need` inhabited cells. Returns the child index of each node.
+    """
+    n = len(cells.xy)
+    first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    lo, hi = first[:-1].copy(), first[1:].copy()
+    cum_t = np.concatenate([[0.0], np.cumsum(targets)])
+    part = parent.astype(np.int64).copy()
+    lived = size > 0
+    x, y = cells.xy[:, 0], cells.xy[:, 1]
+    while np.any(hi - lo > 1):
+        nparts = len(lo)
+        act = (hi - lo > 1)[part]
+        keep = act[cells.u] & (part[cells.u] == part[cells.v])
+        graph = csr_matrix((cells.w[keep], (cells.u[keep], cells.v[keep])), shape=(n, n))
+        main = _main_body(graph, part, act, nparts, size)
+        mass = np.bincount(part, weights=size * act, minlength=nparts)
+        cx = np.bincount(part, weights=size * x, minlength=nparts) / np.maximum(mass, 1e-12)
+        cy = np.bincount(part, weights=size * y, minlength=nparts) / np.maximum(mass, 1e-12)
+        far = np.where(main & lived, np.hypot(x - cx[part], y - cy[part]), -np.inf)
+        a = _per_part_argmax(part, far, nparts)
+        a = a[a >= 0]
+        da = dijkstra(graph, indices=a, min_only=True)
+        far = np.where(act & lived & np.isfinite(da), da, -np.inf)
+        b = _per_part_argmax(part, far, nparts)
+        b = b[b >= 0]
+        db = dijkstra(graph, indices=b, min_only=True)
+        reach = act & np.isfinite(da) & np.isfinite(db)
+        idx = np.flatnonzero(reach)
+        # ties (cells "behind" a or b) are broken towards a, keeping the a side connected
+        order = idx[np.lexsort([da[idx], np.round(da[idx] - db[idx], 3), part[idx]])]
+        p = part[order]
+        start = np.searchsorted(p, p)
+        cw = np.cumsum(size[order])
+        cw -= (cw - size[order])[start]
+        ci = np.cumsum(lived[order])
+        ci -= (ci - lived[order])[start]
+        tot_w = np.bincount(p, weights=size[order], minlength=nparts)
+        tot_i = np.bincount(p, weights=lived[order], minlength=nparts)
+        mid = (lo + hi) // 2
+        share = (cum_t[mid] - cum_t[lo]) / np.maximum(cum_t[hi] - cum_t[lo], 1e-12)
+        fits = (ci >= need * (mid - lo)[p]) & (tot_i[p] - ci >= need * (hi - mid)[p])
+        score = np.where(fits, -np.abs(cw - share[p] * tot_w[p]), -np.inf)
+        cut = _per_part_argmax(p, score, nparts)
+        active = np.flatnonzero(hi - lo > 1)
+        if np.any(cut[active] < 0):
+            raise _Unlucky("a region is too sparsely inhabited for its children")
+        right = np.arange(len(order)) > cut[p]
+        old = part.copy()
+        part[order[right]] += nparts
+        _mend(cells, part, old, act, nparts, size)
+        lo, hi = np.concatenate([lo, np.where(hi - lo > 1, mid, hi)]), np.concatenate([
+            np.where(hi - lo > 1, mid, hi), hi])
+    return lo[part]
+
+
+def _main_body(graph, part, act, nparts: int, size) -> np.ndarray:
+    """Whether each node lies in the main connected piece of its (active) part: the one with
+    the most households (then the most cells)."""
+    comp = connected_components(graph, directed=False)[1]
+    pairs, inverse, count = np.unique(np.column_stack([part, comp])[act], axis=0,
+                                      return_inverse=True, return_counts=True)
+    mass = np.bincount(inverse.ravel(), weights=size[act], minlength=len(pairs))
+    big = _per_part_argmax(pairs[:, 0], mass * 1e6 + count, nparts)
+    main_comp = np.full(nparts, -1)
+    main_comp[pairs[big[big >= 0], 0]] = pairs[big[big >= 0], 1]
+    return act & (comp == main_comp[part])
+
+
+def _mend(cells: _Cells, part, old, act, nparts: int, size) -> None:
+    """Give every fragment of a freshly cut part that is cut off from the part's main body
+    (ties at the cut, cells out of reach) to the side it is connected to, in place."""
+    n = len(part)
+    same = act[cells.u] & (part[cells.u] == part[cells.v])
+    graph = csr_matrix((np.ones(same.sum()), (cells.u[same], cells.v[same])), shape=(n, n))
+    main = _main_body(graph, part, act, 2 * nparts, size)
+    stray = np.flatnonzero(act & ~main)
+    if not len(stray):
+        return
+    within = act[cells.u] & (old[cells.u] == old[cells.v])
+    graph = csr_matrix((cells.w[within], (cells.u[within], cells.v[within])), shape=(n, n))
+    home = np.flatnonzero(main & np.isin(old, old[stray]))
+    _, _, src = dijkstra(graph, indices=home, min_only=True, return_predecessors=True)
+    reached = stray[src[stray] >= 0]
+    part[reached] = part[src[reached]]
+    lost = stray[src[stray] < 0]
+    for q in np.unique(old[lost]):
+        have = np.flatnonzero((old == q) & main)
+        miss = lost[old[lost] == q]
+        part[miss] = part[have[cKDTree(cells.xy[have]).query(cells.xy[miss])[1]]]
+
+
+def _smooth(groups: np.ndarray, lon, lat, group_of, passes: int = 3):
+    """Round off the cell-edge zigzags of a county's group coverage; returns the new groups
+    and the households (lon, lat, group), moved to the group they now lie in.
+
+    Laplacian smoothing of the shared edges' inner vertices (junctions and the county border
+    stay put); a vertex moves identically for every polygon that uses it, so the coverage
+    stays edge-matched. Polygons that turn invalid, overlap, or lose all their households
+    keep their vertices, and the smoothing is redone.
+    """
+    parts, part_of = shapely.get_parts(groups, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords = shapely.get_coordinates(groups)
+    ring_of = np.repeat(np.arange(len(rings)), shapely.get_num_coordinates(rings))
+    poly_of = part_of[ring_part][ring_of]
+    vertex, vid = np.unique(coords, axis=0, return_inverse=True)
+    nv = len(vertex)
+    i = np.flatnonzero(ring_of[:-1] == ring_of[1:])
+    seg, uses = np.unique(np.sort(np.column_stack([vid[i], vid[i + 1]]), axis=1), axis=0,
+                          return_counts=True)
+    deg = np.bincount(seg.ravel(), minlength=nv)
+    movable = deg == 2
+    movable[seg[uses == 1].ravel()] = False
+    adj = csr_matrix((np.ones(2 * len(seg)), (np.r_[seg[:, 0], seg[:, 1]],
+                                              np.r_[seg[:, 1], seg[:, 0]])), shape=(nv, nv))
+    for _ in range(5):
+        xy = vertex.copy()
+        for _ in range(passes):
+            mean = (adj @ xy) / np.maximum(deg, 1)[:, None]
+            xy[movable] += 0.5 * (mean[movable] - xy[movable])
+        out = groups.copy()
+        shapely.set_coordinates(out, xy[vid])
+        bad = ~shapely.is_valid(out) | ~shapely.is_empty(shapely.coverage_invalid_edges(out))
+        if not bad.any():
+            hlon, hlat, hgroup = _settle(out, lon.copy(), lat.copy(), group_of.copy())
+            bad = np.bincount(hgroup, minlength=len(out)) == 0
+            if not bad.any():
+                return out, hlon, hlat, hgroup
+        movable[vid[bad[poly_of]]] = False
+    return (groups, *_settle(groups, lon, lat, group_of))
+
+
+def _settle(groups, lon, lat, group_of):
+    """Put each household in the group it lies in, at least _MARGIN inside its edge."""
+    out = ~shapely.contains_xy(groups[group_of], lon, lat)
+    if out.any():
+        pts = shapely.points(lon[out], lat[out])
+        hit, poly = shapely.STRtree(groups).query(pts, predicate="within")
+        moved = np.flatnonzero(out)
+        group_of[moved[hit]] = poly
+    centre = shapely.point_on_surface(groups)
+    cx, cy = shapely.get_x(centre), shapely.get_y(centre)
+    for step in range(8):
+        home = groups[group_of]
+        near = ~shapely.contains_xy(home, lon, lat) | shapely.dwithin(
+            shapely.boundary(home), shapely.points(lon, lat), _MARGIN)
+        if not near.any():
+            return lon, lat, group_of
+        g = group_of[near]
+        t = 1.0 if step == 6 else 0.25  # towards a point inside; at worst onto it
+        lon[near] = np.round(lon[near] + t * (cx[g] - lon[near]), 7)
+        lat[near] = np.round(lat[near] + t * (cy[g] - lat[near]), 7)
+    raise _Unlucky(f"{near.sum()} households stay on their group's edge")
+
+
+def _anchors(labels: np.ndarray, k: int, size: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """The inhabited node nearest each region's household centroid."""
+    mass = np.bincount(labels, weights=size, minlength=k)
+    cx = np.bincount(labels, weights=size * xy[:, 0], minlength=k) / mass
+    cy = np.bincount(labels, weights=size * xy[:, 1], minlength=k) / mass
+    d = np.where(size > 0, -np.hypot(xy[:, 0] - cx[labels], xy[:, 1] - cy[labels]), -np.inf)
+    return _per_part_argmax(labels, d, k)
 
 
 def _dissolve(geoms: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -637,8 +810,39 @@ def _style(rng, township: dict, prof: _Profile) -> str:
     return {"farming": "farming", "semi_pastoral": "semi", "pastoral": "pastoral"}[prof.life]
 
 
+def _lived(cells: _Cells, labels: np.ndarray, k: int, size: np.ndarray) -> np.ndarray:
+    """Inhabited cells in the main connected body of each region (what a split can use)."""
+    n = len(labels)
+    same = labels[cells.u] == labels[cells.v]
+    graph = csr_matrix((np.ones(same.sum()), (cells.u[same], cells.v[same])), shape=(n, n))
+    main = _main_body(graph, labels, np.ones(n, bool), k, size)
+    return np.bincount(labels, weights=main & (size > 0), minlength=k).astype(np.int64)
+
+
 def _build_county(seed, adcode, row, townships, plan, places) -> dict:
-    rng = np.random.default_rng([seed, int(adcode)])
+    """One county's tree and households; if an unlucky draw leaves a region too sparsely
+    inhabited for its children, the county is drawn again from a derived seed."""
+    for attempt in range(4):
+        try:
+            return _draw_county(seed, attempt, adcode, row, townships, plan, places)
+        except _Unlucky:
+            continue
+    raise RuntimeError(f"could not build county {adcode} with seed {seed}")
+
+
+class _Unlucky(RuntimeError):
+    """A random draw that cannot carry the requested counts; try another."""
+
+
+def _share(total: int, weights, lo, hi) -> np.ndarray:
+    try:
+        return _allocate(total, weights, lo, hi)
+    except ValueError as e:
+        raise _Unlucky(str(e)) from e
+
+
+def _draw_county(seed, attempt, adcode, row, townships, plan, places) -> dict:
+    rng = np.random.default_rng([seed, int(adcode)] + [attempt] * (attempt > 0))
     prof = _PROFILES[adcode]
     county = row["geometry"]
     shapely.prepare(county)
@@ -659,17 +863,16 @@ def _build_county(seed, adcode, row, townships, plan, places) -> dict:
     node_of_seed[cells.seed[seeded]] = np.flatnonzero(seeded)
 
     # townships grow from their seats towards target areas (streets small)
-    near = cKDTree(seeds).query(seats, k=16)[1]
-    src_t = []
-    for row_ in near:
-        cand = [node_of_seed[s] for s in row_ if node_of_seed[s] >= 0 and node_of_seed[s] not in src_t]
-        src_t.append(cand[0])
+    src_t: list[int] = []
+    for near in cKDTree(seeds).query(seats, k=16)[1]:  # the cell holding each seat
+        src_t.append(next(node_of_seed[s] for s in near
+                          if node_of_seed[s] >= 0 and node_of_seed[s] not in src_t))
     src_t = np.array(src_t)
-    area = cells.area.sum()
     urban = np.array([s == "urban" for s in styles])
-    want = np.where(urban, rng.uniform(3, 7, len(tws)), 0.0)
-    other = rng.uniform(0.6, 1.4, len(tws)) * np.array([max(t["n_villages"], 3) ** 0.3 for t in tws])
-    want = np.where(urban, want, (area - want.sum()) * other / other[~urban].sum())
+    want = np.where(urban, rng.uniform(3, 7, len(tws)), 0.0)  # km²
+    other = rng.uniform(0.6, 1.4, len(tws)) * np.array([max(t["n_villages"], 3) ** 0.3
+                                                         for t in tws])
+    want = np.where(urban, want, (cells.area.sum() - want.sum()) * other / other[~urban].sum())
     lab_t = _grow(cells, np.zeros(n, np.int64), src_t, want, cells.area, 12)
 
     # households into cells, by the density each cell's seed was drawn from
@@ -681,98 +884,116 @@ def _build_county(seed, adcode, row, townships, plan, places) -> dict:
         hh_node[members] = rng.multinomial(hh_t[t], p / p.sum())
     hh_w = hh_node.astype(float)
 
-    # villages, grids, groups: each grown inside its parent, balanced on households
+    # villages, grids, groups: each split out of its parent, balanced on households
     n_v = np.array([t["n_villages"] for t in tws])
-    src_v = _pick_sources(rng, lab_t, n_v, hh_w, cells.xy)
     par_v = np.repeat(np.arange(len(tws)), n_v)
-    share = rng.lognormal(0, 0.35, len(src_v))
-    share /= np.bincount(par_v, weights=share)[par_v]
-    lab_v = _grow(cells, lab_t, src_v, hh_t[par_v] * share, hh_w, 10)
-    lab_v, src_v, par_v = _renumber(lab_v, src_v, par_v, seats, cells.xy)
+    share = rng.lognormal(0, 0.35, len(par_v))
+    lab_v = _split(cells, lab_t, n_v, share, hh_w, 2)
+    lab_v, src_v, par_v = _renumber(lab_v, _anchors(lab_v, len(par_v), hh_w, cells.xy), par_v,
+                                    seats, cells.xy)
     hh_v = np.bincount(lab_v, weights=hh_w, minlength=len(src_v))
-    lived_v = np.bincount(lab_v, weights=hh_node > 0, minlength=len(src_v)).astype(np.int64)
+    lived_v = _lived(cells, lab_v, len(src_v), hh_w)
 
-    n_g = _allocate(plan["grids"][adcode], hh_v, 1, lived_v // 2)
-    src_g = _pick_sources(rng, lab_v, n_g, hh_w, cells.xy)
+    n_g = _share(plan["grids"][adcode], hh_v, 1, lived_v // 2)
     par_g = np.repeat(np.arange(len(src_v)), n_g)
-    lab_g = _grow(cells, lab_v, src_g, (hh_v / n_g)[par_g], hh_w, 10)
-    lab_g, src_g, par_g = _renumber(lab_g, src_g, par_g, cells.xy[src_v], cells.xy)
+    lab_g = _split(cells, lab_v, n_g, np.ones(len(par_g)), hh_w, 2)
+    lab_g, src_g, par_g = _renumber(lab_g, _anchors(lab_g, len(par_g), hh_w, cells.xy), par_g,
+                                    cells.xy[src_v], cells.xy)
     hh_g = np.bincount(lab_g, weights=hh_w, minlength=len(src_g))
-    lived_g = np.bincount(lab_g, weights=hh_node > 0, minlength=len(src_g)).astype(np.int64)
+    lived_g = _lived(cells, lab_g, len(src_g), hh_w)
 
-    n_m = _allocate(plan["groups"][adcode], hh_g, 2, lived_g)
-    src_m = _pick_sources(rng, lab_g, n_m, hh_w, cells.xy)
+    n_m = _share(plan["groups"][adcode], hh_g, 2, lived_g)
     par_m = np.repeat(np.arange(len(src_g)), n_m)
-    lab_m = _grow(cells, lab_g, src_m, (hh_g / n_m)[par_m], hh_w, 8)
-    lab_m, src_m, par_m = _renumber(lab_m, src_m, par_m, cells.xy[src_g], cells.xy)
+    lab_m = _split(cells, lab_g, n_m, np.ones(len(par_m)), hh_w, 1)
+    lab_m, src_m, par_m = _renumber(lab_m, _anchors(lab_m, len(par_m), hh_w, cells.xy), par_m,
+                                    cells.xy[src_g], cells.xy)
 
     geo_m = _dissolve(cells.geom, lab_m, len(src_m))
+    hh_lon, hh_lat, hh_node_of = _place_households(rng, cells, seeds, hh_node)
+    geo_m, hh_lon, hh_lat, hh_m = _smooth(geo_m, hh_lon, hh_lat, lab_m[hh_node_of])
+    if np.bincount(hh_m, minlength=len(src_m)).min() == 0:
+        raise _Unlucky("a group without households")
     geo_g = _dissolve(geo_m, par_m, len(src_g))
     geo_v = _dissolve(geo_g, par_g, len(src_v))
     geo_t = _dissolve(geo_v, par_v, len(tws))
-    hh_lon, hh_lat, hh_m = _place_households(rng, cells, seeds, hh_node, lab_m, geo_m)
     return {
         "adcode": adcode, "name": row["name"], "geometry": county, "profile": prof,
         "townships": tws, "styles": styles,
         "geom": (geo_t, geo_v, geo_g, geo_m),
         "parent": (par_v, par_g, par_m),
         "households": (hh_lon, hh_lat, hh_m),
-        "area_g": np.bincount(lab_g, weights=cells.area, minlength=len(src_g)),
-        "hh_g": hh_g,
+        "area_g": _area_km2(geo_g),
+        "hh_g": np.bincount(par_m[hh_m], minlength=len(src_g)),
     }
 
 
-def _place_households(rng, cells: _Cells, seeds, hh_node, lab_m, geo_m):
-    """Households scattered in their cell around its seed, then checked against their group."""
+def _place_households(rng, cells: _Cells, seeds, hh_node) -> tuple[np.ndarray, ...]:
+    """Households scattered around their cell's seed (well inside the cell); returns lon,
+    lat and the node of each."""
     node = np.repeat(np.arange(len(hh_node)), hh_node)
     nn = cKDTree(seeds).query(seeds, k=2)[0][:, 1]
     s = cells.seed[node]
     r = 0.35 * nn[s] * np.sqrt(rng.random(len(node)))
     a = rng.uniform(0, 2 * math.pi, len(node))
     lon, lat = _to_deg(seeds[s, 0] + r * np.cos(a), seeds[s, 1] + r * np.sin(a))
-    slon, slat = _to_deg(seeds[s, 0], seeds[s, 1])
-    lon, lat, slon, slat = (np.round(c, 7) for c in (lon, lat, slon, slat))
-    group = lab_m[node]
-    for fallback in ("seed", "label"):
-        poly = geo_m[group]
-        bad = ~shapely.contains_xy(poly, lon, lat)
-        pts = shapely.points(lon, lat)
-        bad |= shapely.dwithin(shapely.boundary(poly), pts, 3e-6)
-        if not bad.any():
-            break
-        if fallback == "seed":
-            lon[bad], lat[bad] = slon[bad], slat[bad]
-        else:
-            centre = shapely.polylabel(cells.geom[node[bad]], 1e-7)
-            lon[bad] = np.round(shapely.get_x(centre), 7)
-            lat[bad] = np.round(shapely.get_y(centre), 7)
-    return lon, lat, group
+    lon, lat = np.round(lon, 7), np.round(lat, 7)
+    off = ~shapely.contains_xy(cells.geom[node], lon, lat)  # cells cut by the county border
+    slon, slat = _to_deg(seeds[s[off], 0], seeds[s[off], 1])
+    lon[off], lat[off] = np.round(slon, 7), np.round(slat, 7)
+    return lon, lat, node
 
 
 # --------------------------------------------------------------------------- names and people
 
-_TIBETAN = ("扎西 卓玛 才让 多杰 拉毛 德吉 旦增 索南 尼玛 次仁 桑杰 更登 贡保 完玛 道吉 措毛 "
-            "拉姆 吉毛 加措 仁青 东珠 切吉 卓嘎 华旦 才旦 周毛 当周 罗藏 班玛 杨本 达瓦 格桑 "
-            "久美 昂青 嘉措 卓尕 才吉 万德 尕藏 丹正 南杰 李毛 曲珍 拉加 公保 角巴 道智 宗吉 "
-            "娘吉 完德 闹日 夏吾 旦知 卓科 多拉 斗改 草毛 仁增").split()
-_SURNAMES = list("王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾田董袁潘"
-                 "蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱"
-                 "江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万严武戴莫孔汤敏包")
-_GIVEN = ("建国 建军 国庆 志强 志明 海涛 海燕 玉兰 秀英 桂英 春梅 丽 敏 静 军 伟 勇 强 磊 洋 艳 "
-          "娟 霞 芳 红 明 平 刚 杰 涛 斌 辉 鹏 华 英 文 兰 永福 永强 成龙 德明 学军 小军 小红 "
-          "晓东 晓燕 福林 有才 生华 文斌 忠 义 俊 梅 花 燕 金花 玉梅 占林 保平 维新 尚文 进财 "
-          "海龙 小平 永红 雪梅 旭东 佳 悦 浩 宇 欣怡 子豪 梓涵").split()
-_TIB_SYLL = list("尕秀扎油加拉卡德合茂当周勒吉仓克莫多尔香告那吾格达久唐昂麻玛曲阿木赛贡巴洛"
-                 "日完冒措琼桑科智藏哇隆沙尼傲旦知亥西卓杂娘让宁卜塔坎则江囊扎热")
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_TIBETAN = _words(
+    "扎西 卓玛 才让 多杰 拉毛 德吉 旦增 索南 尼玛 次仁 桑杰 更登 贡保 完玛 道吉 措毛 拉姆 吉毛 "
+    "加措 仁青 东珠 切吉 卓嘎 华旦 才旦 周毛 当周 罗藏 班玛 杨本 达瓦 格桑 久美 昂青 嘉措 卓尕 "
+    "才吉 万德 尕藏 丹正 南杰 李毛 曲珍 拉加 公保 角巴 道智 宗吉 娘吉 完德 闹日 夏吾 旦知 卓科 "
+    "多拉 斗改 草毛 仁增"
+)
+_SURNAMES = list(
+    "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾田董袁潘蒋蔡余杜叶程苏魏"
+    "吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵"
+    "万严武戴莫孔汤敏包"
+)
+_GIVEN = _words(
+    "建国 建军 国庆 志强 志明 海涛 海燕 玉兰 秀英 桂英 春梅 丽 敏 静 军 伟 勇 强 磊 洋 艳 娟 "
+    "霞 芳 红 明 平 刚 杰 涛 斌 辉 鹏 华 英 文 兰 永福 永强 成龙 德明 学军 小军 小红 晓东 晓燕 "
+    "福林 有才 生华 文斌 忠 义 俊 梅 花 燕 金花 玉梅 占林 保平 维新 尚文 进财 海龙 小平 永红 "
+    "雪梅 旭东 佳 悦 浩 宇 欣怡 子豪 梓涵"
+)
+_TIB_SYLL = list(
+    "尕秀扎油加拉卡德合茂当周勒吉仓克莫多尔香告那吾格达久唐昂麻玛曲阿木赛贡巴洛日完冒措琼桑科智藏"
+    "哇隆沙尼傲旦知亥西卓杂娘让宁卜塔坎则江囊热"
+)
 _HAN_POS = list("上下中东西南北新大小前后沙石杨李王马张刘红白黑古高阳柳杏水")
 _HAN_MID = list("河石沙阳柳杏桦松泉水草峡家堡山湾")
 _HAN_END = list("庄沟坪湾坡山川坝岔寨滩河峪台岭堡门")
-_COMMUNITY = ("格桑 香巴拉 金色 团结 幸福 和谐 当周 东风 民主 人民 雪域 安多 吉祥 德吉 扎西 "
-              "玛尼 红星 新城 东城 西城 南城 北城 建设 和平 阳光 滨河 广场 胜利 光明 友谊").split()
-_ROADS = ("人民 团结 当周 格桑 卡加 香巴拉 民主 解放 新华 建设 滨河 迎宾 环城 东环 西环 "
-          "南滨 北山 体育 文化 商贸").split()
-_PHONE_PREFIX = np.array("138 139 135 136 137 150 151 152 157 158 159 187 188 130 131 132 "
-                         "155 156 185 186 133 153 180 189 177 199".split())
+_COMMUNITY = _words(
+    "格桑 香巴拉 金色 团结 幸福 和谐 当周 东风 民主 人民 雪域 安多 吉祥 德吉 扎西 玛尼 红星 新城 "
+    "东城 西城 南城 北城 建设 和平 阳光 滨河 广场 胜利 光明 友谊"
+)
+_ROADS = _words(
+    "人民 团结 当周 格桑 卡加 香巴拉 民主 解放 新华 建设 滨河 迎宾 环城 东环 西环 南滨 北山 体育 "
+    "文化 商贸"
+)
+_PHONE_PREFIX = np.array(_words(
+    "138 139 135 136 137 150 151 152 157 158 159 187 188 130 131 132 155 156 185 186 133 153 "
+    "180 189 177 199"
+))
+
+
+def _join(*parts) -> np.ndarray:
+    """Element-wise string concatenation of arrays (and scalars)."""
+    out = np.asarray(parts[0]).astype(str)
+    for p in parts[1:]:
+        out = np.char.add(out, np.asarray(p).astype(str))
+    return out
 
 
 def _village_names(rng, n: int, tibetan: float, taken: set[str]) -> list[str]:
@@ -900,25 +1121,21 @@ def _household_frame(rng, c, county_index, people, v_name, v_comm, m_code):
     comm = np.array(v_comm)[village]
     road = np.array(_ROADS)[rng.integers(0, len(_ROADS), n)]
     road = np.char.add(road, np.array(["路", "街", "巷"])[rng.integers(0, 3, n)])
-    urban = [
-        town[i] + vname[i] + road[i] + f"{rng.integers(1, 120)}号{rng.integers(1, 30)}栋"
-        f"{rng.integers(1, 5)}单元{rng.integers(1, 8)}0{rng.integers(1, 5)}室"
-        for i in np.flatnonzero(comm)
-    ]
-    address = np.char.add(np.char.add(town, vname), np.char.add(
-        np.char.add(she.astype(str), "社"), np.char.add(seq.astype(str), "号")))
-    address = address.astype(object)
-    address[comm] = urban
+    # communities: road, number, building, unit, room; villages: 社 (the group) and number
+    flat = _join(road, rng.integers(1, 120, n), "号", rng.integers(1, 30, n), "栋",
+                 rng.integers(1, 5, n), "单元", rng.integers(1, 8, n), "0",
+                 rng.integers(1, 5, n), "室")
+    rural = _join(she, "社", seq, "号")
+    address = _join(town, vname, np.where(comm, flat, rural)).astype(object)
     hui = 0.25 if c["adcode"] in ("623021", "623022", "623001") else 0.05
     members = 1 + rng.poisson(max(people / n - 1, 0.1), n)
     members = np.minimum(members, 10)
-    while (diff := people - int(members.sum())) != 0:
-        pick = rng.integers(0, n, abs(diff))
+    while (diff := people - int(members.sum())) != 0:  # hit the people total exactly
+        pick = np.unique(rng.integers(0, n, abs(diff)))
         if diff > 0:
-            np.add.at(members, pick, 1)
+            members[pick[members[pick] < 10]] += 1
         else:
-            pick = np.unique(pick[members[pick] > 1])
-            members[pick] -= 1
+            members[pick[members[pick] > 1]] -= 1
     tags = np.full(n, "", dtype=object)
     for tag, p in (("elderly", 0.09), ("orphan", 0.004), ("disabled", 0.025),
                    ("low_income", 0.05)):

@@ -26,6 +26,14 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
+def full_demo():  # noqa: ANN201
+    """The full Gannan demo, built once per session (the expensive part)."""
+    from boundaries.synthetic import build_demo
+
+    return build_demo()
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     url = os.environ.get("GEO_TEST_POSTGRES_URL")
     if url:

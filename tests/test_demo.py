@@ -14,16 +14,15 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from boundaries.synthetic import build_demo
 from geo_service import services
 from geo_service.demo import load_demo
 from geo_service.exports import export_level
 from geo_service.models import households
 
 
-@pytest.fixture(scope="session")
-def demo():  # noqa: ANN201
-    return build_demo()
+@pytest.fixture
+def demo(full_demo):  # noqa: ANN001, ANN201
+    return full_demo
 
 
 @pytest.fixture
