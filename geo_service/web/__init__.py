@@ -44,7 +44,7 @@ def _authenticate(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from . import api, areas, lookup  # noqa: PLC0415
+    from . import api, areas, lookup, openapi  # noqa: PLC0415
 
     app.before_request(lambda: _authenticate(app))
 
@@ -65,3 +65,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(lookup.bp)
     app.register_blueprint(areas.bp)
+    app.register_blueprint(openapi.bp)

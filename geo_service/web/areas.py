@@ -13,6 +13,7 @@ from . import allow, principal
 from .lookup import version_index
 
 bp = Blueprint("areas", __name__, url_prefix="/api/v1")
+MAX_SIMPLIFY_M = 100_000  # coarser than any map needs; huge tolerances overflow GEOS
 
 
 def _scoped(vi, code: str) -> None:  # noqa: ANN001
@@ -25,7 +26,7 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
         raise ApiError(400, "invalid", f"{name} must be an integer from {lo} to {hi}", name)
     return int(raw)
 
@@ -33,6 +34,20 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
 @bp.get("/areas/<code>")
 @allow(*ANY_ROLE)
 def area(code: str):  # noqa: ANN201
+    """One area as a GeoJSON Feature, with its chain and its children.
+    ---
+    get:
+      parameters: [code, version]
+      responses:
+        "200":
+          description: the area
+          content:
+            application/json:
+              schema: AreaFeature
+        "400": BadRequest
+        "404": NotFound
+        "503": NoBoundaries
+    """
     vi = version_index(request.args.get("version"))
     _scoped(vi, code)
     with services(current_app).engine.connect() as conn:
@@ -42,6 +57,37 @@ def area(code: str):  # noqa: ANN201
 @bp.get("/areas")
 @allow(*ANY_ROLE)
 def area_list():  # noqa: ANN201
+    """One level of the area tree as a GeoJSON FeatureCollection.
+    ---
+    get:
+      parameters:
+        - in: query
+          name: level
+          schema: {type: string, enum: [prefecture, county, township, village, grid, group],
+                   default: grid}
+        - {in: query, name: parent, schema: {type: string},
+           description: only the children of this area code}
+        - in: query
+          name: bbox
+          schema: {type: string,
+                   pattern: "^-?[0-9]+([.][0-9]+)?(,-?[0-9]+([.][0-9]+)?){3}$"}
+          description: "minlon,minlat,maxlon,maxlat (WGS84): only areas meeting this box"
+        - in: query
+          name: simplify
+          schema: {type: number, minimum: 0, maximum: 100000, default: 0}
+          description: >-
+            simplification tolerance in metres; neighbours keep meeting exactly
+        - version
+      responses:
+        "200":
+          description: the areas
+          content:
+            application/json:
+              schema: AreaCollection
+        "400": BadRequest
+        "404": NotFound
+        "503": NoBoundaries
+    """
     args = request.args
     vi = version_index(args.get("version"))
     level = args.get("level", "grid")
@@ -52,8 +98,9 @@ def area_list():  # noqa: ANN201
             raise ApiError(400, "invalid_bbox", "bbox is minlon,minlat,maxlon,maxlat", "bbox")
         bbox = tuple(parse_number(p, "bbox") for p in parts)
     simplify = parse_number(args.get("simplify", "0"), "simplify")
-    if simplify < 0:
-        raise ApiError(400, "invalid", "simplify is a tolerance in metres ≥ 0", "simplify")
+    if not 0 <= simplify <= MAX_SIMPLIFY_M:
+        raise ApiError(400, "invalid", "simplify is a tolerance in metres from 0 to "
+                       f"{MAX_SIMPLIFY_M}", "simplify")
     if args.get("parent"):
         _scoped(vi, args["parent"])
     try:
@@ -71,6 +118,26 @@ def area_list():  # noqa: ANN201
 @bp.get("/areas/<code>/households")
 @allow("admin", "dispatcher", "planner", "worker")
 def area_households(code: str):  # noqa: ANN201
+    """Households in an area of any level, paged; heads' names and phones per role.
+    ---
+    get:
+      parameters:
+        - code
+        - {in: query, name: page, schema: {type: integer, minimum: 1, maximum: 1000000,
+           default: 1}}
+        - {in: query, name: per_page, schema: {type: integer, minimum: 1, maximum: 1000,
+           default: 100}}
+        - version
+      responses:
+        "200":
+          description: one page of households, ordered by code
+          content:
+            application/json:
+              schema: HouseholdPage
+        "400": BadRequest
+        "404": NotFound
+        "503": NoBoundaries
+    """
     vi = version_index(request.args.get("version"))
     _scoped(vi, code)
     page = _int_arg("page", 1, 1, 1_000_000)

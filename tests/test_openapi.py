@@ -1,0 +1,227 @@
+"""The OpenAPI document at /api/v1/openapi.json: valid, complete, true to the app, offline docs.
+
+Schemathesis fuzzes every operation through the WSGI app on the tiny prefecture (SQLite):
+no input may get a 5xx, and every answer must match the document.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+import schemathesis
+import shapely
+from apispec_webframeworks.flask import FlaskPlugin
+from flask import Flask
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from boundaries.levels import LEVELS
+from geo_service import create_app, services
+from geo_service.auth import PUBLIC, create_token
+from geo_service.models import households, worker_areas, workers
+from geo_service.web.areas import MAX_SIMPLIFY_M
+
+from .conftest import bearer, load_tiny
+from .tiny import G1, G4
+
+METHODS_UNDOCUMENTED = {"HEAD", "OPTIONS"}
+
+
+@pytest.fixture(scope="module")
+def tiny_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The tiny prefecture on SQLite with one worker and one household in G1.
+
+    Not TESTING: an exception must reach schemathesis as the 500 a client would get.
+    """
+    db = tmp_path_factory.mktemp("openapi") / "geo.sqlite3"
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}"})
+    engine = services(app).engine
+    load_tiny(engine)
+    with engine.begin() as conn:
+        wid = conn.execute(workers.insert().values(
+            code="W1", name="张三丰", role="grid_leader", phone="13812345678", on_duty=True)
+        ).inserted_primary_key[0]
+        conn.execute(worker_areas.insert().values(worker_id=wid, area_code=G1))
+        conn.execute(households.insert().values(
+            code="H1", address="一号院", grid_code=G1, group_code=G1 + "001",
+            head_name="李四", phone="13900001111", members=3, care_tags="elderly;",
+            geom=shapely.Point(103.005, 35.01)))
+        app.config["TEST_TOKENS"] = {role: create_token(conn, name=f"oa-{role}", role=role)
+                                     for role in ("admin", "worker")}
+    yield app
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def api_schema(tiny_app: Flask):  # noqa: ANN201
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", tiny_app)
+
+
+@pytest.fixture(scope="module")
+def spec(tiny_app: Flask) -> dict:
+    resp = tiny_app.test_client().get("/api/v1/openapi.json")
+    assert resp.status_code == 200
+    return resp.get_json()
+
+
+def test_document_is_valid_openapi(api_schema) -> None:  # noqa: ANN001
+    api_schema.validate()  # against the OpenAPI meta-schema; raises when invalid
+    assert api_schema.raw_schema["openapi"].startswith("3.")
+
+
+def test_document_lists_every_registered_route(tiny_app: Flask, spec: dict) -> None:
+    registered = {(FlaskPlugin.flaskpath2openapi(rule.rule), method.lower())
+                  for rule in tiny_app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")
+                  for method in rule.methods - METHODS_UNDOCUMENTED}
+    documented = {(path, method) for path, ops in spec["paths"].items() for method in ops
+                  if method in {"get", "post", "put", "patch", "delete"}}
+    assert registered - documented == set(), "routes missing from the document"
+    assert documented - registered == set(), "documented operations with no route"
+    assert len(registered) >= 9
+
+
+def test_document_says_what_the_gate_enforces(tiny_app: Flask, spec: dict) -> None:
+    for rule in tiny_app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/"):
+            continue
+        roles = tiny_app.view_functions[rule.endpoint].allowed_roles
+        for method in rule.methods - METHODS_UNDOCUMENTED:
+            op = spec["paths"][FlaskPlugin.flaskpath2openapi(rule.rule)][method.lower()]
+            where = (method, rule.rule)
+            assert op["summary"] and op["operationId"], where
+            if PUBLIC in roles:
+                assert op["security"] == [], where
+            else:
+                assert op["security"] == [{"bearerAuth": []}], where
+                assert {"401", "403"} <= set(op["responses"]), where
+                assert all(r in op["description"] for r in roles), where
+            errors = {code: r for code, r in op["responses"].items() if int(code) >= 400}
+            for code, r in errors.items():
+                assert r["$ref"].startswith("#/components/responses/"), (where, code)
+    for r in spec["components"]["responses"].values():
+        assert r["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"}
+
+
+def test_document_is_built_once_per_app(tiny_app: Flask) -> None:
+    client = tiny_app.test_client()
+    client.get("/api/v1/openapi.json")
+    first = tiny_app.extensions["openapi"]
+    client.get("/api/v1/openapi.json")
+    assert tiny_app.extensions["openapi"] is first
+
+
+def test_docs_page_loads_only_from_this_service(tiny_app: Flask) -> None:
+    client = tiny_app.test_client()
+    resp = client.get("/api/v1/docs")
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    page = resp.get_data(as_text=True)
+    assert '"specUrl": "/api/v1/openapi.json"' in page
+    links = [u for u in re.findall(r'(?:src|href)="([^"]+)"', page) if u != "data:,"]
+    assert len(links) == 3 and all(u.startswith("/static/") for u in links), links
+    for url in links:
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        asset.close()
+
+
+# Known-good requests, so each success shape is checked against a real answer too (the
+# fuzzer rarely guesses an area code). (method, path, query or body, role)
+HAPPY = [
+    ("GET", "/api/v1/health", None, "admin"),
+    ("GET", "/api/v1/ping", None, "worker"),
+    ("GET", "/api/v1/versions", None, "admin"),
+    ("GET", "/api/v1/lookup", {"lon": 103.005, "lat": 35.01}, "worker"),  # with people
+    ("GET", "/api/v1/lookup", {"lon": 102.999, "lat": 35.01}, "admin"),  # nearest
+    ("GET", "/api/v1/lookup", {"lon": 103.03, "lat": 35.01, "out_crs": "gcj02"}, "admin"),
+    ("POST", "/api/v1/lookup", {"points": [[103.005, 35.01], "bad", [200, 35]],
+                                "chain": True}, "admin"),
+    ("POST", "/api/v1/lookup", {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "r0",
+         "geometry": {"type": "Point", "coordinates": [103.03, 35.01]}}]}, "worker"),
+    ("GET", f"/api/v1/areas/{G4}", None, "admin"),
+    ("GET", "/api/v1/areas/900000", None, "admin"),
+    ("GET", "/api/v1/areas", {"level": "grid", "bbox": "103,35,103.015,35.02",
+                              "simplify": "50"}, "admin"),
+    ("GET", "/api/v1/areas", {"level": "county", "parent": "900000"}, "admin"),
+    ("GET", f"/api/v1/areas/{G1}/households", None, "admin"),
+    ("GET", "/api/v1/areas/900001/households", {"per_page": 1}, "worker"),  # masked
+]
+
+
+@pytest.mark.parametrize(("method", "path", "data", "role"), HAPPY)
+def test_known_good_answers_match_the_document(tiny_app, api_schema, method, path, data,  # noqa: ANN001
+                                               role) -> None:
+    client = tiny_app.test_client()
+    headers = bearer(tiny_app.config["TEST_TOKENS"][role])
+    if method == "GET":
+        resp = client.get(path, query_string=data, headers=headers)
+    else:
+        resp = client.post(path, json=data, headers=headers)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    template = re.sub(r"/areas/[0-9]+", "/areas/{code}", path)
+    api_schema[template][method].validate_response(resp)
+
+
+def test_docstring_limits_match_the_code(spec: dict) -> None:
+    params = {p["name"]: p["schema"] for p in spec["paths"]["/api/v1/areas"]["get"]["parameters"]
+              if "name" in p}
+    assert params["level"]["enum"] == list(LEVELS)
+    assert params["simplify"]["maximum"] == MAX_SIMPLIFY_M
+
+
+# Inputs the fuzzer once turned into a 500, each with the answer it gets now.
+HUGE = 10**400  # a JSON integer no float can hold
+ONCE_5XX = [
+    ("POST", "/api/v1/lookup", {"points": [[HUGE, 35.0], [103.005, 35.01]]}, 200),
+    ("POST", "/api/v1/lookup", {"type": "FeatureCollection", "features": [
+        {"geometry": {"type": "Point", "coordinates": [HUGE, 1]}}]}, 200),
+    ("POST", "/api/v1/lookup", {"points": [], "version": 10**20}, 404),  # SQLite overflow
+    ("POST", "/api/v1/lookup", {"points": [], "version": [1]}, 400),  # int([1])
+    ("GET", "/api/v1/lookup", {"lon": 103, "lat": 35, "version": "9" * 30}, 404),
+    ("GET", "/api/v1/lookup", {"lon": 5.0, "lat": 0.0}, 200),  # local projection infinite
+    ("GET", "/api/v1/areas", {"simplify": "1e300"}, 400),  # GEOS overflow
+    ("GET", f"/api/v1/areas/{G1}/households", {"page": "²"}, 400),  # isdigit, not int
+]
+
+
+@pytest.mark.parametrize(("method", "path", "data", "status"), ONCE_5XX)
+def test_inputs_that_once_got_a_5xx(tiny_app, api_schema, method, path, data, status) -> None:  # noqa: ANN001
+    client = tiny_app.test_client()
+    headers = bearer(tiny_app.config["TEST_TOKENS"]["admin"])
+    if method == "GET":
+        resp = client.get(path, query_string=data, headers=headers)
+    else:
+        resp = client.post(path, data=json.dumps(data), content_type="application/json",
+                           headers=headers)
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    template = re.sub(r"/areas/[0-9]+", "/areas/{code}", path)
+    api_schema[template][method].validate_response(resp)
+
+
+def test_version_times_carry_their_offset(tiny_app) -> None:  # noqa: ANN001
+    resp = tiny_app.test_client().get(
+        "/api/v1/versions", headers=bearer(tiny_app.config["TEST_TOKENS"]["admin"]))
+    for v in resp.get_json()["versions"]:
+        assert datetime.fromisoformat(v["created_at"]).utcoffset() is not None
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+def test_fuzzed_requests_get_no_5xx_and_documented_answers(case, tiny_app) -> None:  # noqa: ANN001
+    case.call_and_validate(
+        headers=bearer(tiny_app.config["TEST_TOKENS"]["admin"]),
+        checks=[not_a_server_error, status_code_conformance, response_schema_conformance])
