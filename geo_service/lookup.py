@@ -172,20 +172,8 @@ def lookup_batch(vi: VersionIndex, points: list[Any], crs: str, *, chain: bool =
                  ) -> dict[str, Any]:
     """Grid and group codes for many points in input order; bad points listed by index."""
     n = len(points)
-    xs = np.full(n, np.nan)
-    ys = np.full(n, np.nan)
+    xs, ys = _coordinates(points)
     errors: list[dict[str, Any]] = []
-    try:
-        arr = np.asarray(points, dtype=np.float64)
-        if arr.shape != (n, 2):
-            raise ValueError
-        xs, ys = arr[:, 0].copy(), arr[:, 1].copy()
-    except (TypeError, ValueError, OverflowError):
-        for i, p in enumerate(points):
-            if (isinstance(p, list | tuple) and len(p) == 2
-                    and all(isinstance(v, int | float) and not isinstance(v, bool)
-                            and abs(v) <= sys.float_info.max for v in p)):
-                xs[i], ys[i] = p
     lon, lat = to_wgs84(xs, ys, crs)
     bad = ~(np.isfinite(lon) & np.isfinite(lat))
     if crs in _GEOGRAPHIC:
@@ -202,6 +190,29 @@ def lookup_batch(vi: VersionIndex, points: list[Any], crs: str, *, chain: bool =
         cache: dict[str, list[dict[str, Any]]] = {}
         out["chain"] = [cache.setdefault(g, chain_of(vi, g)) if g else [] for g in grids]
     return out
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, int | float) and not isinstance(v, bool)
+            and abs(v) <= sys.float_info.max)
+
+
+def _coordinates(points: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """x and y arrays; NaN where an entry is not a pair of numbers (JSON true/false are
+    not coordinates, though numpy would read them as 1 and 0)."""
+    try:
+        arr = np.asarray(points, dtype=np.float64)
+        if arr.shape == (len(points), 2) and not any(
+                v is True or v is False for p in points for v in p):
+            return arr[:, 0].copy(), arr[:, 1].copy()
+    except (TypeError, ValueError, OverflowError):
+        pass
+    xs = np.full(len(points), np.nan)
+    ys = np.full(len(points), np.nan)
+    for i, p in enumerate(points):
+        if isinstance(p, list | tuple) and len(p) == 2 and all(map(_is_number, p)):
+            xs[i], ys[i] = p
+    return xs, ys
 
 
 def _point_reason(p: Any, vi: VersionIndex, crs: str) -> str:

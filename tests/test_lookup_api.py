@@ -86,11 +86,11 @@ def test_bad_input_gets_one_error_shape(client, tiny, tokens, params, status, co
 
 def test_batch_keeps_order_and_reports_bad_points(client, tiny, tokens) -> None:  # noqa: ANN001
     points = [[103.005, 35.01], [103.015, 35.01], "bad", [103.0, float("nan")],
-              [103.03, 35.01], [200, 35], [103.01, 35.01], [102.0, 35.0]]
+              [103.03, 35.01], [200, 35], [103.01, 35.01], [102.0, 35.0], [True, False]]
     body = client.post("/api/v1/lookup", json={"points": points},
                        headers=bearer(tokens["worker"])).get_json()
-    assert body["grid"] == [G1, G2, None, None, G4, None, G1, None]
-    assert [e["index"] for e in body["errors"]] == [2, 3, 5]
+    assert body["grid"] == [G1, G2, None, None, G4, None, G1, None, None]
+    assert [e["index"] for e in body["errors"]] == [2, 3, 5, 8]
 
 
 def test_batch_geojson_carries_ids_and_chain(client, tiny, tokens) -> None:  # noqa: ANN001
