@@ -7,6 +7,7 @@ from typing import Any
 import shapely
 import sqlalchemy as sa
 
+from boundaries.crs import geometry_from_wgs84
 from boundaries.levels import check_level
 
 from .errors import ApiError
@@ -27,8 +28,15 @@ def _props(info: AreaInfo, version: int) -> dict[str, Any]:
             "parent_code": info.parent_code, "version": version}
 
 
-def area_feature(conn: sa.Connection, vi: VersionIndex, code: str) -> dict[str, Any]:
-    """One area as a GeoJSON Feature with its chain and its children."""
+def _in_crs(out: dict[str, Any], crs: str) -> dict[str, Any]:
+    if crs != "EPSG:4326":
+        out["crs"] = crs
+    return out
+
+
+def area_feature(conn: sa.Connection, vi: VersionIndex, code: str,
+                 crs: str = "EPSG:4326") -> dict[str, Any]:
+    """One area as a GeoJSON Feature with its chain and its children, in `crs`."""
     info = vi.areas.get(code)
     if info is None:
         raise ApiError(404, "not_found", f"no area {code!r} in version {vi.version}", "code")
@@ -41,14 +49,15 @@ def area_feature(conn: sa.Connection, vi: VersionIndex, code: str) -> dict[str, 
                       for a in vi.chain(code)[1:]]
     props["children"] = [{"code": a.code, "name": a.name, "level": a.level}
                          for a in children]
-    return {"type": "Feature", "id": code, "properties": props,
-            "geometry": shapely.geometry.mapping(geom)}
+    return _in_crs({"type": "Feature", "id": code, "properties": props,
+                    "geometry": shapely.geometry.mapping(geometry_from_wgs84(geom, crs))}, crs)
 
 
 def area_collection(conn: sa.Connection, vi: VersionIndex, *, level: str,
                     parent: str | None = None, bbox: tuple[float, ...] | None = None,
-                    simplify_m: float = 0.0) -> dict[str, Any]:
-    """A level as a FeatureCollection; simplification keeps neighbours meeting exactly."""
+                    simplify_m: float = 0.0, crs: str = "EPSG:4326") -> dict[str, Any]:
+    """A level as a FeatureCollection in `crs`; simplification keeps neighbours meeting
+    exactly (a coverage simplification, not one polygon at a time)."""
     check_level(level)
     frame = area_frame(conn, vi.version, level)
     if parent is not None:
@@ -58,11 +67,12 @@ def area_collection(conn: sa.Connection, vi: VersionIndex, *, level: str,
     geoms = frame.geometry.to_numpy()
     if simplify_m > 0 and len(geoms):
         geoms = shapely.coverage_simplify(geoms, simplify_m / _M_PER_DEG)
+    geoms = geometry_from_wgs84(geoms, crs)
     feats = [{"type": "Feature", "id": code,
               "properties": _props(vi.areas[code], vi.version),
               "geometry": shapely.geometry.mapping(g)}
              for code, g in zip(frame["code"], geoms, strict=True)]
-    return {"type": "FeatureCollection", "features": feats}
+    return _in_crs({"type": "FeatureCollection", "features": feats}, crs)
 
 
 def household_page(conn: sa.Connection, vi: VersionIndex, code: str, role: str, *,

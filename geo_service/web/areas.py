@@ -8,7 +8,7 @@ from .. import areas as domain
 from .. import services
 from ..auth import ANY_ROLE
 from ..errors import ApiError
-from ..lookup import parse_number
+from ..lookup import parse_crs, parse_number
 from . import allow, principal
 from .lookup import version_index
 
@@ -37,7 +37,7 @@ def area(code: str):  # noqa: ANN201
     """One area as a GeoJSON Feature, with its chain and its children.
     ---
     get:
-      parameters: [code, version]
+      parameters: [code, version, out_crs]
       responses:
         "200":
           description: the area
@@ -49,9 +49,10 @@ def area(code: str):  # noqa: ANN201
         "503": NoBoundaries
     """
     vi = version_index(request.args.get("version"))
+    crs = parse_crs(request.args.get("crs"))
     _scoped(vi, code)
     with services(current_app).engine.connect() as conn:
-        return jsonify(domain.area_feature(conn, vi, code))
+        return jsonify(domain.area_feature(conn, vi, code, crs=crs))
 
 
 @bp.get("/areas")
@@ -78,6 +79,7 @@ def area_list():  # noqa: ANN201
           description: >-
             simplification tolerance in metres; neighbours keep meeting exactly
         - version
+        - out_crs
       responses:
         "200":
           description: the areas
@@ -90,6 +92,7 @@ def area_list():  # noqa: ANN201
     """
     args = request.args
     vi = version_index(args.get("version"))
+    crs = parse_crs(args.get("crs"))
     level = args.get("level", "grid")
     bbox = None
     if args.get("bbox"):
@@ -106,7 +109,7 @@ def area_list():  # noqa: ANN201
     try:
         with services(current_app).engine.connect() as conn:
             out = domain.area_collection(conn, vi, level=level, parent=args.get("parent"),
-                                         bbox=bbox, simplify_m=simplify)
+                                         bbox=bbox, simplify_m=simplify, crs=crs)
     except ValueError as err:
         raise ApiError(400, "invalid_level", str(err), "level") from None
     scope = principal().area_code

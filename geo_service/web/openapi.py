@@ -65,7 +65,10 @@ def _area_properties(**extra: Any) -> dict[str, Any]:
 
 def _area_feature(properties: dict[str, Any]) -> dict[str, Any]:
     return _object({"type": {"const": "Feature"}, "id": STR, "properties": properties,
-                    "geometry": ref("Geometry")})
+                    "geometry": ref("Geometry"), "crs": OUT_CRS}, optional=("crs",))
+
+
+OUT_CRS = {"type": "string", "description": "CRS of the coordinates when not EPSG:4326"}
 
 
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -138,9 +141,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         chain={"type": "array", "items": ref("ChainLink"), "description": "parent upwards"},
         children={"type": "array", "items": _object(
             {"code": STR, "name": STR, "level": {"type": "string", "enum": list(LEVELS)}})})),
-    "AreaCollection": _object({"type": {"const": "FeatureCollection"},
+    "AreaCollection": _object({"type": {"const": "FeatureCollection"}, "crs": OUT_CRS,
                                "features": {"type": "array",
-                                            "items": _area_feature(_area_properties())}}),
+                                            "items": _area_feature(_area_properties())}},
+                              optional=("crs",)),
     "HouseholdPage": _object({
         "area": STR, "page": INT, "per_page": INT, "total": INT,
         "households": {"type": "array", "items": _object({
@@ -170,6 +174,9 @@ PARAMETERS = {
                 "description": "a boundary version (default: the live one)"},
     "code": {"in": "path", "name": "code", "required": True, "schema": STR,
              "description": "area code"},
+    "out_crs": {"in": "query", "name": "crs", "required": False,
+                "schema": {"type": "string", "default": "EPSG:4326"},
+                "description": f"CRS of the returned geometries: {SUPPORTED_CRS}"},
     "crs": {"in": "query", "name": "crs", "required": False,
             "schema": {"type": "string", "default": "EPSG:4326"},
             "description": f"CRS of the input coordinates: {SUPPORTED_CRS}"},

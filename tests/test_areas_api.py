@@ -1,0 +1,78 @@
+"""/api/v1/areas on the tiny prefecture: features, children, filters, CRS, simplify."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import shape
+
+from boundaries.crs import from_wgs84
+from geo_service.areas import area_collection
+from geo_service.registry import build_indexes
+
+from .conftest import bearer
+from .tiny import G1, G2, G3, G4
+
+
+def test_area_feature_has_chain_and_children(client, tiny, tokens) -> None:  # noqa: ANN001
+    body = client.get("/api/v1/areas/900002001001", headers=bearer(tokens["viewer"])
+                      ).get_json()
+    assert body["type"] == "Feature" and body["id"] == "900002001001"
+    props = body["properties"]
+    assert [c["code"] for c in props["children"]] == [G3, G4]
+    assert [c["level"] for c in props["chain"]] == ["township", "county", "prefecture"]
+    assert shape(body["geometry"]).area == pytest.approx(0.02 * 0.02)
+
+
+def test_collection_by_level_parent_and_bbox(client, tiny, tokens) -> None:  # noqa: ANN001
+    h = bearer(tokens["viewer"])
+    grids = client.get("/api/v1/areas?level=grid", headers=h).get_json()
+    assert sorted(f["id"] for f in grids["features"]) == [G1, G2, G3, G4]
+    village = client.get("/api/v1/areas?level=grid&parent=900001001001", headers=h).get_json()
+    assert sorted(f["id"] for f in village["features"]) == [G1, G2]
+    box = client.get("/api/v1/areas?level=grid&bbox=103.028,35.008,103.032,35.012",
+                     headers=h).get_json()
+    assert [f["id"] for f in box["features"]] == [G4]
+    bad = client.get("/api/v1/areas?level=street", headers=h)
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "level"
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3857", "EPSG:4527", "gcj02"])
+def test_geometry_in_the_asked_crs(client, tiny, tokens, crs) -> None:  # noqa: ANN001
+    body = client.get(f"/api/v1/areas/{G1}?crs={crs}", headers=bearer(tokens["viewer"])
+                      ).get_json()
+    assert body["crs"] == crs
+    x, y = from_wgs84(103.0, 35.0, crs)
+    coords = np.asarray(shape(body["geometry"]).geoms[0].exterior.coords)
+    assert np.isclose(coords, [float(x), float(y)], rtol=0, atol=1e-6).all(axis=1).any()
+
+
+def test_simplify_keeps_neighbours_meeting(engine, tiny) -> None:  # noqa: ANN001
+    """Jagged shared edges, simplified as a coverage: still no gaps and no overlaps."""
+    import geopandas as gpd
+
+    from geo_service.registry import import_areas
+
+    teeth = [(103.01 + (0.0004 if i % 2 else -0.0004) * (i % 3), 35.0 + i * 0.0005)
+             for i in range(41)]
+    left = shapely.Polygon([(103.0, 35.0), *teeth, (103.0, 35.02)])
+    right = shapely.Polygon([(103.02, 35.0), (103.02, 35.02), *teeth[::-1]])
+    grids = gpd.GeoDataFrame({"code": [G1, G2], "name": ["一", "二"],
+                              "parent_code": ["900001001001"] * 2, "kind": [None, None]},
+                             geometry=[shapely.MultiPolygon([left]),
+                                       shapely.MultiPolygon([right])], crs="EPSG:4326")
+    assert import_areas(engine, grids, "grid", author="t", dry_run=False).written
+    with engine.connect() as conn:
+        from geo_service.registry import live_version
+
+        vi = build_indexes(conn, live_version(conn))
+        raw = area_collection(conn, vi, level="grid", parent="900001001001")
+        simple = area_collection(conn, vi, level="grid", parent="900001001001",
+                                 simplify_m=200)
+    geoms = np.array([shape(f["geometry"]) for f in simple["features"]])
+    before = sum(len(shapely.get_coordinates(shape(f["geometry"]))) for f in raw["features"])
+    assert len(shapely.get_coordinates(geoms)) < before
+    assert shapely.coverage_is_valid(geoms)
+    assert shapely.intersection(geoms[0], geoms[1]).area == pytest.approx(0, abs=1e-12)
+    assert shapely.union_all(geoms).area == pytest.approx(0.02 * 0.02, rel=1e-9)
