@@ -38,7 +38,7 @@ def test_collection_by_level_parent_and_bbox(client, tiny, tokens) -> None:  # n
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "level"
 
 
-@pytest.mark.parametrize("crs", ["EPSG:3857", "EPSG:4527", "gcj02"])
+@pytest.mark.parametrize("crs", ["EPSG:3857", "EPSG:4522", "gcj02"])
 def test_geometry_in_the_asked_crs(client, tiny, tokens, crs) -> None:  # noqa: ANN001
     body = client.get(f"/api/v1/areas/{G1}?crs={crs}", headers=bearer(tokens["viewer"])
                       ).get_json()
