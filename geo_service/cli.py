@@ -69,6 +69,32 @@ def import_areas_cmd(path: str, level: str, crs: str | None, code_field: str,
         sys.exit(1)
 
 
+@main.command("versions")
+def versions_cmd() -> None:
+    """List boundary versions (draft, live, retired)."""
+    from .registry import versions
+
+    with services(_app()).engine.connect() as conn:
+        for v in versions(conn):
+            click.echo(f"{v['id']:>4}  {v['state']:<8} {v['created_at']:%Y-%m-%d %H:%M}  "
+                       f"{v['author']}: {v['note']}")
+
+
+@main.command("publish")
+@click.argument("version", type=int)
+@click.option("--author", default=lambda: os.environ.get("USER", "cli"))
+def publish_cmd(version: int, author: str) -> None:
+    """Make a draft boundary version live (households follow their new grids)."""
+    from .registry import RegistryError, publish_and_reassign
+
+    try:
+        with services(_app()).engine.begin() as conn:
+            moved = publish_and_reassign(conn, version, author)
+    except RegistryError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"version {version} is live; {moved} households changed grid or group")
+
+
 @main.command("import-households")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--crs", help="CRS of the coordinates (default EPSG:4326): EPSG:n, gcj02, bd09.")

@@ -14,10 +14,10 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 import sqlalchemy as sa
-from boundaries.files import read_areas
-from boundaries.validate import Report, validate_areas
 
+from boundaries.files import read_areas
 from boundaries.levels import LEVELS, check_level, parent_level
+from boundaries.validate import Report, validate_areas
 
 from .households import reassign_households
 from .index import GridIndex
@@ -227,27 +227,24 @@ def import_areas(engine: sa.Engine, source: str | gpd.GeoDataFrame, level: str, 
     if read_problems and any(p.fatal for p in read_problems):
         return ImportResult(report=Report(list(read_problems)), level=level,
                             features=len(gdf))
-    conn = engine.connect()
-    tx = conn.begin()
-    try:
+    with engine.connect() as conn, conn.begin() as tx:
         draft = create_draft(conn, author, note or f"import {level}")
         result = stage_level(conn, draft, gdf, level, tolerance_m=tolerance_m, repair=repair)
         result.report.problems[:0] = read_problems
         if not result.report.ok or dry_run:
-            tx.rollback()
-            result.written = False
-            result.version = None
+            tx.rollback()  # the draft row and everything staged in it go too
+            result.written, result.version = False, None
             return result
         audit(conn, author, "import_areas", level, features=len(gdf), version=draft,
               replaced=len(result.replaced))
         if publish_now:
-            publish(conn, draft, author)
-            built = build_indexes(conn, draft)
-            reassign_households(conn, built.grids, built.groups)
-        tx.commit()
+            publish_and_reassign(conn, draft, author)
         return result
-    except BaseException:
-        tx.rollback()
-        raise
-    finally:
-        conn.close()
+
+
+def publish_and_reassign(conn: sa.Connection, version: int, actor: str) -> int:
+    """Publish a draft and move every household to its grid and group in it; returns how
+    many households changed grid or group."""
+    publish(conn, version, actor)
+    built = build_indexes(conn, version)
+    return reassign_households(conn, built.grids, built.groups)

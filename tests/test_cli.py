@@ -58,3 +58,21 @@ def test_create_and_revoke_token(cli_env) -> None:  # noqa: ANN001
     assert res.exit_code == 0 and token.startswith("gs_") and len(token) > 30
     res = cli_env.invoke(main, ["revoke-token", "--prefix", token[:10]])
     assert res.output.strip() == "revoked 1 token(s)"
+
+
+def test_draft_then_publish(cli_env, tmp_path) -> None:  # noqa: ANN001
+    areas = tiny_areas()
+    for level in ("prefecture", "county"):
+        path = tmp_path / f"{level}.geojson"
+        areas[areas.level == level].drop(columns="level").to_file(path)
+        flags = ["--draft"] if level == "county" else []
+        res = cli_env.invoke(main, ["import-areas", str(path), "--level", level, *flags])
+        assert res.exit_code == 0, res.output
+    listing = cli_env.invoke(main, ["versions"]).output.splitlines()
+    assert [line.split()[1] for line in listing] == ["live", "draft"]
+    res = cli_env.invoke(main, ["publish", "2"])
+    assert res.exit_code == 0 and "version 2 is live" in res.output
+    listing = cli_env.invoke(main, ["versions"]).output.splitlines()
+    assert [line.split()[1] for line in listing] == ["retired", "live"]
+    again = cli_env.invoke(main, ["publish", "2"])
+    assert again.exit_code == 1 and "not a draft" in again.output
