@@ -104,3 +104,21 @@ def test_reimport_replaces_by_code_and_bad_rows_keep_the_rest(engine, roster) ->
     with engine.connect() as conn:
         rows = dict(conn.execute(sa.select(households.c.code, households.c.grid_code)).all())
     assert rows == {"H1": "900002001001001", "H2": G1, "H3": G4}
+
+
+def test_roster_as_geopackage_in_gcj02(engine, tiny, tmp_path) -> None:  # noqa: ANN001
+    import geopandas as gpd
+
+    from boundaries.crs import from_wgs84
+
+    x, y = from_wgs84([103.005, 103.03], [35.01, 35.01], "gcj02")
+    gdf = gpd.GeoDataFrame({"code": ["P1", "P2"], "head_name": ["周一", "吴二"]},
+                           geometry=gpd.points_from_xy(x, y), crs="EPSG:4326")
+    path = tmp_path / "roster.gpkg"
+    gdf.to_file(path)
+    vi = services_vi(engine)
+    result = import_households(engine, path, vi.grids, vi.groups, crs="gcj02")
+    assert result.accepted == 2 and not result.rejected
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.select(households.c.code, households.c.grid_code)).all())
+    assert rows == {"P1": G1, "P2": G4}

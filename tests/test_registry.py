@@ -52,3 +52,20 @@ def test_versions_table_records_the_publish(engine: sa.Engine, tiny: int) -> Non
         n = conn.execute(sa.select(sa.func.count()).select_from(areas)).scalar()
     assert row.state == "live" and row.published_at is not None
     assert n == len(tiny_areas())
+
+
+def test_sqlite_runs_in_wal_mode(engine: sa.Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_migrations_are_idempotent_and_versioned(engine: sa.Engine) -> None:
+    from geo_service.db import upgrade
+
+    upgrade(engine)  # a second run changes nothing
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
+            == "0001"
