@@ -49,9 +49,7 @@ class _CellRaster:
     leaves a sample within half a cell of it: in that cell or one of its 8 neighbours.
     Cells with no sample in that 3×3 block are crossed by no boundary: they form connected
     regions each inside one polygon (or outside all), classified by testing one cell per
-    region. Every other ("mixed") cell lists its candidates: the polygons sampled in its
-    3×3 block, plus those covering its centre (a polygon that holds the whole cell leaves
-    no sample near it).
+    region. Every other ("mixed") cell lists exactly the polygons its box intersects.
     """
 
     def __init__(self, geoms: np.ndarray, tree: STRtree,
@@ -62,18 +60,11 @@ class _CellRaster:
         self.nx = int(np.ceil((x1 - x0) / size)) + 2
         self.ny = int(np.ceil((y1 - y0) / size)) + 2
         edges = shapely.segmentize(shapely.boundary(geoms), size)
-        xy, poly = shapely.get_coordinates(edges, return_index=True)
-        cell = np.unique(self._cell(xy[:, 0], xy[:, 1]) * len(geoms) + poly)
-        poly, cell = cell % len(geoms), cell // len(geoms)
-        # Spread each sampled (cell, polygon) to the 3×3 block around the cell.
-        cy, cx = np.divmod(cell, self.nx)
-        pairs = [((cy + dy) * self.nx + cx + dx) * len(geoms) + poly
-                 for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-        pairs = np.unique(np.concatenate(pairs))
-        mixed_cell, mixed_poly = pairs // len(geoms), pairs % len(geoms)
-        mixed = np.zeros(self.ny * self.nx, dtype=bool)
-        mixed[mixed_cell] = True
-        regions, n = ndimage.label(~mixed.reshape(self.ny, self.nx))
+        sampled = np.zeros((self.ny, self.nx), dtype=bool)
+        xy = shapely.get_coordinates(edges)
+        sampled.flat[self._cell(xy[:, 0], xy[:, 1])] = True
+        mixed = ndimage.binary_dilation(sampled, structure=np.ones((3, 3), dtype=bool))
+        regions, n = ndimage.label(~mixed)
         regions = regions.ravel()
         first = np.zeros(n + 1, dtype=np.int64)  # first cell of each region, without a sort
         first[regions[::-1]] = np.arange(regions.size - 1, -1, -1)
@@ -81,14 +72,14 @@ class _CellRaster:
         at, hit = tree.query(self._centres(first[1:]), predicate="intersects")
         np.maximum.at(owner, at, hit)  # a boundary-free region lies in at most one polygon
         self.cells = np.concatenate([[_MIXED], owner]).astype(np.int32)[regions]
-        # Candidates of mixed cells (CSR by cell): sampled polygons + those at the centre.
-        ucells = np.unique(mixed_cell)
-        at, hit = tree.query(self._centres(ucells), predicate="intersects")
-        keys = np.unique(np.concatenate([mixed_cell * len(geoms) + mixed_poly,
-                                         ucells[at] * len(geoms) + hit]))
-        self.cand = (keys % len(geoms)).astype(np.int32)
-        cand_cell = keys // len(geoms)
-        self.start = np.searchsorted(cand_cell, np.arange(self.ny * self.nx + 1))
+        # Candidates of mixed cells (CSR by cell): the polygons each cell's box meets.
+        mixed_cells = np.flatnonzero(mixed.ravel())
+        iy, ix = np.divmod(mixed_cells, self.nx)
+        boxes = shapely.box(self.x0 + ix * size, self.y0 + iy * size,
+                            self.x0 + (ix + 1) * size, self.y0 + (iy + 1) * size)
+        at, hit = tree.query(boxes, predicate="intersects")  # sorted by box
+        self.cand = hit.astype(np.int32)
+        self.start = np.searchsorted(mixed_cells[at], np.arange(self.ny * self.nx + 1))
 
     def _cell(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         ix = np.floor((x - self.x0) / self.size).astype(np.int64)
