@@ -12,6 +12,7 @@ from flask import Flask
 from . import db, settings
 from .auth import TokenCache
 from .index_cache import IndexCache
+from .jsonio import OrjsonProvider
 from .lookup import PeopleDirectory
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -32,13 +33,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: settings (defaults < GEO_* env < `config`), store, index, blueprints."""
     app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static",
                 instance_path=str(Path.cwd() / "instance"))
+    app.json = OrjsonProvider(app)
     values = settings.load(config)
     if not values["DATABASE_URL"]:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         values["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'geo_service.sqlite3'}"
-    app.config.update(values, MAX_CONTENT_LENGTH=values["MAX_BODY_BYTES"],
-                      JSON_AS_ASCII=False)
-    app.json.ensure_ascii = False
+    app.config.update(values, MAX_CONTENT_LENGTH=values["MAX_BODY_BYTES"])
     engine = db.make_engine(values["DATABASE_URL"])
     db.upgrade(engine)
     app.extensions["geo"] = Services(

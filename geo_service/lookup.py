@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from typing import Any
 
@@ -105,39 +106,46 @@ _PEOPLE = (
     sa.select(workers.c.code, workers.c.name, workers.c.role, workers.c.phone,
               workers.c.on_duty, worker_areas.c.area_code)
     .join(worker_areas, worker_areas.c.worker_id == workers.c.id)
-    .where(worker_areas.c.area_code == sa.bindparam("area"))
     .order_by(workers.c.role, workers.c.code)
 )
 
 
 class PeopleDirectory:
-    """Who answers for an area, remembered per area for `ttl` seconds.
+    """Who answers for each area: the whole roster in memory, reloaded every `ttl` s.
 
-    Lookups hit the same grids over and over; a roster change shows within `ttl`.
+    Lookups touch random grids all day, so one query per lookup would cost more than the
+    lookup itself; the roster (a worker per group, a few per grid) is small. A change shows
+    within `ttl` seconds; while one thread reloads, the others answer from the old copy.
     """
 
     def __init__(self, engine: sa.Engine, ttl: float) -> None:
         self.engine = engine
         self.ttl = ttl
-        self._seen: dict[str, tuple[float, list[Any]]] = {}
+        self._by_area: dict[str, list[Any]] | None = None
+        self._loaded = float("-inf")
+        self._lock = threading.Lock()
 
-    def rows(self, area: str) -> list[Any]:
-        hit = self._seen.get(area)
-        now = time.monotonic()
-        if hit is None or now - hit[0] >= self.ttl:
-            with self.engine.connect() as conn:
-                hit = (now, conn.execute(_PEOPLE, {"area": area}).all())
-            if len(self._seen) > 50_000:
-                self._seen.clear()
-            self._seen[area] = hit
-        return hit[1]
+    def _areas(self) -> dict[str, list[Any]]:
+        stale = time.monotonic() - self._loaded >= self.ttl
+        if stale and self._lock.acquire(blocking=self._by_area is None):
+            try:
+                if time.monotonic() - self._loaded >= self.ttl:
+                    by_area: dict[str, list[Any]] = {}
+                    with self.engine.connect() as conn:
+                        for r in conn.execute(_PEOPLE):
+                            by_area.setdefault(r.area_code, []).append(r)
+                    self._by_area, self._loaded = by_area, time.monotonic()
+            finally:
+                self._lock.release()
+        return self._by_area or {}
 
     def for_role(self, codes: list[str], role: str) -> list[dict[str, Any]]:
         """Workers answering for these areas (grid leader, workers, liaison head), with
         names and phones as `role` may see them."""
+        by_area = self._areas()
         return [{"code": r.code, "role": r.role, "area_code": r.area_code,
                  "on_duty": bool(r.on_duty), **person_view(r.name, r.phone, role)}
-                for code in codes for r in self.rows(code)]
+                for code in codes for r in by_area.get(code, ())]
 
 
 def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float

@@ -124,7 +124,7 @@ def test_docs_page_loads_only_from_this_service(tiny_app: Flask) -> None:
     resp = client.get("/api/v1/docs")
     assert resp.status_code == 200 and resp.mimetype == "text/html"
     page = resp.get_data(as_text=True)
-    assert '"specUrl": "/api/v1/openapi.json"' in page
+    assert re.search(r'"specUrl": ?"/api/v1/openapi.json"', page)
     links = [u for u in re.findall(r'(?:src|href)="([^"]+)"', page) if u != "data:,"]
     assert len(links) == 3 and all(u.startswith("/static/") for u in links), links
     for url in links:
@@ -184,7 +184,7 @@ ONCE_5XX = [
     ("POST", "/api/v1/lookup", {"points": [[HUGE, 35.0], [103.005, 35.01]]}, 200),
     ("POST", "/api/v1/lookup", {"type": "FeatureCollection", "features": [
         {"geometry": {"type": "Point", "coordinates": [HUGE, 1]}}]}, 200),
-    ("POST", "/api/v1/lookup", {"points": [], "version": 10**20}, 404),  # SQLite overflow
+    ("POST", "/api/v1/lookup", {"points": [], "version": 10**20}, 400),  # read as 1e20
     ("POST", "/api/v1/lookup", {"points": [], "version": [1]}, 400),  # int([1])
     ("GET", "/api/v1/lookup", {"lon": 103, "lat": 35, "version": "9" * 30}, 404),
     ("GET", "/api/v1/lookup", {"lon": 5.0, "lat": 0.0}, 200),  # local projection infinite
