@@ -104,6 +104,23 @@ class _CellRaster:
             return owner, self.cand[:0]
         return owner, self.cand[self.start[cell]:self.start[cell + 1]]
 
+    def around(self, x: float, y: float) -> set[int] | None:
+        """Every polygon meeting the 3×3 block of cells around a point (None if the point
+        is off the raster): all polygons within one cell length of it."""
+        ix = int((x - self.x0) // self.size)
+        iy = int((y - self.y0) // self.size)
+        if not (1 <= ix < self.nx - 1 and 1 <= iy < self.ny - 1):
+            return None
+        found: set[int] = set()
+        for row in (iy - 1, iy, iy + 1):
+            for cell in range(row * self.nx + ix - 1, row * self.nx + ix + 2):
+                owner = int(self.cells[cell])
+                if owner >= 0:
+                    found.add(owner)
+                elif owner == _MIXED:
+                    found.update(self.cand[self.start[cell]:self.start[cell + 1]].tolist())
+        return found
+
     def lookup(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(owner position, _OUTSIDE or _MIXED) and the cell id per finite point."""
         cell = self._cell(x, y)
@@ -248,6 +265,20 @@ class GridIndex:
             close = shapely.dwithin(self._geoms_m[cand], pts_m, metres)
             near[ok[inp[close]]] = True
         return near
+
+    def near_boundary_one(self, lon: float, lat: float, position: int, metres: float
+                          ) -> bool:
+        """`near_boundary` for one point, from the cells around it when they suffice."""
+        around = (self._cells.around(lon, lat)
+                  if self._cells is not None and metres < self._cell_m else None)
+        if around is None:
+            return bool(self.near_boundary(np.array([lon]), np.array([lat]),
+                                           np.array([position]), metres)[0])
+        around.discard(position)
+        if not around:
+            return False
+        pt_m = to_metres(shapely.Point(lon, lat), *self._origin)
+        return bool(shapely.dwithin(self._geoms_m[list(around)], pt_m, metres).any())
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float]:
         """(position, metres) of the polygon nearest a point; (-1, inf) if empty."""

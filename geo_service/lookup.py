@@ -20,7 +20,7 @@ from boundaries.crs import UnknownCRS, from_wgs84, normalize_crs, to_wgs84
 
 from .errors import ApiError
 from .models import worker_areas, workers
-from .privacy import person_view
+from .privacy import PII_ROLES, mask_name, mask_phone
 from .registry import VersionIndex
 
 MAX_BATCH = 100_000
@@ -121,31 +121,38 @@ class PeopleDirectory:
     def __init__(self, engine: sa.Engine, ttl: float) -> None:
         self.engine = engine
         self.ttl = ttl
-        self._by_area: dict[str, list[Any]] | None = None
+        self._by_area: dict[str, tuple[list[dict], list[dict]]] | None = None
         self._loaded = float("-inf")
         self._lock = threading.Lock()
 
-    def _areas(self) -> dict[str, list[Any]]:
+    def _areas(self) -> dict[str, tuple[list[dict], list[dict]]]:
+        """area code -> (people as PII roles see them, people masked)."""
         stale = time.monotonic() - self._loaded >= self.ttl
         if stale and self._lock.acquire(blocking=self._by_area is None):
             try:
                 if time.monotonic() - self._loaded >= self.ttl:
-                    by_area: dict[str, list[Any]] = {}
-                    with self.engine.connect() as conn:
-                        for r in conn.execute(_PEOPLE):
-                            by_area.setdefault(r.area_code, []).append(r)
-                    self._by_area, self._loaded = by_area, time.monotonic()
+                    self._by_area, self._loaded = self._load(), time.monotonic()
             finally:
                 self._lock.release()
         return self._by_area or {}
+
+    def _load(self) -> dict[str, tuple[list[dict], list[dict]]]:
+        by_area: dict[str, tuple[list[dict], list[dict]]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(_PEOPLE):
+                base = {"code": r.code, "role": r.role, "area_code": r.area_code,
+                        "on_duty": bool(r.on_duty)}
+                full, masked = by_area.setdefault(r.area_code, ([], []))
+                full.append({**base, "name": r.name, "phone": r.phone})
+                masked.append({**base, "name": mask_name(r.name), "phone": mask_phone(r.phone)})
+        return by_area
 
     def for_role(self, codes: list[str], role: str) -> list[dict[str, Any]]:
         """Workers answering for these areas (grid leader, workers, liaison head), with
         names and phones as `role` may see them."""
         by_area = self._areas()
-        return [{"code": r.code, "role": r.role, "area_code": r.area_code,
-                 "on_duty": bool(r.on_duty), **person_view(r.name, r.phone, role)}
-                for code in codes for r in by_area.get(code, ())]
+        which = 0 if role in PII_ROLES else 1
+        return [p for code in codes for p in by_area.get(code, ([], []))[which]]
 
 
 def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float
@@ -162,9 +169,9 @@ def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float
     grid = str(vi.grids.codes[pos])
     gpos = vi.groups.assign_one(lon, lat)
     group = str(vi.groups.codes[gpos]) if gpos >= 0 else None
-    near = vi.grids.near_boundary(np.array([lon]), np.array([lat]), np.array([pos]), near_m)
     answer.update(grid=area_brief(vi, grid), group=area_brief(vi, group),
-                  chain=chain_of(vi, grid), near_boundary=bool(near[0]))
+                  chain=chain_of(vi, grid),
+                  near_boundary=vi.grids.near_boundary_one(lon, lat, pos, near_m))
     return answer
 
 

@@ -162,3 +162,6 @@ def test_near_boundary_equals_brute_force_distances() -> None:
     expected = dist.min(axis=1) <= metres
     assert 0 < expected.sum() < len(x)
     assert (got == expected).all()
+    singles = [index.near_boundary_one(a, b, int(p), metres)
+               for a, b, p in zip(x[:600], y[:600], pos[:600], strict=True)]
+    assert singles == expected[:600].tolist()
