@@ -45,7 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         engine=engine, settings=values,
         indexes=IndexCache(engine, values["INDEX_REFRESH_S"]),
         tokens=TokenCache(ttl=values["INDEX_REFRESH_S"]),
-        people=PeopleDirectory(engine, ttl=values["INDEX_REFRESH_S"]),
+        people=PeopleDirectory(engine, ttl=values["ROSTER_REFRESH_S"]),
     )
     from .web import init_app  # noqa: PLC0415 - web depends on the app being configured
 

@@ -36,11 +36,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INDEX_REFRESH_S", 2.0,
             "How often (seconds) each process checks whether a new boundary version went "
             "live and rebuilds its grid index."),
+    Setting("ROSTER_REFRESH_S", 30.0,
+            "How often (seconds) each process reloads who answers for each area (the "
+            "people in a lookup answer)."),
     Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
             "Largest request body accepted; larger ones get 413."),
-    Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: one per "
+    Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: two per "
             "core)."),
-    Setting("THREADS", 4, "Threads per gunicorn worker."),
+    Setting("THREADS", 1, "Threads per gunicorn worker (1: sync workers, steadiest for "
+            "this CPU-bound service; more: gthread)."),
 )
 
 
