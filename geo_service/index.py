@@ -35,8 +35,9 @@ from boundaries.crs import distance_m, metric_crs, to_metres
 
 # Metres per degree of latitude, a safe lower bound used to turn metres into degrees.
 _M_PER_DEG = 110_500.0
-# Cell raster: at most this many cells (int32: 16 MB), and the two non-owner markers.
-_MAX_CELLS = 2_000_000
+# Cell raster: at most this many cells (owner and candidate offset, int32: 32 MB in all).
+# Measured (bench/lookup.py, 10,000 grids): 2M cells 1.3M points/s, 4M 1.9M, 8M 2.2M.
+_MAX_CELLS = 4_000_000
 _MIN_CELL_DEG = 5e-5  # ~5 m: finer cells would not help and only cost memory
 _LOCAL_DEG = 10.0  # farther than this from the layer's centre, nearest() measures geodesically
 _MIXED, _OUTSIDE = -1, -2
@@ -79,7 +80,8 @@ class _CellRaster:
                             self.x0 + (ix + 1) * size, self.y0 + (iy + 1) * size)
         at, hit = tree.query(boxes, predicate="intersects")  # sorted by box
         self.cand = hit.astype(np.int32)
-        self.start = np.searchsorted(mixed_cells[at], np.arange(self.ny * self.nx + 1))
+        self.start = np.searchsorted(mixed_cells[at], np.arange(self.ny * self.nx + 1)
+                                     ).astype(np.int32)
 
     def _cell(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         ix = np.floor((x - self.x0) / self.size).astype(np.int64)

@@ -18,7 +18,7 @@ from .registry import VersionIndex, build_indexes, live_version, resolve_version
 
 
 class IndexCache:
-    def __init__(self, engine: sa.Engine, refresh_s: float, keep_versions: int = 4) -> None:
+    def __init__(self, engine: sa.Engine, refresh_s: float, keep_versions: int = 2) -> None:
         self.engine = engine
         self.refresh_s = refresh_s
         self.keep_versions = keep_versions
