@@ -16,8 +16,9 @@ The implementation is private (callers see codes and arrays only) and has two ti
 - a raster of cells over the layer's extent, each cell either owned by one polygon (it
   lies wholly inside it), outside every polygon, or "mixed" (a boundary passes near it).
   Most points are answered by arithmetic on their cell, with no geometry at all;
-- points in mixed cells go to a shapely 2 STRtree for bounding-box candidates, then
+- a point in a mixed cell is tested against that cell's few candidates only:
   `contains_xy` on prepared polygons, then `covers` for points exactly on a boundary.
+  A shapely 2 STRtree serves building the raster and the distance queries.
 
 An index is immutable once built, so threads share it without locks.
 """
@@ -31,7 +32,7 @@ import shapely
 from scipy import ndimage
 from shapely import STRtree
 
-from boundaries.crs import distance_m, metric_crs, to_metres
+from boundaries.crs import distance_m, to_metres
 
 # Metres per degree of latitude, a safe lower bound used to turn metres into degrees.
 _M_PER_DEG = 110_500.0
@@ -151,7 +152,6 @@ class GridIndex:
         self.geoms: np.ndarray = np.asarray(geoms, dtype=object)[order]
         self.version = version
         self.level = level
-        self._position = {code: i for i, code in enumerate(self.codes)}
         shapely.prepare(self.geoms)
         self._tree = STRtree(self.geoms)
         if len(self.geoms):
@@ -162,7 +162,6 @@ class GridIndex:
         self._origin = ((x0 + x1) / 2, (y0 + y1) / 2)
         self._max_lat = float(min(max(abs(y0), abs(y1)), 89.0))
         self._geoms_m = to_metres(self.geoms, *self._origin)
-        self.metric_crs = metric_crs(*self._origin)
         # Prepared polygons build their point locators lazily; build them now, in one
         # thread, so concurrent first lookups never race on that.
         if len(self.geoms):
@@ -176,10 +175,6 @@ class GridIndex:
 
     def __len__(self) -> int:
         return len(self.codes)
-
-    def position(self, code: str) -> int | None:
-        """Position of a code in this index, or None."""
-        return self._position.get(code)
 
     # -- assignment -------------------------------------------------------------------
     def assign(self, lon: np.ndarray | Sequence[float], lat: np.ndarray | Sequence[float]
