@@ -225,3 +225,8 @@ def test_fuzzed_requests_get_no_5xx_and_documented_answers(case, tiny_app) -> No
     case.call_and_validate(
         headers=bearer(tiny_app.config["TEST_TOKENS"]["admin"]),
         checks=[not_a_server_error, status_code_conformance, response_schema_conformance])
+
+
+def test_root_leads_to_the_docs(tiny_app: Flask) -> None:
+    resp = tiny_app.test_client().get("/")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/api/v1/docs"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, jsonify, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ..auth import PUBLIC, Principal, authorize
@@ -61,6 +61,11 @@ def init_app(app: Flask) -> None:
             message = (f"request body larger than the limit of "
                        f"{app.config['MAX_CONTENT_LENGTH']} bytes")
         return jsonify(ApiError(err.code or 500, code, message).to_dict()), err.code
+
+    @app.get("/")
+    @allow(PUBLIC)
+    def index():  # noqa: ANN202 - the URL `serve` prints leads to the API docs
+        return redirect(url_for("openapi.docs"))
 
     app.register_blueprint(api.bp)
     app.register_blueprint(lookup.bp)
