@@ -76,3 +76,8 @@ def test_draft_then_publish(cli_env, tmp_path) -> None:  # noqa: ANN001
     assert [line.split()[1] for line in listing] == ["retired", "live"]
     again = cli_env.invoke(main, ["publish", "2"])
     assert again.exit_code == 1 and "not a draft" in again.output
+    for version, n in ((1, 0), (2, 2)):  # export as each version saw it
+        out = tmp_path / f"counties_v{version}.gpkg"
+        res = cli_env.invoke(main, ["export", str(out), "--level", "county",
+                                    "--version", str(version)])
+        assert res.exit_code == 0 and f"wrote {n} county" in res.output, res.output

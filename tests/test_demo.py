@@ -37,6 +37,20 @@ def test_demo_has_gannan_scale(loaded) -> None:  # noqa: ANN001
     assert [s[k] for k in ("grid", "group", "households")] == [959, 8_626, 206_400]
 
 
+def test_stored_grids_equal_the_imported_layer(loaded, demo) -> None:  # noqa: ANN001
+    """The same areas come back on either backend: codes, names, parents, geometries."""
+    from geo_service.registry import area_frame, live_version
+
+    app, _ = loaded
+    with services(app).engine.connect() as conn:
+        stored = area_frame(conn, live_version(conn), "grid").set_index("code")
+    given = demo.areas[demo.areas.level == "grid"].set_index("code").loc[stored.index]
+    assert len(stored) == 959
+    assert (stored["name"] == given["name"]).all()
+    assert (stored["parent_code"] == given["parent_code"]).all()
+    assert stored.geometry.geom_equals_exact(given.geometry, tolerance=0).all()
+
+
 def test_every_household_in_exactly_one_grid_equal_to_sjoin(loaded, demo) -> None:  # noqa: ANN001
     app, _ = loaded
     engine = services(app).engine
