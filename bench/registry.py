@@ -26,20 +26,13 @@ from rtree import index as rtree_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from timing import best  # noqa: E402
+
 from boundaries.synthetic import build_demo  # noqa: E402
 from geo_service import create_app, services  # noqa: E402
 from geo_service.demo import load_demo  # noqa: E402
 from geo_service.households import import_households  # noqa: E402
 from geo_service.index import GridIndex  # noqa: E402
-
-
-def best(fn, runs: int = 3) -> tuple[float, object]:  # noqa: ANN001
-    times, out = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def per_point_rtree(codes: np.ndarray, geoms: np.ndarray, lon: np.ndarray,
