@@ -34,12 +34,17 @@ def _in_crs(out: dict[str, Any], crs: str) -> dict[str, Any]:
     return out
 
 
-def area_feature(conn: sa.Connection, vi: VersionIndex, code: str,
-                 crs: str = "EPSG:4326") -> dict[str, Any]:
-    """One area as a GeoJSON Feature with its chain and its children, in `crs`."""
+def _info(vi: VersionIndex, code: str) -> AreaInfo:
     info = vi.areas.get(code)
     if info is None:
         raise ApiError(404, "not_found", f"no area {code!r} in version {vi.version}", "code")
+    return info
+
+
+def area_feature(conn: sa.Connection, vi: VersionIndex, code: str,
+                 crs: str = "EPSG:4326") -> dict[str, Any]:
+    """One area as a GeoJSON Feature with its chain and its children, in `crs`."""
+    info = _info(vi, code)
     geom = conn.execute(sa.select(areas.c.geom).where(
         valid_in(vi.version), areas.c.code == code)).scalar_one()
     children = sorted((a for a in vi.areas.values() if a.parent_code == code),
@@ -78,9 +83,7 @@ def area_collection(conn: sa.Connection, vi: VersionIndex, *, level: str,
 def household_page(conn: sa.Connection, vi: VersionIndex, code: str, role: str, *,
                    page: int = 1, per_page: int = 100) -> dict[str, Any]:
     """Households in an area (any level), paged; names and phones per role."""
-    info = vi.areas.get(code)
-    if info is None:
-        raise ApiError(404, "not_found", f"no area {code!r} in version {vi.version}", "code")
+    info = _info(vi, code)
     if info.level in ("grid", "group"):
         where = households.c[f"{info.level}_code"] == code
     else:  # every grid below this area

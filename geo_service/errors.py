@@ -28,10 +28,3 @@ class ApiError(Exception):
             body["detail"] = self.detail
         return {"error": body}
 
-
-def bad_request(message: str, field: str | None = None, code: str = "invalid") -> ApiError:
-    return ApiError(400, code, message, field)
-
-
-def not_found(message: str, field: str | None = None) -> ApiError:
-    return ApiError(404, "not_found", message, field)

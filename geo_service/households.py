@@ -124,14 +124,13 @@ def import_households(engine: sa.Engine, source: str | Path | pd.DataFrame, grid
                             errors="coerce")
     for i in np.flatnonzero((members.isna() | (members < 0) | (members % 1 != 0)).to_numpy()):
         bad.append((int(i), "members", "members must be a whole number ≥ 0"))
-    rejected = sorted({i for i, _, _ in bad})
-    seen: set[int] = set()
+    first: dict[int, tuple[str, str]] = {}  # one problem per row is enough to act on
     for i, fld, reason in sorted(bad):
-        if i not in seen:  # one problem per row is enough to act on
-            seen.add(i)
-            raw = {"lon": df["_lon"], "lat": df["_lat"]}.get(fld, df.get(fld, codes))
-            result.rejected.append(RowProblem(i + 1, fld, str(raw.iloc[i]), reason))
-    keep = np.setdiff1d(np.arange(len(df)), np.asarray(rejected, dtype=np.int64))
+        first.setdefault(i, (fld, reason))
+    for i, (fld, reason) in first.items():
+        raw = {"lon": df["_lon"], "lat": df["_lat"]}.get(fld, df.get(fld, codes))
+        result.rejected.append(RowProblem(i + 1, fld, str(raw.iloc[i]), reason))
+    keep = np.setdiff1d(np.arange(len(df)), np.fromiter(first, dtype=np.int64))
     result.accepted = int(keep.size)
     if dry_run or not keep.size:
         return result

@@ -49,10 +49,6 @@ class IndexCache:
                 self._live = build_indexes(conn, version)
         self._checked = time.monotonic()
 
-    def invalidate(self) -> None:
-        """Check the store on the next request (after this process published)."""
-        self._checked = float("-inf")
-
     def version(self, version: int) -> VersionIndex:
         """VersionIndex of a given (possibly earlier) version; RegistryError if unknown."""
         live = self.live()
