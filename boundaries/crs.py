@@ -503,13 +503,14 @@ def metric_crs(lon0: float, lat0: float) -> pyproj.CRS:
 
 
 @lru_cache(maxsize=64)
-def _metric_transformer(lon0: float, lat0: float) -> pyproj.Transformer:
+def metric_transformer(lon0: float, lat0: float) -> pyproj.Transformer:
+    """WGS84 lon/lat to metric_crs(lon0, lat0), cached: one point costs ~1 µs with it."""
     return pyproj.Transformer.from_crs(_crs(WGS84), metric_crs(lon0, lat0), always_xy=True)
 
 
 def to_metres(geoms: Any, lon0: float, lat0: float) -> Any:
     """WGS84 shapely geometry (or array) into metric_crs(lon0, lat0), for lengths and areas."""
-    transformer = _metric_transformer(float(lon0), float(lat0))
+    transformer = metric_transformer(float(lon0), float(lat0))
 
     def fn(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
         x, y = transformer.transform(lon, lat)

@@ -11,10 +11,13 @@ import math
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
+from orjson import Fragment
 
 from boundaries.crs import UnknownCRS, from_wgs84, normalize_crs, to_wgs84
 
@@ -67,7 +70,7 @@ def check_point(vi: VersionIndex, x: float, y: float, crs: str) -> tuple[float, 
         field = "lat" if abs(y) > 90 else "lon"
         raise ApiError(422, "out_of_range", "latitude must be within ±90 and longitude "
                        f"within ±180; got lon={x}, lat={y}", field)
-    lon, lat = _wgs(x, y, crs)
+    lon, lat = (x, y) if crs == "EPSG:4326" else _wgs(x, y, crs)
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise ApiError(422, "out_of_range", f"({x}, {y}) is not a valid position in {crs}",
                        "lon")
@@ -102,6 +105,16 @@ def area_brief(vi: VersionIndex, code: str | None) -> dict[str, Any] | None:
     return {"code": info.code, "name": info.name, "kind": info.kind} if info else None
 
 
+def _encoded(vi: VersionIndex, part: Callable[[VersionIndex, str], Any], code: str
+             ) -> orjson.Fragment:
+    """`part(vi, code)` as JSON, encoded once per version (a race only encodes it twice)."""
+    key = (part.__name__, code)
+    frag = vi.json.get(key)
+    if frag is None:
+        frag = vi.json[key] = orjson.Fragment(orjson.dumps(part(vi, code)))
+    return frag
+
+
 _PEOPLE = (
     sa.select(workers.c.code, workers.c.name, workers.c.role, workers.c.phone,
               workers.c.on_duty, worker_areas.c.area_code)
@@ -121,12 +134,12 @@ class PeopleDirectory:
     def __init__(self, engine: sa.Engine, ttl: float) -> None:
         self.engine = engine
         self.ttl = ttl
-        self._by_area: dict[str, tuple[list[dict], list[dict]]] | None = None
+        self._by_area: dict[str, tuple[list[Fragment], list[Fragment]]] | None = None
         self._loaded = float("-inf")
         self._lock = threading.Lock()
 
-    def _areas(self) -> dict[str, tuple[list[dict], list[dict]]]:
-        """area code -> (people as PII roles see them, people masked)."""
+    def _areas(self) -> dict[str, tuple[list[Fragment], list[Fragment]]]:
+        """area code -> (people as PII roles see them, people masked), JSON-encoded."""
         stale = time.monotonic() - self._loaded >= self.ttl
         if stale and self._lock.acquire(blocking=self._by_area is None):
             try:
@@ -136,42 +149,46 @@ class PeopleDirectory:
                 self._lock.release()
         return self._by_area or {}
 
-    def _load(self) -> dict[str, tuple[list[dict], list[dict]]]:
-        by_area: dict[str, tuple[list[dict], list[dict]]] = {}
+    def _load(self) -> dict[str, tuple[list[Fragment], list[Fragment]]]:
+        by_area: dict[str, tuple[list[Fragment], list[Fragment]]] = {}
         with self.engine.connect() as conn:
             for r in conn.execute(_PEOPLE):
                 base = {"code": r.code, "role": r.role, "area_code": r.area_code,
                         "on_duty": bool(r.on_duty)}
                 full, masked = by_area.setdefault(r.area_code, ([], []))
-                full.append({**base, "name": r.name, "phone": r.phone})
-                masked.append({**base, "name": mask_name(r.name), "phone": mask_phone(r.phone)})
+                full.append(Fragment(orjson.dumps({**base, "name": r.name, "phone": r.phone})))
+                masked.append(Fragment(orjson.dumps(
+                    {**base, "name": mask_name(r.name), "phone": mask_phone(r.phone)})))
         return by_area
 
-    def for_role(self, codes: list[str], role: str) -> list[dict[str, Any]]:
+    def for_role(self, codes: list[str], role: str) -> list[Fragment]:
         """Workers answering for these areas (grid leader, workers, liaison head), with
-        names and phones as `role` may see them."""
+        names and phones as `role` may see them: JSON objects, encoded at load time."""
         by_area = self._areas()
         which = 0 if role in PII_ROLES else 1
         return [p for code in codes for p in by_area.get(code, ([], []))[which]]
 
 
-def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float
-                 ) -> dict[str, Any]:
-    """The grid, group, chain and near-boundary flag for one WGS84 point."""
+def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float,
+                 people: PeopleDirectory, role: str) -> dict[str, Any]:
+    """The grid, group, chain, near-boundary flag and responsible people for one WGS84
+    point, as `role` may see them."""
     pos = vi.grids.assign_one(lon, lat)
     answer: dict[str, Any] = {"version": vi.version, "lon": lon, "lat": lat}
     if pos < 0:
         near, dist = vi.grids.nearest(lon, lat)
-        answer.update(grid=None, group=None, chain=[], near_boundary=False,
+        answer.update(grid=None, group=None, chain=[], near_boundary=False, people=[],
                       nearest={"grid": area_brief(vi, str(vi.grids.codes[near])),
                                "distance_m": round(dist, 1)} if near >= 0 else None)
         return answer
     grid = str(vi.grids.codes[pos])
     gpos = vi.groups.assign_one(lon, lat)
     group = str(vi.groups.codes[gpos]) if gpos >= 0 else None
-    answer.update(grid=area_brief(vi, grid), group=area_brief(vi, group),
-                  chain=chain_of(vi, grid),
-                  near_boundary=vi.grids.near_boundary_one(lon, lat, pos, near_m))
+    answer.update(grid=_encoded(vi, area_brief, grid),
+                  group=_encoded(vi, area_brief, group) if group else None,
+                  chain=_encoded(vi, chain_of, grid),
+                  near_boundary=vi.grids.near_boundary_one(lon, lat, pos, near_m),
+                  people=people.for_role([grid, group] if group else [grid], role))
     return answer
 
 

@@ -133,6 +133,9 @@ class VersionIndex:
     grids: GridIndex
     groups: GridIndex
     areas: dict[str, AreaInfo]
+    # Pre-encoded parts of lookup answers (orjson fragments by (kind, code)), filled on
+    # first use: a single lookup then copies bytes instead of building and encoding dicts.
+    json: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def chain(self, code: str | None) -> list[AreaInfo]:
         """The area and its ancestors, up to the prefecture."""

@@ -26,7 +26,7 @@ def serve(host: str, port: int) -> None:
     """gunicorn, by default two sync worker processes per core: lookups are CPU-bound and
     hold the GIL, so processes, not threads, use the cores."""
     app = create_app()  # in the master: migrations run once, before the fork
-    workers = app.config["WORKERS"] or 2 * (os.cpu_count() or 1)
+    workers = app.config["WORKERS"] or os.cpu_count() or 1
     threads = app.config["THREADS"]
 
     def post_fork(_server, _worker) -> None:  # noqa: ANN001

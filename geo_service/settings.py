@@ -41,8 +41,9 @@ SETTINGS: tuple[Setting, ...] = (
             "people in a lookup answer)."),
     Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
             "Largest request body accepted; larger ones get 413."),
-    Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: two per "
-            "core)."),
+    Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: one per "
+            "core: lookups are CPU-bound, and each extra process costs an index's memory "
+            "and cache misses)."),
     Setting("THREADS", 1, "Threads per gunicorn worker (1: sync workers, steadiest for "
             "this CPU-bound service; more: gthread)."),
 )

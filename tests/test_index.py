@@ -37,6 +37,7 @@ CASES = [
     (103.05, 35.03, None, "outside the bounding box"),
     (float("nan"), 35.01, None, "NaN is never assigned"),
     (float("inf"), 35.01, None, "infinity is never assigned"),
+    (1e308, -1e308, None, "huge but finite: off the raster, no overflow"),
 ]
 
 

@@ -68,17 +68,15 @@ def lookup_one():  # noqa: ANN201
         "422": Unprocessable
         "503": NoBoundaries
     """
-    args = request.args
+    args = request.args.to_dict()  # plain dict: a missing key costs no exception
     crs = domain.parse_crs(args.get("crs"))
     out_crs = domain.parse_crs(args.get("out_crs") or crs, "out_crs")
     x = domain.parse_number(args.get("lon"), "lon")
     y = domain.parse_number(args.get("lat"), "lat")
     vi = version_index(args.get("version"))
     lon, lat = domain.check_point(vi, x, y, crs)
-    answer = domain.lookup_point(vi, lon, lat,
-                                 near_m=current_app.config["NEAR_BOUNDARY_M"])
-    codes = [a["code"] for a in (answer["grid"], answer["group"]) if a]
-    answer["people"] = services(current_app).people.for_role(codes, principal().role)
+    answer = domain.lookup_point(vi, lon, lat, near_m=current_app.config["NEAR_BOUNDARY_M"],
+                                 people=services(current_app).people, role=principal().role)
     return jsonify(domain.output_point(answer, out_crs))
 
 
