@@ -26,6 +26,9 @@ The implementation is private (callers see codes and arrays only) and has three 
   through a vertex) goes to shapely: an STRtree `intersects` query (= covers), the exact
   rule. So answers equal shapely's, boundaries included.
 
+A single point (`assign_one`, the GET lookup) reads the same cells in plain Python; only
+when its fine cell lists segments does it ask shapely, among that cell's few candidates.
+
 An index is immutable once built, so threads share it without locks.
 """
 
