@@ -123,6 +123,11 @@ _PEOPLE = (
 )
 
 
+# area code -> (people as PII roles see them, masked); answers encoded by (areas, PII?).
+_Roster = tuple[dict[str, tuple[list[dict], list[dict]]],
+                dict[tuple[tuple[str, ...], bool], Fragment]]
+
+
 class PeopleDirectory:
     """Who answers for each area: the whole roster in memory, reloaded every `ttl` s.
 
@@ -134,39 +139,43 @@ class PeopleDirectory:
     def __init__(self, engine: sa.Engine, ttl: float) -> None:
         self.engine = engine
         self.ttl = ttl
-        self._by_area: dict[str, tuple[list[Fragment], list[Fragment]]] | None = None
+        self._roster: _Roster | None = None
         self._loaded = float("-inf")
         self._lock = threading.Lock()
 
-    def _areas(self) -> dict[str, tuple[list[Fragment], list[Fragment]]]:
-        """area code -> (people as PII roles see them, people masked), JSON-encoded."""
+    def _current(self) -> _Roster:
         stale = time.monotonic() - self._loaded >= self.ttl
-        if stale and self._lock.acquire(blocking=self._by_area is None):
+        if stale and self._lock.acquire(blocking=self._roster is None):
             try:
                 if time.monotonic() - self._loaded >= self.ttl:
-                    self._by_area, self._loaded = self._load(), time.monotonic()
+                    self._roster, self._loaded = self._load(), time.monotonic()
             finally:
                 self._lock.release()
-        return self._by_area or {}
+        return self._roster or ({}, {})
 
-    def _load(self) -> dict[str, tuple[list[Fragment], list[Fragment]]]:
-        by_area: dict[str, tuple[list[Fragment], list[Fragment]]] = {}
+    def _load(self) -> _Roster:
+        by_area: dict[str, tuple[list[dict], list[dict]]] = {}
         with self.engine.connect() as conn:
             for r in conn.execute(_PEOPLE):
                 base = {"code": r.code, "role": r.role, "area_code": r.area_code,
                         "on_duty": bool(r.on_duty)}
                 full, masked = by_area.setdefault(r.area_code, ([], []))
-                full.append(Fragment(orjson.dumps({**base, "name": r.name, "phone": r.phone})))
-                masked.append(Fragment(orjson.dumps(
-                    {**base, "name": mask_name(r.name), "phone": mask_phone(r.phone)})))
-        return by_area
+                full.append({**base, "name": r.name, "phone": r.phone})
+                masked.append({**base, "name": mask_name(r.name), "phone": mask_phone(r.phone)})
+        return by_area, {}
 
-    def for_role(self, codes: list[str], role: str) -> list[Fragment]:
+    def for_role(self, codes: tuple[str, ...], role: str) -> Fragment:
         """Workers answering for these areas (grid leader, workers, liaison head), with
-        names and phones as `role` may see them: JSON objects, encoded at load time."""
-        by_area = self._areas()
-        which = 0 if role in PII_ROLES else 1
-        return [p for code in codes for p in by_area.get(code, ([], []))[which]]
+        names and phones as `role` may see them: one JSON array, encoded once per roster
+        load (a race only encodes it twice)."""
+        by_area, encoded = self._current()
+        key = (codes, role in PII_ROLES)
+        frag = encoded.get(key)
+        if frag is None:
+            which = 0 if key[1] else 1
+            frag = encoded[key] = Fragment(orjson.dumps(
+                [p for code in codes for p in by_area.get(code, ([], []))[which]]))
+        return frag
 
 
 def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float,
@@ -188,7 +197,7 @@ def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float,
                   group=_encoded(vi, area_brief, group) if group else None,
                   chain=_encoded(vi, chain_of, grid),
                   near_boundary=vi.grids.near_boundary_one(lon, lat, pos, near_m),
-                  people=people.for_role([grid, group] if group else [grid], role))
+                  people=people.for_role((grid, group) if group else (grid,), role))
     return answer
 
 

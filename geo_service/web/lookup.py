@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from flask import Blueprint, current_app, jsonify, request
 
 from .. import lookup as domain
@@ -68,7 +70,7 @@ def lookup_one():  # noqa: ANN201
         "422": Unprocessable
         "503": NoBoundaries
     """
-    args = request.args.to_dict()  # plain dict: a missing key costs no exception
+    args = dict(parse_qsl(request.query_string.decode(errors="replace")))  # ~2× args
     crs = domain.parse_crs(args.get("crs"))
     out_crs = domain.parse_crs(args.get("out_crs") or crs, "out_crs")
     x = domain.parse_number(args.get("lon"), "lon")
