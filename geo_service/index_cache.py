@@ -14,6 +14,7 @@ from collections import OrderedDict
 
 import sqlalchemy as sa
 
+from .lookup import encode_answers
 from .registry import VersionIndex, build_indexes, live_version, resolve_version
 
 
@@ -46,7 +47,7 @@ class IndexCache:
             version = live_version(conn)
             current = self._live.version if self._live else None
             if version is not None and version != current:
-                self._live = build_indexes(conn, version)
+                self._live = _build(conn, version)
         self._checked = time.monotonic()
 
     def version(self, version: int) -> VersionIndex:
@@ -58,9 +59,15 @@ class IndexCache:
             hit = self._old.get(version)
             if hit is None:
                 with self.engine.connect() as conn:
-                    hit = build_indexes(conn, resolve_version(conn, version))
+                    hit = _build(conn, resolve_version(conn, version))
                 self._old[version] = hit
                 while len(self._old) > self.keep_versions:
                     self._old.popitem(last=False)
             self._old.move_to_end(version)
             return hit
+
+
+def _build(conn: sa.Connection, version: int) -> VersionIndex:
+    vi = build_indexes(conn, version)
+    encode_answers(vi)
+    return vi

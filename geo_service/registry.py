@@ -133,9 +133,10 @@ class VersionIndex:
     grids: GridIndex
     groups: GridIndex
     areas: dict[str, AreaInfo]
-    # Pre-encoded parts of lookup answers (orjson fragments by (kind, code)), filled on
+    # Pre-encoded parts of lookup answers (orjson fragments by (grid, group)), filled on
     # first use: a single lookup then copies bytes instead of building and encoding dicts.
-    json: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
+    json: dict[tuple[str, str | None], Any] = field(default_factory=dict, compare=False,
+                                                   repr=False)
 
     def chain(self, code: str | None) -> list[AreaInfo]:
         """The area and its ancestors, up to the prefecture."""
