@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from gunicorn.app.base import BaseApplication
@@ -23,9 +24,17 @@ class _Gunicorn(BaseApplication):
 
 
 def serve(host: str, port: int) -> None:
-    """gunicorn, by default two sync worker processes per core: lookups are CPU-bound and
-    hold the GIL, so processes, not threads, use the cores."""
+    """gunicorn, by default one sync worker process per core: lookups are CPU-bound and
+    hold the GIL, so processes, not threads, use the cores.
+
+    The master builds the live index and loads the roster before it forks, so workers
+    start at once and share those pages (one copy in memory and in the CPU caches, not
+    one per worker); `gc.freeze` keeps the collector from writing to them.
+    """
     app = create_app()  # in the master: migrations run once, before the fork
+    svc = services(app)
+    svc.indexes.live()
+    svc.people.for_role((), "viewer")
     workers = app.config["WORKERS"] or os.cpu_count() or 1
     threads = app.config["THREADS"]
 
@@ -44,4 +53,5 @@ def serve(host: str, port: int) -> None:
     runner = _Gunicorn(options)
     runner.application = app
     print(f"geo-service listening on http://{host}:{port}/", flush=True)
+    gc.freeze()
     runner.run()
