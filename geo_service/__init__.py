@@ -43,7 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.upgrade(engine)
     app.extensions["geo"] = Services(
         engine=engine, settings=values,
-        indexes=IndexCache(engine, values["INDEX_REFRESH_S"]),
+        indexes=IndexCache(engine, values["INDEX_REFRESH_S"], values["NEAR_BOUNDARY_M"]),
         tokens=TokenCache(ttl=values["INDEX_REFRESH_S"]),
         people=PeopleDirectory(engine, ttl=values["ROSTER_REFRESH_S"]),
     )

@@ -438,7 +438,7 @@ class GridIndex:
         self._geoms_m = to_metres(self.geoms, *self._origin)
         self._to_m = metric_transformer(float(self._origin[0]), float(self._origin[1]))
         _prepare_now(self.geoms)
-        self._core_cache: dict[float, np.ndarray] = {}
+        self._core_cache: dict[float, tuple[np.ndarray, _CellRaster]] = {}
         self._cells = (_CellRaster(self.geoms, self._tree, self.bounds)
                        if len(self.geoms) else None)
         # The shortest side of a cell in metres (0 when there is no raster).
@@ -540,7 +540,7 @@ class GridIndex:
 
         The cells the point's ± metres box touches name the polygons that can be that
         close (none but its own for ~2/3 of household points); otherwise a point in its
-        polygon's core (see `_cores`) is not near either, and only the rest are measured.
+        polygon's core (see `in_core`) is not near either, and only the rest are measured.
         """
         half = self._deg(metres)
         around = (self._cells.around(lon, lat, half)
@@ -549,29 +549,42 @@ class GridIndex:
             return bool(self.near_boundary(np.array([lon]), np.array([lat]),
                                            np.array([position]), metres)[0])
         around.discard(position)
-        if not around or shapely.contains_xy(self._cores(metres)[position], lon, lat):
+        if not around or self.in_core(lon, lat, position, metres):
             return False
         pt_m = shapely.Point(self._to_m.transform(lon, lat))
         return bool(shapely.dwithin(self._geoms_m[list(around)], pt_m, metres).any())
 
-    def _cores(self, metres: float) -> np.ndarray:
-        """Each polygon shrunk by a little more than `metres`, in degrees; built on first use.
+    def in_core(self, lon: float, lat: float, position: int, metres: float) -> bool:
+        """Whether a point lies in the core of polygon `position`: the polygon shrunk by a
+        little more than `metres`, so farther than that from every other polygon (since
+        polygons do not overlap: imports refuse that).
 
-        A point in its polygon's core is farther than `metres` from every other polygon,
-        since polygons do not overlap (imports refuse that). Shrunk in the metric CRS and
-        cut into ≤ 100 m edges before going back to degrees, where an edge bends by under
-        a millimetre; the margin also covers buffer arcs drawn as chords (≤ 0.5 % of the
-        distance at 8 segments per quarter circle).
+        The cores of a layer are built on first use per distance (`prepare_near`) and get
+        a cell raster of their own, so the test is the raster walk of `assign_one`.
         """
-        cores = self._core_cache.get(metres)
-        if cores is None:
+        cores, raster = self.prepare_near(metres)
+        found, block = raster.locate_one(lon, lat)
+        if block >= 0:
+            return bool(shapely.contains_xy(cores[position], lon, lat))
+        return found == position
+
+    def prepare_near(self, metres: float) -> tuple[np.ndarray, _CellRaster]:
+        """The cores for `metres` and their raster (see `in_core`), built once.
+
+        Shrunk in the metric CRS and cut into ≤ 1 km edges before going back to degrees,
+        where such an edge bends by about 2 cm; the margin (1 % + 1 cm) covers that and
+        buffer arcs drawn as chords (≤ 0.5 % of the distance at 8 segments per quarter).
+        """
+        built = self._core_cache.get(metres)
+        if built is None:
             shrunk = shapely.segmentize(
-                shapely.buffer(self._geoms_m, -(metres * 1.01 + 0.01)), 100.0)
+                shapely.buffer(self._geoms_m, -(metres * 1.01 + 0.01)), 1000.0)
             cores = shapely.transform(shrunk, lambda xy: np.column_stack(
                 self._to_m.transform(xy[:, 0], xy[:, 1], direction="INVERSE")))
             _prepare_now(cores)
-            self._core_cache[metres] = cores  # a racing thread builds an equal copy
-        return cores
+            built = cores, _CellRaster(cores, STRtree(cores), self.bounds)
+            self._core_cache[metres] = built  # a racing thread builds an equal copy
+        return built
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float]:
         """(position, metres) of the polygon nearest a point; (-1, inf) if empty."""

@@ -19,8 +19,10 @@ from .registry import VersionIndex, build_indexes, live_version, resolve_version
 
 
 class IndexCache:
-    def __init__(self, engine: sa.Engine, refresh_s: float, keep_versions: int = 2) -> None:
+    def __init__(self, engine: sa.Engine, refresh_s: float, near_m: float,
+                 keep_versions: int = 2) -> None:
         self.engine = engine
+        self.near_m = near_m
         self.refresh_s = refresh_s
         self.keep_versions = keep_versions
         self._live: VersionIndex | None = None
@@ -47,7 +49,7 @@ class IndexCache:
             version = live_version(conn)
             current = self._live.version if self._live else None
             if version is not None and version != current:
-                self._live = _build(conn, version)
+                self._live = self._build(conn, version)
         self._checked = time.monotonic()
 
     def version(self, version: int) -> VersionIndex:
@@ -59,15 +61,17 @@ class IndexCache:
             hit = self._old.get(version)
             if hit is None:
                 with self.engine.connect() as conn:
-                    hit = _build(conn, resolve_version(conn, version))
+                    hit = self._build(conn, resolve_version(conn, version))
                 self._old[version] = hit
                 while len(self._old) > self.keep_versions:
                     self._old.popitem(last=False)
             self._old.move_to_end(version)
             return hit
 
-
-def _build(conn: sa.Connection, version: int) -> VersionIndex:
-    vi = build_indexes(conn, version)
-    encode_answers(vi)
-    return vi
+    def _build(self, conn: sa.Connection, version: int) -> VersionIndex:
+        """The indexes, with everything a single lookup would otherwise build on first use:
+        the encoded answers and the grid cores for the near-boundary test."""
+        vi = build_indexes(conn, version)
+        encode_answers(vi)
+        vi.grids.prepare_near(self.near_m)
+        return vi
