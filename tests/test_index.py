@@ -166,3 +166,39 @@ def test_near_boundary_equals_brute_force_distances() -> None:
     singles = [index.near_boundary_one(a, b, int(p), metres)
                for a, b, p in zip(x[:600], y[:600], pos[:600], strict=True)]
     assert singles == expected[:600].tolist()
+
+
+def test_near_boundary_one_on_the_raster_equals_brute_force_distances() -> None:
+    """The single path proper: a distance under half a cell, so the cells around the
+    point, the polygon cores and only then a measurement decide."""
+    from boundaries.crs import to_metres
+
+    codes, geoms = _voronoi_coverage(300, seed=11)
+    index = GridIndex(codes, geoms)
+    metres = 0.4 * index._cell_m
+    assert 2 * index._deg(metres) < index._cells.size  # the raster path, not the fallback
+    rng = np.random.default_rng(6)
+    # Random points, and points on boundaries pushed inwards by about `metres` (±3 %),
+    # where the core's margin and the exact measurement meet.
+    edge = shapely.get_coordinates(shapely.segmentize(shapely.boundary(index.geoms), 1e-3))
+    edge = edge[rng.choice(len(edge), 4000)]
+    step = rng.normal(size=(4000, 2))
+    step *= (index._deg(metres) * rng.uniform(0.5, 1.5, 4000) / np.hypot(*step.T))[:, None]
+    xy = np.concatenate([np.column_stack([rng.uniform(102.0, 102.5, 4000),
+                                          rng.uniform(34.0, 34.3, 4000)]), edge + step])
+    x, y = xy[:, 0], xy[:, 1]
+    pos = index.assign(x, y)
+    x, y, pos = x[pos >= 0], y[pos >= 0], pos[pos >= 0]
+    origin = (102.25, 34.15)
+    polys_m = to_metres(index.geoms, *origin)
+    pts_m = to_metres(shapely.points(x, y), *origin)
+    dist = shapely.distance(polys_m[None, :], pts_m[:, None])
+    dist[np.arange(len(x)), pos] = np.inf
+    expected = dist.min(axis=1) <= metres
+    got = [index.near_boundary_one(a, b, int(p), metres) for a, b, p in zip(x, y, pos, strict=True)]
+    assert got == expected.tolist()
+    assert (index.near_boundary(x, y, pos, metres) == expected).all()
+    cores = [index.in_core(a, b, int(p), metres) for a, b, p in zip(x, y, pos, strict=True)]
+    assert not (np.array(cores) & expected).any()  # a point in its core is never near
+    band = (dist.min(axis=1) > metres) & (dist.min(axis=1) < 1.5 * metres)
+    assert band.sum() > 100 and expected.sum() > 100  # both sides of the line were probed
