@@ -144,7 +144,8 @@ class PeopleDirectory:
         self._loaded = float("-inf")
         self._lock = threading.Lock()
 
-    def _current(self) -> _Roster:
+    def snapshot(self) -> _Roster:
+        """The roster as loaded last, reloaded first when older than `ttl`."""
         stale = time.monotonic() - self._loaded >= self.ttl
         if stale and self._lock.acquire(blocking=self._roster is None):
             try:
@@ -171,7 +172,7 @@ class PeopleDirectory:
         """Workers answering for these areas (grid leader, workers, liaison head), with
         names and phones as `role` may see them: one JSON array of objects encoded at
         load time."""
-        roster = self._current()
+        roster = self.snapshot()
         which = 0 if role in PII_ROLES else 1
         parts = [found[which] for code in codes if (found := roster.get(code))]
         return Fragment(b"[" + b",".join(parts) + b"]")

@@ -133,8 +133,9 @@ class VersionIndex:
     grids: GridIndex
     groups: GridIndex
     areas: dict[str, AreaInfo]
-    # Pre-encoded parts of lookup answers (orjson fragments by (grid, group)), filled on
-    # first use: a single lookup then copies bytes instead of building and encoding dicts.
+    # Pre-encoded parts of lookup answers (orjson fragments by (grid, group)), filled when
+    # the index is built (`lookup.encode_answers`): a single lookup then copies bytes
+    # instead of building and encoding dicts.
     json: dict[tuple[str, str | None], Any] = field(default_factory=dict, compare=False,
                                                    repr=False)
 

@@ -34,7 +34,7 @@ def serve(host: str, port: int) -> None:
     app = create_app()  # in the master: migrations run once, before the fork
     svc = services(app)
     svc.indexes.live()
-    svc.people.for_role((), "viewer")
+    svc.people.snapshot()
     workers = app.config["WORKERS"] or os.cpu_count() or 1
     threads = app.config["THREADS"]
 

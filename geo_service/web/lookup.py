@@ -70,7 +70,8 @@ def lookup_one():  # noqa: ANN201
         "422": Unprocessable
         "503": NoBoundaries
     """
-    args = dict(parse_qsl(request.query_string.decode(errors="replace")))  # ~2× args
+    # A plain dict, twice as fast as request.args (whose missing keys raise inside get).
+    args = dict(parse_qsl(request.query_string.decode(errors="replace")))
     crs = domain.parse_crs(args.get("crs"))
     out_crs = domain.parse_crs(args.get("out_crs") or crs, "out_crs")
     x = domain.parse_number(args.get("lon"), "lon")
