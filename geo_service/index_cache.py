@@ -61,7 +61,8 @@ class IndexCache:
             hit = self._old.get(version)
             if hit is None:
                 with self.engine.connect() as conn:
-                    hit = self._build(conn, resolve_version(conn, version))
+                    hit = build_indexes(conn, resolve_version(conn, version))
+                    encode_answers(hit)  # cores, if a single lookup needs them, on first use
                 self._old[version] = hit
                 while len(self._old) > self.keep_versions:
                     self._old.popitem(last=False)
@@ -69,8 +70,8 @@ class IndexCache:
             return hit
 
     def _build(self, conn: sa.Connection, version: int) -> VersionIndex:
-        """The indexes, with everything a single lookup would otherwise build on first use:
-        the encoded answers and the grid cores for the near-boundary test."""
+        """The live indexes, with everything a single lookup would otherwise build on first
+        use: the encoded answers and the grid cores for the near-boundary test."""
         vi = build_indexes(conn, version)
         encode_answers(vi)
         vi.grids.prepare_near(self.near_m)
