@@ -18,7 +18,7 @@ import orjson
 import sqlalchemy as sa
 from orjson import Fragment
 
-from boundaries.crs import UnknownCRS, from_wgs84, normalize_crs, to_wgs84
+from boundaries.crs import WGS84, UnknownCRS, from_wgs84, normalize_crs, to_wgs84
 
 from .errors import ApiError
 from .models import worker_areas, workers
@@ -69,7 +69,7 @@ def check_point(vi: VersionIndex, x: float, y: float, crs: str) -> tuple[float, 
         field = "lat" if abs(y) > 90 else "lon"
         raise ApiError(422, "out_of_range", "latitude must be within ±90 and longitude "
                        f"within ±180; got lon={x}, lat={y}", field)
-    lon, lat = (x, y) if crs == "EPSG:4326" else _wgs(x, y, crs)
+    lon, lat = (x, y) if crs == WGS84 else _wgs(x, y, crs)  # no arrays for the common case
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise ApiError(422, "out_of_range", f"({x}, {y}) is not a valid position in {crs}",
                        "lon")
