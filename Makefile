@@ -1,8 +1,17 @@
-# The README's two commands.
-.PHONY: run test bench
+# The README's two commands, the benchmarks, and the lock refresh.
+.PHONY: run test bench lock
 run:
-	pip install -e . && geo-service demo && geo-service serve
+	pip install -c constraints.txt -e . && geo-service demo && geo-service serve
 test:
 	sh test.sh
 bench:
 	python bench/registry.py && python bench/lookup.py
+# Re-resolve every dependency to today's newest allowed by pyproject.toml in a fresh venv,
+# run the whole suite there, and only then write constraints.txt.
+lock:
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install -q -e ".[dev]"
+	.lock-venv/bin/python -m pytest -q
+	{ sed -n '1,2p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable \
+	  | grep -v '^-e'; } > constraints.new && mv constraints.new constraints.txt
+	rm -rf .lock-venv

@@ -18,11 +18,6 @@ from .registry import AreaInfo, VersionIndex, area_frame, valid_in
 _M_PER_DEG = 111_320.0
 
 
-def in_scope(vi: VersionIndex, code: str, scope: str | None) -> bool:
-    """True when `code` is `scope` or lies below it in the tree (no scope: everything)."""
-    return scope is None or any(a.code == scope for a in vi.chain(code))
-
-
 def _props(info: AreaInfo, version: int) -> dict[str, Any]:
     return {"code": info.code, "name": info.name, "level": info.level, "kind": info.kind,
             "parent_code": info.parent_code, "version": version}

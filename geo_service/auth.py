@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from .errors import ApiError
-from .models import api_tokens, users
+from .models import api_tokens, areas, users
+from .registry import audit, live_version, valid_in
 
 ROLES = ("admin", "planner", "dispatcher", "worker", "viewer")
 ANY_ROLE = ROLES
+DRAFT_ROLES = ("admin", "planner")  # who may see unpublished boundary versions
 PUBLIC = "public"
 
 
@@ -36,26 +38,35 @@ def _hash(token: str) -> str:
 
 
 def create_token(conn: sa.Connection, *, name: str, role: str,
-                 area_code: str | None = None) -> str:
-    """Create (or update) user `name` with `role` and return a new token for it, once."""
+                 area_code: str | None = None, actor: str = "cli") -> str:
+    """A new token for user `name` (created if new) with its own `role` and area scope;
+    returned once. Earlier tokens of the same user keep the rights they were issued with.
+    `area_code` must name an area of the live boundary version."""
     if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        raise ApiError(400, "invalid_role",
+                       f"unknown role {role!r}; expected one of {', '.join(ROLES)}", "role")
+    if area_code is not None:
+        live = live_version(conn)
+        found = live is not None and conn.execute(sa.select(areas.c.id).where(
+            valid_in(live), areas.c.code == area_code).limit(1)).first()
+        if not found:
+            raise ApiError(404, "unknown_area", f"no area {area_code!r} in the live boundary "
+                           "version: a token can only be limited to an existing area", "area")
     now = datetime.now(UTC)
     user_id = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
     if user_id is None:
         user_id = conn.execute(users.insert().values(
-            name=name, role=role, area_code=area_code, created_at=now)).inserted_primary_key[0]
-    else:
-        conn.execute(users.update().where(users.c.id == user_id)
-                     .values(role=role, area_code=area_code))
+            name=name, created_at=now)).inserted_primary_key[0]
     token = "gs_" + secrets.token_urlsafe(32)
     conn.execute(api_tokens.insert().values(
-        user_id=user_id, token_hash=_hash(token), prefix=token[:10], created_at=now))
+        user_id=user_id, token_hash=_hash(token), prefix=token[:10], role=role,
+        area_code=area_code, created_at=now))
+    audit(conn, actor, "create_token", name, prefix=token[:10], role=role, area=area_code)
     return token
 
 
 def revoke_tokens(conn: sa.Connection, *, name: str | None = None,
-                  prefix: str | None = None) -> int:
+                  prefix: str | None = None, actor: str = "cli") -> int:
     """Revoke a user's tokens, or the one token starting with `prefix`; returns how many."""
     q = api_tokens.update().where(api_tokens.c.revoked_at.is_(None))
     if prefix:
@@ -64,8 +75,10 @@ def revoke_tokens(conn: sa.Connection, *, name: str | None = None,
         q = q.where(api_tokens.c.user_id.in_(
             sa.select(users.c.id).where(users.c.name == name).scalar_subquery()))
     else:
-        raise ValueError("name or prefix is required")
-    return conn.execute(q.values(revoked_at=datetime.now(UTC))).rowcount
+        raise ApiError(400, "missing", "name or prefix is required", "name")
+    n = conn.execute(q.values(revoked_at=datetime.now(UTC))).rowcount
+    audit(conn, actor, "revoke_tokens", name or "", prefix=prefix and prefix[:10], revoked=n)
+    return n
 
 
 class TokenCache:
@@ -86,7 +99,7 @@ class TokenCache:
             return hit[1]
         with conn_factory() as conn:
             row = conn.execute(
-                sa.select(users.c.name, users.c.role, users.c.area_code)
+                sa.select(users.c.name, api_tokens.c.role, api_tokens.c.area_code)
                 .join(api_tokens, api_tokens.c.user_id == users.c.id)
                 .where(api_tokens.c.token_hash == key, api_tokens.c.revoked_at.is_(None))
             ).first()

@@ -14,6 +14,8 @@ from flask import Flask
 from boundaries.levels import LEVELS
 
 from . import create_app, services
+from .auth import ROLES
+from .errors import ApiError
 
 
 def _app() -> Flask:
@@ -139,29 +141,34 @@ def export_cmd(out: str, level: str, version: int | None, with_pii: bool) -> Non
 
 
 @main.command("create-token")
-@click.option("--role", required=True,
-              type=click.Choice(["admin", "planner", "dispatcher", "worker", "viewer"]))
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--name", required=True)
 @click.option("--area", "area_code", help="Limit the token to this area's subtree.")
-def create_token_cmd(role: str, name: str, area_code: str | None) -> None:
-    """Create an API token; it is printed once and stored only as a hash."""
+@click.option("--actor", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
+def create_token_cmd(role: str, name: str, area_code: str | None, actor: str) -> None:
+    """Create an API token with its own role and scope; printed once, stored hashed."""
     from .auth import create_token
 
-    with services(_app()).engine.begin() as conn:
-        click.echo(create_token(conn, name=name, role=role, area_code=area_code))
+    try:
+        with services(_app()).engine.begin() as conn:
+            click.echo(create_token(conn, name=name, role=role, area_code=area_code,
+                                    actor=actor))
+    except ApiError as err:
+        raise click.UsageError(err.message) from None
 
 
 @main.command("revoke-token")
 @click.option("--name", help="Revoke all tokens of this user.")
 @click.option("--prefix", help="Revoke the token starting with these characters.")
-def revoke_token_cmd(name: str | None, prefix: str | None) -> None:
+@click.option("--actor", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
+def revoke_token_cmd(name: str | None, prefix: str | None, actor: str) -> None:
     """Revoke tokens by user name or by token prefix."""
     from .auth import revoke_tokens
 
     if not (name or prefix):
         raise click.UsageError("give --name or --prefix")
     with services(_app()).engine.begin() as conn:
-        n = revoke_tokens(conn, name=name, prefix=prefix)
+        n = revoke_tokens(conn, name=name, prefix=prefix, actor=actor)
     click.echo(f"revoked {n} token(s)")
 
 

@@ -34,6 +34,6 @@ def export_level(engine: sa.Engine, level: str, out: Path, *, version: int | Non
         if level == "household":
             gdf = household_frame(conn, with_pii)
         else:
-            gdf = area_frame(conn, resolve_version(conn, version), level)
+            gdf = area_frame(conn, resolve_version(conn, version, drafts=True), level)
     write_areas(gdf, out)
     return len(gdf)

@@ -24,6 +24,7 @@ from .errors import ApiError
 from .models import worker_areas, workers
 from .privacy import PII_ROLES, mask_name, mask_phone
 from .registry import VersionIndex
+from .scope import EVERYTHING, Scope
 
 MAX_BATCH = 100_000
 _GEOGRAPHIC = {"EPSG:4326", "EPSG:4490", "gcj02", "bd09"}
@@ -189,18 +190,22 @@ def encode_answers(vi: VersionIndex) -> None:
 
 
 def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float,
-                 people: PeopleDirectory, role: str) -> dict[str, Any]:
+                 people: PeopleDirectory, role: str, scope: Scope = EVERYTHING
+                 ) -> dict[str, Any]:
     """The grid, group, chain, near-boundary flag and responsible people for one WGS84
-    point, as `role` may see them."""
+    point, as `role` and `scope` may see them."""
     pos = vi.grids.assign_one(lon, lat)
     answer: dict[str, Any] = {"version": vi.version, "lon": lon, "lat": lat}
     if pos < 0:
         near, dist = vi.grids.nearest(lon, lat)
+        nearest = str(vi.grids.codes[near]) if near >= 0 else None
         answer.update(grid=None, group=None, chain=[], near_boundary=False, people=[],
-                      nearest={"grid": area_brief(vi, str(vi.grids.codes[near])),
-                               "distance_m": round(dist, 1)} if near >= 0 else None)
+                      nearest={"grid": area_brief(vi, nearest), "distance_m": round(dist, 1)}
+                      if scope.covers(vi, nearest) else None)
         return answer
     grid = str(vi.grids.codes[pos])
+    if scope.area is not None and not scope.covers(vi, grid):
+        raise scope.refusal("lon")
     gpos = vi.groups.assign_one(lon, lat)
     group = str(vi.groups.codes[gpos]) if gpos >= 0 else None
     brief, group_brief, chain = _encoded(vi, grid, group)
@@ -218,9 +223,10 @@ def output_point(answer: dict[str, Any], crs: str) -> dict[str, Any]:
     return answer
 
 
-def lookup_batch(vi: VersionIndex, points: list[Any], crs: str, *, chain: bool = False
-                 ) -> dict[str, Any]:
-    """Grid and group codes for many points in input order; bad points listed by index."""
+def lookup_batch(vi: VersionIndex, points: list[Any], crs: str, *, chain: bool = False,
+                 scope: Scope = EVERYTHING) -> dict[str, Any]:
+    """Grid and group codes for many points in input order; bad points, and points in
+    grids outside `scope`, listed by index."""
     n = len(points)
     xs, ys = _coordinates(points)
     errors: list[dict[str, Any]] = []
@@ -231,9 +237,14 @@ def lookup_batch(vi: VersionIndex, points: list[Any], crs: str, *, chain: bool =
     lon[bad] = np.nan
     pos = vi.grids.assign(lon, lat)
     gpos = vi.groups.assign(lon, lat)
+    hidden = scope.grids_outside(vi, pos)
+    pos[hidden] = gpos[hidden] = -1
     grids = vi.grids.codes_of(pos)
     for i in np.flatnonzero(bad):
         errors.append({"index": int(i), "reason": _point_reason(points[i], vi, crs)})
+    errors.extend({"index": int(i), "reason": f"outside area {scope.area}, the area this "
+                   "token is limited to"} for i in hidden)
+    errors.sort(key=lambda e: e["index"])
     out: dict[str, Any] = {"version": vi.version, "count": n, "grid": grids.tolist(),
                            "group": vi.groups.codes_of(gpos).tolist(), "errors": errors}
     if chain:

@@ -33,6 +33,8 @@ boundary_versions = sa.Table(
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    # The published version a draft starts from (for a published one: the one before).
+    sa.Column("base_version", sa.Integer, sa.ForeignKey("boundary_versions.id")),
 )
 
 areas = sa.Table(
@@ -52,6 +54,17 @@ areas = sa.Table(
     sa.Index(None, "level", "version_from", "version_to"),
     sa.Index(None, "code"),
     sa.Index(None, "parent_code"),
+)
+
+# Areas a draft replaces, kept aside until it is published (then `version_to` is set), so
+# a draft never changes what any other version sees.
+version_removals = sa.Table(
+    "version_removals",
+    metadata,
+    sa.Column("version_id", sa.Integer,
+              sa.ForeignKey("boundary_versions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("area_id", sa.Integer, sa.ForeignKey("areas.id", ondelete="CASCADE"),
+              primary_key=True),
 )
 
 households = sa.Table(
@@ -103,8 +116,6 @@ users = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(100), nullable=False, unique=True),
-    sa.Column("role", sa.String(20), nullable=False),
-    sa.Column("area_code", sa.String(32)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -115,6 +126,9 @@ api_tokens = sa.Table(
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("prefix", sa.String(12), nullable=False),
+    # Rights belong to the token: a second token under the same name never changes them.
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("area_code", sa.String(32)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )

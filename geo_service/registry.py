@@ -21,7 +21,7 @@ from boundaries.validate import Report, validate_areas
 
 from .households import reassign_households
 from .index import GridIndex
-from .models import areas, audit_log, boundary_versions
+from .models import areas, audit_log, boundary_versions, version_removals
 
 AREA_COLUMNS = ("code", "name", "level", "kind", "parent_code", "synthetic")
 
@@ -48,13 +48,19 @@ def live_version(conn: sa.Connection) -> int | None:
                         .where(boundary_versions.c.state == "live")).scalar()
 
 
-def versions(conn: sa.Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(sa.select(boundary_versions).order_by(boundary_versions.c.id))
-    return [dict(r._mapping) for r in rows]
+def versions(conn: sa.Connection, *, drafts: bool = True) -> list[dict[str, Any]]:
+    """Every boundary version, oldest first; without `drafts`, the published ones only."""
+    q = sa.select(boundary_versions).order_by(boundary_versions.c.id)
+    if not drafts:
+        q = q.where(boundary_versions.c.state != "draft")
+    return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def resolve_version(conn: sa.Connection, version: int | None) -> int:
-    """`version` if it exists and was published (or the live one when None)."""
+def resolve_version(conn: sa.Connection, version: int | None, *,
+                    drafts: bool = False) -> int:
+    """`version` if it was published (or the live one when None); with `drafts`, a draft
+    too. Drafts are private to their planners: `version=` in the API never reaches one, and
+    an unknown version and a draft get the same answer."""
     if version is None:
         live = live_version(conn)
         if live is None:
@@ -62,26 +68,34 @@ def resolve_version(conn: sa.Connection, version: int | None) -> int:
         return live
     state = conn.execute(sa.select(boundary_versions.c.state)
                          .where(boundary_versions.c.id == version)).scalar()
-    if state is None:
-        raise RegistryError(f"boundary version {version} does not exist")
+    if state is None or (state == "draft" and not drafts):
+        raise RegistryError(f"boundary version {version} does not exist or is not published")
     return version
 
 
 def create_draft(conn: sa.Connection, author: str, note: str = "") -> int:
+    """A new draft based on the live version: it sees that version plus its own changes."""
     return conn.execute(boundary_versions.insert().values(
-        state="draft", author=author, note=note, created_at=now())).inserted_primary_key[0]
+        state="draft", author=author, note=note, created_at=now(),
+        base_version=live_version(conn))).inserted_primary_key[0]
 
 
 def publish(conn: sa.Connection, version: int, actor: str) -> None:
-    """Make a draft live; the previous live version retires. Refuses stale drafts."""
-    state = conn.execute(sa.select(boundary_versions.c.state)
-                         .where(boundary_versions.c.id == version)).scalar()
-    if state != "draft":
-        raise RegistryError(f"version {version} is {state or 'missing'}, not a draft")
+    """Make a draft live; the previous live version retires. Refuses a draft that was not
+    based on the version live now (someone published in between)."""
+    row = conn.execute(sa.select(boundary_versions.c.state, boundary_versions.c.base_version)
+                       .where(boundary_versions.c.id == version)).first()
+    if row is None or row.state != "draft":
+        raise RegistryError(f"version {version} is {row.state if row else 'missing'}, "
+                            "not a draft")
     live = live_version(conn)
-    if live is not None and live > version:
-        raise RegistryError(f"draft {version} is older than live version {live}; "
-                            "import again on top of the live version")
+    if row.base_version != live:
+        raise RegistryError(f"draft {version} was based on version {row.base_version}, but "
+                            f"version {live} is live now; import again on top of it")
+    conn.execute(areas.update().where(areas.c.id.in_(
+        sa.select(version_removals.c.area_id).where(version_removals.c.version_id == version)
+    )).values(version_to=version))
+    conn.execute(version_removals.delete().where(version_removals.c.version_id == version))
     conn.execute(boundary_versions.update().where(boundary_versions.c.state == "live")
                  .values(state="retired"))
     conn.execute(boundary_versions.update().where(boundary_versions.c.id == version)
@@ -89,17 +103,42 @@ def publish(conn: sa.Connection, version: int, actor: str) -> None:
     audit(conn, actor, "publish_version", str(version))
 
 
-def valid_in(version: int) -> sa.ColumnElement[bool]:
-    """Rows of `areas` valid in `version` (MapIt-style generation range)."""
-    return sa.and_(areas.c.version_from <= version,
+_PUBLISHED = sa.select(boundary_versions.c.id).where(boundary_versions.c.state != "draft")
+
+
+def valid_in(version: int | None) -> sa.ColumnElement[bool]:
+    """Rows of `areas` valid in a published `version` (MapIt-style generation range).
+    Rows of drafts never published are valid in no other version."""
+    if version is None:
+        return sa.false()
+    return sa.and_(areas.c.version_from <= version, areas.c.version_from.in_(_PUBLISHED),
                    sa.or_(areas.c.version_to.is_(None), areas.c.version_to > version))
+
+
+def valid_in_draft(draft: int, base: int | None) -> sa.ColumnElement[bool]:
+    """Rows of a draft: its base version's rows less its removals, plus its own rows."""
+    removed = sa.select(version_removals.c.area_id).where(
+        version_removals.c.version_id == draft)
+    return sa.or_(areas.c.version_from == draft,
+                  sa.and_(valid_in(base), areas.c.id.not_in(removed)))
+
+
+def rows_in(conn: sa.Connection, version: int) -> sa.ColumnElement[bool]:
+    """The rows of any version, draft or published, as the store records it."""
+    row = conn.execute(sa.select(boundary_versions.c.state, boundary_versions.c.base_version)
+                       .where(boundary_versions.c.id == version)).first()
+    if row is None:
+        raise RegistryError(f"boundary version {version} does not exist")
+    return valid_in_draft(version, row.base_version) if row.state == "draft" \
+        else valid_in(version)
 
 
 # -- reading ----------------------------------------------------------------------------
 def area_frame(conn: sa.Connection, version: int, level: str | None = None,
                codes: list[str] | None = None) -> gpd.GeoDataFrame:
     """Areas valid in `version` as a GeoDataFrame (EPSG:4326), optionally one level."""
-    q = sa.select(*(areas.c[c] for c in AREA_COLUMNS), areas.c.geom).where(valid_in(version))
+    q = sa.select(*(areas.c[c] for c in AREA_COLUMNS), areas.c.geom).where(
+        rows_in(conn, version))
     if level is not None:
         q = q.where(areas.c.level == check_level(level))
     if codes is not None:
@@ -112,7 +151,7 @@ def area_frame(conn: sa.Connection, version: int, level: str | None = None,
 def layer(conn: sa.Connection, version: int, level: str) -> tuple[list[str], list[Any]]:
     """Codes and geometries of one level, for building an index."""
     rows = conn.execute(sa.select(areas.c.code, areas.c.geom)
-                        .where(valid_in(version), areas.c.level == level)).all()
+                        .where(rows_in(conn, version), areas.c.level == level)).all()
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
@@ -138,6 +177,8 @@ class VersionIndex:
     # instead of building and encoding dicts.
     json: dict[tuple[str, str | None], Any] = field(default_factory=dict, compare=False,
                                                    repr=False)
+    # Scope area -> which grids lie inside it (a bool per grid position), filled on demand.
+    scopes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def chain(self, code: str | None) -> list[AreaInfo]:
         """The area and its ancestors, up to the prefecture."""
@@ -153,7 +194,7 @@ def build_indexes(conn: sa.Connection, version: int) -> VersionIndex:
     grids, groups = (GridIndex(*layer(conn, version, lvl), version=version, level=lvl)
                      for lvl in ("grid", "group"))
     rows = conn.execute(sa.select(areas.c.code, areas.c.name, areas.c.level, areas.c.kind,
-                                  areas.c.parent_code).where(valid_in(version)))
+                                  areas.c.parent_code).where(rows_in(conn, version)))
     return VersionIndex(version, grids, groups, {r[0]: AreaInfo(*r) for r in rows})
 
 
@@ -192,10 +233,13 @@ def stage_level(conn: sa.Connection, draft: int, gdf: gpd.GeoDataFrame, level: s
         return result
     codes = [str(c) for c in cleaned["code"]]
     parent_codes = sorted({p for p in cleaned["parent_code"].dropna().astype(str)})
-    old = sa.and_(valid_in(draft), areas.c.level == level, areas.c.version_from < draft,
+    old = sa.and_(rows_in(conn, draft), areas.c.level == level, areas.c.version_from < draft,
                   sa.or_(areas.c.code.in_(codes), areas.c.parent_code.in_(parent_codes)))
-    result.replaced = list(conn.execute(sa.select(areas.c.code).where(old)).scalars())
-    conn.execute(areas.update().where(old).values(version_to=draft))
+    replaced = conn.execute(sa.select(areas.c.id, areas.c.code).where(old)).all()
+    result.replaced = [r.code for r in replaced]
+    if replaced:
+        conn.execute(version_removals.insert(),
+                     [{"version_id": draft, "area_id": r.id} for r in replaced])
     conn.execute(areas.delete().where(areas.c.version_from == draft, areas.c.level == level,
                                       areas.c.code.in_(codes)))
     synthetic = cleaned["synthetic"] if "synthetic" in cleaned else [False] * len(cleaned)

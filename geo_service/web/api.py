@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from flask import Blueprint, current_app, jsonify
 
 from .. import registry, services
-from ..auth import ANY_ROLE, PUBLIC
-from . import allow
+from ..auth import ANY_ROLE, DRAFT_ROLES, PUBLIC
+from . import allow, principal
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -32,7 +32,7 @@ def health():  # noqa: ANN201
 
 
 @bp.get("/ping")
-@allow(*ANY_ROLE)
+@allow(*ANY_ROLE, unscoped="answers only whether the token is valid")
 def ping():  # noqa: ANN201
     """The trivial authenticated endpoint: the framework's ceiling in benchmarks.
     ---
@@ -51,9 +51,10 @@ def ping():  # noqa: ANN201
 
 
 @bp.get("/versions")
-@allow(*ANY_ROLE)
+@allow(*ANY_ROLE, unscoped="a version is the whole tree's, not one area's data")
 def versions():  # noqa: ANN201
-    """Every boundary version: drafts, the live one and the retired ones.
+    """Every boundary version: the live one, the retired ones, and (for planners and
+    admins only) the drafts.
     ---
     get:
       responses:
@@ -64,7 +65,7 @@ def versions():  # noqa: ANN201
               schema: Versions
     """
     with services(current_app).engine.connect() as conn:
-        rows = registry.versions(conn)
+        rows = registry.versions(conn, drafts=principal().role in DRAFT_ROLES)
     for r in rows:
         for k in ("created_at", "published_at"):
             r[k] = _rfc3339(r[k])

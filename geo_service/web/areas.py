@@ -9,17 +9,11 @@ from .. import services
 from ..auth import ANY_ROLE
 from ..errors import ApiError
 from ..lookup import parse_crs, parse_number
-from . import allow, principal
+from . import allow, principal, scope
 from .lookup import version_index
 
 bp = Blueprint("areas", __name__, url_prefix="/api/v1")
 MAX_SIMPLIFY_M = 100_000  # coarser than any map needs; huge tolerances overflow GEOS
-
-
-def _scoped(vi, code: str) -> None:  # noqa: ANN001
-    if not domain.in_scope(vi, code, principal().area_code):
-        raise ApiError(403, "out_of_scope",
-                       f"this token is limited to area {principal().area_code}", "code")
 
 
 def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
@@ -50,7 +44,7 @@ def area(code: str):  # noqa: ANN201
     """
     vi = version_index(request.args.get("version"))
     crs = parse_crs(request.args.get("crs"))
-    _scoped(vi, code)
+    scope().require(vi, code, "code")
     with services(current_app).engine.connect() as conn:
         return jsonify(domain.area_feature(conn, vi, code, crs=crs))
 
@@ -104,17 +98,17 @@ def area_list():  # noqa: ANN201
     if not 0 <= simplify <= MAX_SIMPLIFY_M:
         raise ApiError(400, "invalid", "simplify is a tolerance in metres from 0 to "
                        f"{MAX_SIMPLIFY_M}", "simplify")
+    allowed = scope()
     if args.get("parent"):
-        _scoped(vi, args["parent"])
+        allowed.require(vi, args["parent"], "parent")
     try:
         with services(current_app).engine.connect() as conn:
             out = domain.area_collection(conn, vi, level=level, parent=args.get("parent"),
                                          bbox=bbox, simplify_m=simplify, crs=crs)
     except ValueError as err:
         raise ApiError(400, "invalid_level", str(err), "level") from None
-    scope = principal().area_code
-    if scope:
-        out["features"] = [f for f in out["features"] if domain.in_scope(vi, f["id"], scope)]
+    if allowed.area:
+        out["features"] = [f for f in out["features"] if allowed.covers(vi, f["id"])]
     return jsonify(out)
 
 
@@ -142,7 +136,7 @@ def area_households(code: str):  # noqa: ANN201
         "503": NoBoundaries
     """
     vi = version_index(request.args.get("version"))
-    _scoped(vi, code)
+    scope().require(vi, code, "code")
     page = _int_arg("page", 1, 1, 1_000_000)
     per_page = _int_arg("per_page", 100, 1, 1000)
     with services(current_app).engine.connect() as conn:

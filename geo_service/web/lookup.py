@@ -11,7 +11,7 @@ from .. import services
 from ..auth import ANY_ROLE
 from ..errors import ApiError
 from ..registry import RegistryError
-from . import allow, principal
+from . import allow, principal, scope
 
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 
@@ -79,7 +79,8 @@ def lookup_one():  # noqa: ANN201
     vi = version_index(args.get("version"))
     lon, lat = domain.check_point(vi, x, y, crs)
     answer = domain.lookup_point(vi, lon, lat, near_m=current_app.config["NEAR_BOUNDARY_M"],
-                                 people=services(current_app).people, role=principal().role)
+                                 people=services(current_app).people, role=principal().role,
+                                 scope=scope())
     return jsonify(domain.output_point(answer, out_crs))
 
 
@@ -131,7 +132,7 @@ def lookup_many():  # noqa: ANN201
         raise ApiError(413, "too_many_points", f"{len(points)} points; the limit is "
                        f"{domain.MAX_BATCH} per request", "points")
     vi = version_index(request.args.get("version") or body.get("version"))
-    out = domain.lookup_batch(vi, points, crs, chain=bool(body.get("chain")))
+    out = domain.lookup_batch(vi, points, crs, chain=bool(body.get("chain")), scope=scope())
     if ids is not None:
         out["ids"] = ids
     return jsonify(out)
