@@ -84,3 +84,45 @@ def test_area_scoped_token_sees_only_its_subtree(client, engine, tiny) -> None: 
     assert resp.status_code == 403 and resp.get_json()["error"]["field"] == "code"
     grids = client.get("/api/v1/areas?level=grid", headers=bearer(token)).get_json()
     assert {f["id"][:6] for f in grids["features"]} == {"900001"}
+
+
+def test_rights_belong_to_each_token(client, engine, tiny) -> None:  # noqa: ANN001
+    """A second token under the same name never changes what the first may do."""
+    with engine.begin() as conn:
+        wall = create_token(conn, name="x", role="viewer", area_code="900001")
+        desk = create_token(conn, name="x", role="dispatcher")
+    far = f"/api/v1/areas/{G1.replace('900001', '900002')}"
+    assert client.get(far, headers=bearer(wall)).status_code == 403
+    assert client.get(f"/api/v1/areas/{G1}/households",
+                      headers=bearer(wall)).status_code == 403  # still a viewer
+    assert client.get(far, headers=bearer(desk)).status_code == 200
+    assert client.get(f"/api/v1/areas/{G1}/households",
+                      headers=bearer(desk)).status_code == 200
+
+
+@pytest.mark.parametrize("area", ["62300I", "900003", ""])
+def test_token_scope_must_name_an_existing_area(engine, tiny, area) -> None:  # noqa: ANN001
+    from geo_service.errors import ApiError
+
+    with pytest.raises(ApiError, match="no area") as err, engine.begin() as conn:
+        create_token(conn, name="typo", role="viewer", area_code=area)
+    assert err.value.field == "area"
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(api_tokens)).scalar() == 0
+
+
+def test_token_changes_are_audited(engine, tiny) -> None:  # noqa: ANN001
+    from geo_service.models import audit_log
+
+    with engine.begin() as conn:
+        token = create_token(conn, name="hotline", role="viewer", area_code="900001",
+                             actor="ops")
+        revoke_tokens(conn, prefix=token[:10], actor="ops")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(audit_log).where(
+            audit_log.c.action.in_(["create_token", "revoke_tokens"]))
+            .order_by(audit_log.c.id)).all()
+    assert [(r.actor, r.action, r.target) for r in rows] == [
+        ("ops", "create_token", "hotline"), ("ops", "revoke_tokens", "")]
+    assert rows[0].detail == {"prefix": token[:10], "role": "viewer", "area": "900001"}
+    assert token not in str([r.detail for r in rows])

@@ -1,0 +1,134 @@
+"""The one area-scope policy, per endpoint: a token limited to county 900001 never sees
+county 900002's grids, chains, households or people, and no endpoint forgets the policy."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+
+from geo_service.auth import PUBLIC, ROLES, create_token
+from geo_service.models import households, worker_areas, workers
+
+from .conftest import bearer
+from .test_auth import _endpoints
+from .tiny import G1, G2, G3, G4
+
+IN, OUT = (103.005, 35.01), (103.03, 35.01)  # a point in G1 (county 900001), one in G4
+
+
+@pytest.fixture
+def scoped(engine, tiny) -> dict[str, str]:  # noqa: ANN001
+    """A token per role, each limited to county 900001; people and households in both
+    counties."""
+    with engine.begin() as conn:
+        ids = []
+        for code, area in (("W1", G1), ("W4", G4)):
+            wid = conn.execute(workers.insert().values(
+                code=code, name=f"网格员{code}", role="grid_worker", phone="13812345678",
+                on_duty=True)).inserted_primary_key[0]
+            conn.execute(worker_areas.insert().values(worker_id=wid, area_code=area))
+            ids.append(wid)
+        conn.execute(households.insert(), [
+            {"code": f"H{g}", "grid_code": g, "group_code": g + "001", "head_name": "张三",
+             "phone": "13900000000", "members": 2, "care_tags": "",
+             "geom": shapely.Point(x, y)}
+            for g, (x, y) in ((G1, IN), (G4, OUT))])
+        return {role: create_token(conn, name=f"c1-{role}", role=role, area_code="900001")
+                for role in ROLES}
+
+
+def test_every_endpoint_applies_the_scope_or_says_why_not(app, client, scoped) -> None:  # noqa: ANN001
+    """Walk every route with a scoped admin token: none answers by skipping the policy
+    (the gate refuses those with `out_of_scope` and no field)."""
+    walked = 0
+    for method, url, roles in _endpoints(app):
+        view = app.view_functions[app.url_map.bind("").match(url, method)[0]]
+        resp = client.open(url, method=method, headers=bearer(scoped["admin"]),
+                           json={"points": [list(IN)]} if method == "POST" else None)
+        body = resp.get_json(silent=True) or {}
+        forgot = body.get("error", {}).get("code") == "out_of_scope" and \
+            body["error"].get("field") is None
+        assert not forgot, (method, url)
+        if PUBLIC not in roles and not getattr(view, "unscoped", ""):
+            walked += 1
+    assert walked >= 5
+
+
+def test_a_view_that_forgets_the_scope_fails_closed(app, scoped) -> None:  # noqa: ANN001
+    from geo_service.web import allow
+
+    @app.get("/api/v1/forgetful")
+    @allow(*ROLES)
+    def forgetful():  # noqa: ANN202
+        return {"secret": "every county"}
+
+    client = app.test_client()
+    resp = client.get("/api/v1/forgetful", headers=bearer(scoped["viewer"]))
+    assert resp.status_code == 403 and "secret" not in resp.get_data(as_text=True)
+    with app.app_context():
+        from geo_service import services
+
+        with services(app).engine.begin() as conn:
+            unscoped = create_token(conn, name="all", role="viewer")
+    assert client.get("/api/v1/forgetful", headers=bearer(unscoped)).status_code == 200
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_single_lookup_outside_the_scope_is_refused(client, scoped, role) -> None:  # noqa: ANN001
+    ok = client.get("/api/v1/lookup", query_string=dict(zip(("lon", "lat"), IN,
+                                                             strict=True)),
+                    headers=bearer(scoped[role]))
+    assert ok.status_code == 200 and ok.get_json()["grid"]["code"] == G1
+    resp = client.get("/api/v1/lookup", query_string=dict(zip(("lon", "lat"), OUT,
+                                                               strict=True)),
+                      headers=bearer(scoped[role]))
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 403, role
+    assert resp.get_json()["error"] == {
+        "code": "out_of_scope", "field": "lon",
+        "message": "this token is limited to area 900001"}
+    assert G4 not in text and "W4" not in text and "138" not in text
+
+
+def test_nearest_grid_outside_the_scope_is_not_named(client, engine, tiny) -> None:  # noqa: ANN001
+    with engine.begin() as conn:
+        east = create_token(conn, name="c2", role="viewer", area_code="900002")
+    body = client.get("/api/v1/lookup", query_string={"lon": 102.999, "lat": 35.01},
+                      headers=bearer(east)).get_json()
+    assert body["grid"] is None and body["nearest"] is None  # G1 is the other county's
+
+
+def test_batch_lookup_hides_points_outside_the_scope(client, scoped) -> None:  # noqa: ANN001
+    resp = client.post("/api/v1/lookup", headers=bearer(scoped["dispatcher"]),
+                       json={"points": [list(IN), list(OUT), [103.015, 35.01]],
+                             "chain": True})
+    body = resp.get_json()
+    assert resp.status_code == 200
+    assert body["grid"] == [G1, None, G2]
+    assert body["group"] == [G1 + "001", None, G2 + "001"]
+    assert body["chain"][1] == []
+    assert [e["index"] for e in body["errors"]] == [1]
+    assert "900002" not in resp.get_data(as_text=True)
+
+
+def test_areas_outside_the_scope(client, scoped) -> None:  # noqa: ANN001
+    h = bearer(scoped["planner"])
+    assert client.get(f"/api/v1/areas/{G1}", headers=h).status_code == 200
+    resp = client.get(f"/api/v1/areas/{G3}", headers=h)
+    assert resp.status_code == 403 and resp.get_json()["error"]["field"] == "code"
+    resp = client.get("/api/v1/areas?level=grid&parent=900002001001", headers=h)
+    assert resp.status_code == 403 and resp.get_json()["error"]["field"] == "parent"
+    # Ancestors: only as names in a chain, never as features.
+    counties = client.get("/api/v1/areas?level=county", headers=h).get_json()
+    assert [f["id"] for f in counties["features"]] == ["900001"]
+    assert client.get("/api/v1/areas/900000", headers=h).status_code == 403
+
+
+def test_households_outside_the_scope(client, scoped) -> None:  # noqa: ANN001
+    h = bearer(scoped["dispatcher"])
+    mine = client.get("/api/v1/areas/900001/households", headers=h).get_json()
+    assert [x["code"] for x in mine["households"]] == [f"H{G1}"]
+    for code in (G4, "900002", "900000"):
+        resp = client.get(f"/api/v1/areas/{code}/households", headers=h)
+        assert resp.status_code == 403, code
+        assert f"H{G4}" not in resp.get_data(as_text=True)
