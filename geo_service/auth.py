@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from .audit import audit
 from .errors import ApiError
 from .models import api_tokens, areas, users
-from .registry import audit, live_version, valid_in
+from .registry import live_version, valid_in
 
 ROLES = ("admin", "planner", "dispatcher", "worker", "viewer")
 ANY_ROLE = ROLES

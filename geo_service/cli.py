@@ -111,8 +111,9 @@ def import_households_cmd(path: str, crs: str | None, dry_run: bool, as_json: bo
     if vi is None:
         raise click.ClickException("no boundary version is live: import grids first")
     t0 = time.perf_counter()
-    result = import_households(svc.engine, path, vi.grids, vi.groups, crs=crs,
-                               dry_run=dry_run)
+    with svc.engine.begin() as conn:
+        result = import_households(conn, path, vi.grids, vi.groups, crs=crs, dry_run=dry_run,
+                                   actor=os.environ.get("USER", "cli"))
     _echo_report(result.to_dict(), as_json)
     if result.error:
         raise click.ClickException(result.error)

@@ -11,15 +11,17 @@ from tqdm import tqdm
 from boundaries.levels import LEVELS
 from boundaries.synthetic import Demo, build_demo
 
+from .audit import audit
 from .households import import_households
 from .models import households, worker_areas, workers
-from .registry import audit, build_indexes, create_draft, publish, stage_level
+from .registry import build_indexes, create_draft, publish, stage_level
 
 
 def load_demo(engine: sa.Engine, *, seed: int = 623000, small: bool = False,
               progress: bool = False, demo: Demo | None = None) -> dict[str, Any]:
     """Replace the store's households and workers by the demo and publish its boundaries
-    as a new version (`demo` may be prebuilt). Returns counts and timings."""
+    as a new version (`demo` may be prebuilt), all in one transaction: killed or failing
+    anywhere, the store keeps what it had. Returns counts and timings."""
     t0 = time.perf_counter()
     steps = tqdm(total=len(LEVELS) + 3, desc="demo", disable=not progress, unit="step")
     kw: dict[str, Any] = ({"counties": ["623001"], "households": 12_000, "grids": 60,
@@ -49,14 +51,14 @@ def load_demo(engine: sa.Engine, *, seed: int = 623000, small: bool = False,
                       for r in wrows])
         audit(conn, "demo", "load_demo", str(draft), seed=seed, small=small)
         vi = build_indexes(conn, draft)
-    steps.update()
-    t1 = time.perf_counter()
-    result = import_households(engine, demo.households, vi.grids, vi.groups)
-    steps.update()
+        steps.update()
+        t1 = time.perf_counter()
+        result = import_households(conn, demo.households, vi.grids, vi.groups, actor="demo")
+        if result.rejected:  # raising rolls everything back
+            raise RuntimeError(f"{len(result.rejected)} demo households rejected, first: "
+                               f"{result.rejected[0]}")
+        steps.update()
     steps.close()
-    if result.rejected:
-        raise RuntimeError(f"{len(result.rejected)} demo households rejected, first: "
-                           f"{result.rejected[0]}")
     counts = demo.areas["level"].value_counts().to_dict()
     return {"version": draft, **{lvl: counts.get(lvl, 0) for lvl in LEVELS},
             "households": result.accepted, "workers": len(demo.workers),

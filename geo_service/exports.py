@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 
 from boundaries.files import write_areas
 
+from .audit import audit
 from .models import households
 from .privacy import mask_name, mask_phone
 from .registry import area_frame, resolve_version
@@ -28,12 +30,16 @@ def household_frame(conn: sa.Connection, with_pii: bool) -> gpd.GeoDataFrame:
 
 
 def export_level(engine: sa.Engine, level: str, out: Path, *, version: int | None = None,
-                 with_pii: bool = False) -> int:
-    """Write one level of one version (live by default); returns the feature count."""
-    with engine.connect() as conn:
+                 with_pii: bool = False, actor: str | None = None) -> int:
+    """Write one level of one version (live by default); returns the feature count.
+    Personal data leaves only with an audit line naming who took it, and where."""
+    with engine.begin() as conn:
         if level == "household":
             gdf = household_frame(conn, with_pii)
         else:
             gdf = area_frame(conn, resolve_version(conn, version, drafts=True), level)
-    write_areas(gdf, out)
+        write_areas(gdf, out)
+        if with_pii and level == "household":
+            audit(conn, actor or os.environ.get("USER", "cli"), "export_pii", str(out),
+                  households=len(gdf))
     return len(gdf)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from boundaries.crs import normalize_crs, to_wgs84
 
+from .audit import audit
 from .index import GridIndex
 from .models import households
 
@@ -101,10 +102,11 @@ def check_coordinates(raw_x: pd.Series, raw_y: pd.Series, crs: str, index: GridI
     return lon, lat, grid, bad
 
 
-def import_households(engine: sa.Engine, source: str | Path | pd.DataFrame, grids: GridIndex,
-                      groups: GridIndex | None, *, crs: str | None = None,
-                      dry_run: bool = False) -> HouseholdImport:
-    """Check, assign and store a roster; bad rows are reported, the rest written at once."""
+def import_households(conn: sa.Connection, source: str | Path | pd.DataFrame,
+                      grids: GridIndex, groups: GridIndex | None, *, crs: str | None = None,
+                      dry_run: bool = False, actor: str = "cli") -> HouseholdImport:
+    """Check, assign and store a roster in the caller's transaction; bad rows are
+    reported, the rest written at once (and the import audited)."""
     result = HouseholdImport()
     try:
         df, file_crs = read_roster(source)
@@ -144,8 +146,10 @@ def import_households(engine: sa.Engine, source: str | Path | pd.DataFrame, grid
         "group_code": groups.codes_of(group) if group is not None else None,
         "geom": shapely.points(lon[keep], lat[keep]),
     })
-    with engine.begin() as conn:
-        store_households(conn, frame)
+    store_households(conn, frame)
+    name = "roster" if isinstance(source, pd.DataFrame) else Path(source).name
+    audit(conn, actor, "import_households", name, rows=result.rows, accepted=result.accepted,
+          rejected=len(result.rejected))
     result.written = True
     return result
 

@@ -19,9 +19,10 @@ from boundaries.files import read_areas
 from boundaries.levels import LEVELS, check_level, parent_level
 from boundaries.validate import Report, validate_areas
 
+from .audit import audit
 from .households import reassign_households
 from .index import GridIndex
-from .models import areas, audit_log, boundary_versions, version_removals
+from .models import areas, boundary_versions, version_removals
 
 AREA_COLUMNS = ("code", "name", "level", "kind", "parent_code", "synthetic")
 
@@ -32,13 +33,6 @@ class RegistryError(Exception):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def audit(conn: sa.Connection, actor: str, action: str, target: str = "",
-          **detail: Any) -> None:
-    """Append one line to the audit log (inside the caller's transaction)."""
-    conn.execute(audit_log.insert().values(at=now(), actor=actor, action=action,
-                                           target=target, detail=detail))
 
 
 # -- versions ---------------------------------------------------------------------------

@@ -81,3 +81,25 @@ def test_draft_then_publish(cli_env, tmp_path) -> None:  # noqa: ANN001
         res = cli_env.invoke(main, ["export", str(out), "--level", "county",
                                     "--version", str(version)])
         assert res.exit_code == 0 and f"wrote {n} county" in res.output, res.output
+
+
+def test_personal_data_leaving_is_audited(cli_env, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Roster imports and PII exports leave an audit line naming who and where."""
+    import sqlalchemy as sa
+
+    from geo_service.models import audit_log
+
+    monkeypatch.setenv("USER", "ops-li")
+    test_import_levels_then_households_then_export(cli_env, tmp_path)
+    out = tmp_path / "pii.gpkg"
+    res = cli_env.invoke(main, ["export", str(out), "--level", "household", "--with-pii"])
+    assert res.exit_code == 0, res.output
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(audit_log).where(audit_log.c.action.in_(
+            ["import_households", "export_pii"])).order_by(audit_log.c.id)).all()
+    engine.dispose()
+    assert [(r.actor, r.action, r.target) for r in rows] == [
+        ("ops-li", "import_households", "hh.csv"), ("ops-li", "export_pii", str(out))]
+    assert rows[0].detail == {"rows": 4, "accepted": 2, "rejected": 2}
+    assert rows[1].detail == {"households": 2}

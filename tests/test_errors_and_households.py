@@ -48,7 +48,8 @@ def roster(engine, tiny):  # noqa: ANN001, ANN201
                        "head_name": ["王小明", "李四", "欧阳娜娜"],
                        "phone": ["13912345678", "13800001111", "13700002222"],
                        "members": [3, 2, 5], "care_tags": ["elderly", "", "disabled;orphan"]})
-    result = import_households(engine, df, vi.grids, vi.groups)
+    with engine.begin() as conn:
+        result = import_households(conn, df, vi.grids, vi.groups)
     assert result.accepted == 3 and result.written
     return df
 
@@ -97,7 +98,8 @@ def test_reimport_replaces_by_code_and_bad_rows_keep_the_rest(engine, roster) ->
                                                                   "103.011"],
                        "lat": ["35.01", "35.0", "35.01", "35.012"],
                        "members": ["1", "1", "-2", "1"]})
-    result = import_households(engine, df, vi.grids, vi.groups)
+    with engine.begin() as conn:
+        result = import_households(conn, df, vi.grids, vi.groups)
     assert [(p.row, p.field) for p in result.rejected] == [(2, "lon"), (3, "members"),
                                                             (4, "code")]
     assert result.accepted == 1
@@ -117,7 +119,8 @@ def test_roster_as_geopackage_in_gcj02(engine, tiny, tmp_path) -> None:  # noqa:
     path = tmp_path / "roster.gpkg"
     gdf.to_file(path)
     vi = services_vi(engine)
-    result = import_households(engine, path, vi.grids, vi.groups, crs="gcj02")
+    with engine.begin() as conn:
+        result = import_households(conn, path, vi.grids, vi.groups, crs="gcj02")
     assert result.accepted == 2 and not result.rejected
     with engine.connect() as conn:
         rows = dict(conn.execute(sa.select(households.c.code, households.c.grid_code)).all())
