@@ -12,7 +12,7 @@ from boundaries.levels import check_level
 
 from .errors import ApiError
 from .models import areas, households
-from .privacy import person_view
+from .privacy import household_view, person_view
 from .registry import AreaInfo, VersionIndex, area_frame, valid_in
 
 _M_PER_DEG = 111_320.0
@@ -77,7 +77,8 @@ def area_collection(conn: sa.Connection, vi: VersionIndex, *, level: str,
 
 def household_page(conn: sa.Connection, vi: VersionIndex, code: str, role: str, *,
                    page: int = 1, per_page: int = 100) -> dict[str, Any]:
-    """Households in an area (any level), paged; names and phones per role."""
+    """Households in an area (any level), paged; what each role may see of them is
+    `privacy`'s decision."""
     info = _info(vi, code)
     if info.level in ("grid", "group"):
         where = households.c[f"{info.level}_code"] == code
@@ -89,10 +90,9 @@ def household_page(conn: sa.Connection, vi: VersionIndex, code: str, role: str, 
                          ).scalar()
     rows = conn.execute(sa.select(households).where(where).order_by(households.c.code)
                         .limit(per_page).offset((page - 1) * per_page)).all()
-    items = [{"code": r.code, "address": r.address, "grid_code": r.grid_code,
-              "group_code": r.group_code, "members": r.members,
-              "care_tags": [t for t in r.care_tags.split(";") if t],
-              "lon": r.geom.x, "lat": r.geom.y,
+    items = [{"code": r.code, "grid_code": r.grid_code, "group_code": r.group_code,
+              "members": r.members,
+              **household_view(r.address, r.geom.x, r.geom.y, r.care_tags, role),
               "head": person_view(r.head_name, r.phone, role)} for r in rows]
     return {"area": code, "page": page, "per_page": per_page, "total": total,
             "households": items}

@@ -41,6 +41,9 @@ SETTINGS: tuple[Setting, ...] = (
             "people in a lookup answer)."),
     Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
             "Largest request body accepted; larger ones get 413."),
+    Setting("ACCESS_LOG", True, "Write one access-log line per request to stderr (method, "
+            "path, status, milliseconds, token prefix; never a token, a query secret or a "
+            "phone)."),
     Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: one per "
             "core: lookups are CPU-bound, and each extra process costs an index's memory "
             "and cache misses)."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import shapely
 import sqlalchemy as sa
 
 from geo_service import create_app, services
@@ -125,3 +126,31 @@ def test_roster_as_geopackage_in_gcj02(engine, tiny, tmp_path) -> None:  # noqa:
     with engine.connect() as conn:
         rows = dict(conn.execute(sa.select(households.c.code, households.c.grid_code)).all())
     assert rows == {"P1": G1, "P2": G4}
+
+
+@pytest.mark.parametrize(("role", "address", "position", "tags"), [
+    ("admin", "乙村1号", (103.03, 35.01), ["disabled", "orphan"]),
+    ("dispatcher", "乙村1号", (103.03, 35.01), ["disabled", "orphan"]),
+    ("worker", "乙村1号", (103.03, 35.01), ["disabled", "orphan"]),  # visits the door
+    ("planner", "乙村…", (103.03, 35.01), []),  # where, roughly; never circumstances
+])
+def test_households_address_position_and_care_per_role(client, tokens, roster, engine, role,
+                                                       address, position, tags) -> None:  # noqa: ANN001
+    with engine.begin() as conn:  # a position with more digits than a planner may see
+        conn.execute(households.update().where(households.c.code == "H3").values(
+            geom=shapely.Point(103.030444, 35.010321)))
+    body = client.get("/api/v1/areas/900002/households", headers=bearer(tokens[role])
+                      ).get_json()
+    h3 = body["households"][0]
+    assert h3["address"] == address and h3["care_tags"] == tags
+    exact = role != "planner"
+    assert (h3["lon"], h3["lat"]) == ((103.030444, 35.010321) if exact else position)
+
+
+@pytest.mark.parametrize(("name", "masked"), [
+    ("张", "*"), ("李四", "李*"), ("欧阳娜娜", "欧***"), ("", ""),
+])
+def test_names_are_masked_whatever_their_length(name, masked) -> None:
+    from geo_service.privacy import mask_name
+
+    assert mask_name(name) == masked

@@ -74,8 +74,9 @@ def _authenticate(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from . import api, areas, lookup, openapi  # noqa: PLC0415
+    from . import access_log, api, areas, lookup, openapi  # noqa: PLC0415
 
+    access_log.init_app(app)
     app.before_request(lambda: _authenticate(app))
     app.after_request(lambda response: _scope_applied(app, response))
 
