@@ -65,6 +65,7 @@ from timing import best  # noqa: E402
 from boundaries.synthetic import Demo, build_demo  # noqa: E402
 from geo_service import create_app, services  # noqa: E402
 from geo_service.auth import create_token  # noqa: E402
+from geo_service.db import unit_of_work  # noqa: E402
 from geo_service.demo import load_demo  # noqa: E402
 from geo_service.index import GridIndex  # noqa: E402
 from geo_service.settings import load  # noqa: E402
@@ -606,9 +607,9 @@ def http_bench(table: Table, layer: Layer, lon: np.ndarray, lat: np.ndarray,
         t0 = time.perf_counter()
         app = create_app({"DATABASE_URL": url})
         engine = services(app).engine
-        load_demo(engine, demo=layer.demo)
-        with engine.begin() as conn:
-            token = create_token(conn, name="bench", role="viewer")
+        with unit_of_work(engine) as uow:
+            load_demo(uow.conn, demo=layer.demo)
+            token = create_token(uow.conn, name="bench", role="viewer")
         engine.dispose()
         log(f"{layer.label}: demo loaded into SQLite in {time.perf_counter() - t0:.1f} s")
         pick = np.random.default_rng(1).permutation(len(lon))

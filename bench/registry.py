@@ -30,6 +30,7 @@ from timing import best  # noqa: E402
 
 from boundaries.synthetic import build_demo  # noqa: E402
 from geo_service import create_app, services  # noqa: E402
+from geo_service.db import unit_of_work  # noqa: E402
 from geo_service.demo import load_demo  # noqa: E402
 from geo_service.households import import_households  # noqa: E402
 from geo_service.index import GridIndex  # noqa: E402
@@ -73,7 +74,8 @@ def main() -> None:
             app = create_app({"DATABASE_URL": url or f"sqlite:///{tmp}/bench.sqlite3"})
             engine = services(app).engine
             t0 = time.perf_counter()
-            summary = load_demo(engine)
+            with unit_of_work(engine) as uow:
+                summary = load_demo(uow.conn)
             rows.append((f"load the whole demo ({label})",
                          f"{time.perf_counter() - t0:.1f} s",
                          f"areas + {summary['households']:,} households"))

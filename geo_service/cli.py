@@ -51,15 +51,23 @@ def import_areas_cmd(path: str, level: str, crs: str | None, code_field: str,
                      dry_run: bool, draft: bool, author: str, note: str,
                      as_json: bool) -> None:
     """Import one level of areas from GeoJSON, GeoPackage or Shapefile, all or nothing."""
-    from .registry import import_areas
+    from .db import unit_of_work
+    from .registry import ImportRefused, import_areas
 
     app = _app()
     svc = services(app)
     fields = {"code_field": code_field, "name_field": name_field,
               "parent_field": parent_field, "kind_field": kind_field}
-    result = import_areas(svc.engine, path, level, author=author, crs=crs, repair=repair,
-                          dry_run=dry_run, publish_now=not draft, note=note,
-                          tolerance_m=svc.settings["IMPORT_TOLERANCE_M"], fields=fields)
+    try:
+        with unit_of_work(svc.engine, commit=not dry_run) as uow:
+            result = import_areas(uow.conn, path, level, author=author, crs=crs,
+                                  repair=repair, publish_now=not draft, note=note,
+                                  tolerance_m=svc.settings["IMPORT_TOLERANCE_M"],
+                                  fields=fields)
+        if dry_run:
+            result.written, result.version = False, None
+    except ImportRefused as refused:
+        result = refused.result
     _echo_report(result.to_dict(), as_json)
     if not as_json:
         click.echo(result.report.summary() or "no problems found")
@@ -87,11 +95,12 @@ def versions_cmd() -> None:
 @click.option("--author", default=lambda: os.environ.get("USER", "cli"))
 def publish_cmd(version: int, author: str) -> None:
     """Make a draft boundary version live (households follow their new grids)."""
-    from .registry import RegistryError, publish_and_reassign
+    from .db import unit_of_work
+    from .registry import RegistryError, publish
 
     try:
-        with services(_app()).engine.begin() as conn:
-            moved = publish_and_reassign(conn, version, author)
+        with unit_of_work(services(_app()).engine) as uow:
+            moved = publish(uow.conn, version, author)
     except RegistryError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"version {version} is live; {moved} households changed grid or group")
@@ -179,16 +188,18 @@ def revoke_token_cmd(name: str | None, prefix: str | None, actor: str) -> None:
 def demo_cmd(seed: int, small: bool) -> None:
     """Load the synthetic Gannan demo prefecture into the configured database."""
     from .auth import create_token
+    from .db import unit_of_work
     from .demo import load_demo
 
     svc = services(_app())
-    summary = load_demo(svc.engine, seed=seed, small=small, progress=True)
+    with unit_of_work(svc.engine) as uow:
+        summary = load_demo(uow.conn, seed=seed, small=small, progress=True)
+        tokens = {role: create_token(uow.conn, name=f"demo-{role}", role=role, actor="demo")
+                  for role in ("admin", "viewer")}
     for k, v in summary.items():
         click.echo(f"{k}: {v}")
-    with svc.engine.begin() as conn:
-        for role in ("admin", "viewer"):
-            click.echo(f"demo {role} token: "
-                       f"{create_token(conn, name=f'demo-{role}', role=role)}")
+    for role, token in tokens.items():
+        click.echo(f"demo {role} token: {token}")
 
 
 @main.command("serve")

@@ -22,8 +22,6 @@ metadata = sa.MetaData(
     }
 )
 
-VERSION_STATES = ("draft", "live", "retired")
-
 boundary_versions = sa.Table(
     "boundary_versions",
     metadata,
@@ -144,4 +142,14 @@ audit_log = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),
 )
 
-GEOMETRY_TABLES = {"areas": "geom", "households": "geom"}
+# Every event, durable and in commit order (see `outbox.py`): the stream reads it.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(50), nullable=False),
+    sa.Column("area_code", sa.String(32)),  # whose scope may see it; NULL: every scope
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Index(None, "at"),
+)

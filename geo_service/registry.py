@@ -19,10 +19,13 @@ from boundaries.files import read_areas
 from boundaries.levels import LEVELS, check_level, parent_level
 from boundaries.validate import Report, validate_areas
 
+from . import events
 from .audit import audit
+from .errors import ApiError
+from .events import BoundaryPublished
 from .households import reassign_households
 from .index import GridIndex
-from .models import areas, boundary_versions, version_removals
+from .models import areas, boundary_versions, households, version_removals
 
 AREA_COLUMNS = ("code", "name", "level", "kind", "parent_code", "synthetic")
 
@@ -74,9 +77,11 @@ def create_draft(conn: sa.Connection, author: str, note: str = "") -> int:
         base_version=live_version(conn))).inserted_primary_key[0]
 
 
-def publish(conn: sa.Connection, version: int, actor: str) -> None:
-    """Make a draft live; the previous live version retires. Refuses a draft that was not
-    based on the version live now (someone published in between)."""
+def publish(conn: sa.Connection, version: int, actor: str) -> int:
+    """Make a draft live: the previous live version retires, every household moves to its
+    grid and group in the new one, and `BoundaryPublished` goes out. Refuses a draft that
+    was not based on the version live now (someone published in between). Returns how
+    many households changed grid or group."""
     row = conn.execute(sa.select(boundary_versions.c.state, boundary_versions.c.base_version)
                        .where(boundary_versions.c.id == version)).first()
     if row is None or row.state != "draft":
@@ -94,7 +99,14 @@ def publish(conn: sa.Connection, version: int, actor: str) -> None:
                  .values(state="retired"))
     conn.execute(boundary_versions.update().where(boundary_versions.c.id == version)
                  .values(state="live", published_at=now()))
-    audit(conn, actor, "publish_version", str(version))
+    moved = 0
+    if conn.execute(sa.select(households.c.id).limit(1)).first():
+        built = build_indexes(conn, version)
+        moved = reassign_households(conn, built.grids, built.groups)
+    audit(conn, actor, "publish_version", str(version), households_moved=moved)
+    events.publish(conn, BoundaryPublished(version=version, previous=live,
+                                           households_moved=moved))
+    return moved
 
 
 _PUBLISHED = sa.select(boundary_versions.c.id).where(boundary_versions.c.state != "draft")
@@ -253,14 +265,24 @@ def stage_level(conn: sa.Connection, draft: int, gdf: gpd.GeoDataFrame, level: s
     return result
 
 
-def import_areas(engine: sa.Engine, source: str | gpd.GeoDataFrame, level: str, *,
-                 author: str, crs: str | None = None, repair: bool = False,
-                 dry_run: bool = True, publish_now: bool = True, tolerance_m: float = 5.0,
-                 note: str = "", fields: dict[str, str] | None = None) -> ImportResult:
-    """Import one level from a file (or frame) as a new boundary version, all or nothing.
+class ImportRefused(ApiError):
+    """An import whose report has problems: nothing of it may be written (raising rolls
+    the unit of work back). Carries the whole report."""
 
-    Dry-run by default: the transaction is rolled back whatever happens, so the report is
-    the same one a real import would give.
+    def __init__(self, result: ImportResult) -> None:
+        super().__init__(422, "import_refused", result.report.summary() or "import refused",
+                         detail=result.to_dict())
+        self.result = result
+
+
+def import_areas(conn: sa.Connection, source: str | gpd.GeoDataFrame, level: str, *,
+                 author: str, crs: str | None = None, repair: bool = False,
+                 publish_now: bool = True, tolerance_m: float = 5.0, note: str = "",
+                 fields: dict[str, str] | None = None) -> ImportResult:
+    """Import one level from a file (or frame) as a new boundary version, in the caller's
+    unit of work: a draft, published at once unless `publish_now` is false. Raises
+    `ImportRefused` (so the unit of work writes nothing) when the report has problems; a
+    dry run is a unit of work that is not committed, so its report is the real one.
     """
     check_level(level)
     if isinstance(source, gpd.GeoDataFrame):
@@ -268,26 +290,16 @@ def import_areas(engine: sa.Engine, source: str | gpd.GeoDataFrame, level: str, 
     else:
         gdf, read_problems = read_areas(source, crs=crs, **(fields or {}))
     if read_problems and any(p.fatal for p in read_problems):
-        return ImportResult(report=Report(list(read_problems)), level=level,
-                            features=len(gdf))
-    with engine.connect() as conn, conn.begin() as tx:
-        draft = create_draft(conn, author, note or f"import {level}")
-        result = stage_level(conn, draft, gdf, level, tolerance_m=tolerance_m, repair=repair)
-        result.report.problems[:0] = read_problems
-        if not result.report.ok or dry_run:
-            tx.rollback()  # the draft row and everything staged in it go too
-            result.written, result.version = False, None
-            return result
-        audit(conn, author, "import_areas", level, features=len(gdf), version=draft,
-              replaced=len(result.replaced))
-        if publish_now:
-            publish_and_reassign(conn, draft, author)
-        return result
-
-
-def publish_and_reassign(conn: sa.Connection, version: int, actor: str) -> int:
-    """Publish a draft and move every household to its grid and group in it; returns how
-    many households changed grid or group."""
-    publish(conn, version, actor)
-    built = build_indexes(conn, version)
-    return reassign_households(conn, built.grids, built.groups)
+        raise ImportRefused(ImportResult(report=Report(list(read_problems)), level=level,
+                                         features=len(gdf)))
+    draft = create_draft(conn, author, note or f"import {level}")
+    result = stage_level(conn, draft, gdf, level, tolerance_m=tolerance_m, repair=repair)
+    result.report.problems[:0] = read_problems
+    if not result.report.ok:
+        result.version = None
+        raise ImportRefused(result)
+    audit(conn, author, "import_areas", level, features=len(gdf), version=draft,
+          replaced=len(result.replaced))
+    if publish_now:
+        publish(conn, draft, author)
+    return result

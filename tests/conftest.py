@@ -17,7 +17,15 @@ import sqlalchemy as sa
 
 from geo_service import create_app, services
 from geo_service.auth import ROLES, create_token
-from geo_service.registry import create_draft, publish, stage_level
+from geo_service.db import unit_of_work
+from geo_service.registry import (
+    ImportRefused,
+    ImportResult,
+    create_draft,
+    import_areas,
+    publish,
+    stage_level,
+)
 
 from . import pgcluster
 from .tiny import tiny_areas
@@ -90,6 +98,20 @@ def load_tiny(engine: sa.Engine) -> int:
             assert result.report.ok, result.report.summary()
         publish(conn, draft, "test")
     return draft
+
+
+def import_now(engine: sa.Engine, source, level: str, *, dry_run: bool = False,  # noqa: ANN001
+               author: str = "t", **kw) -> ImportResult:  # noqa: ANN003
+    """One import in its own unit of work (rolled back for a dry run); a refused import's
+    result instead of the exception."""
+    try:
+        with unit_of_work(engine, commit=not dry_run) as uow:
+            result = import_areas(uow.conn, source, level, author=author, **kw)
+    except ImportRefused as refused:
+        return refused.result
+    if dry_run:
+        result.written, result.version = False, None
+    return result
 
 
 @pytest.fixture

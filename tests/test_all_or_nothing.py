@@ -15,6 +15,7 @@ import shapely
 import sqlalchemy as sa
 
 from geo_service import households as households_module
+from geo_service.db import unit_of_work
 from geo_service.demo import load_demo
 from geo_service.models import audit_log, households
 from geo_service.registry import live_version
@@ -44,8 +45,8 @@ def test_demo_failing_in_the_household_step_changes_nothing(engine, tiny, monkey
         raise OSError("disk full")
 
     monkeypatch.setattr(households_module, "store_households", fail)
-    with pytest.raises(OSError, match="disk full"):
-        load_demo(engine, small=True)
+    with pytest.raises(OSError, match="disk full"), unit_of_work(engine) as uow:
+        load_demo(uow.conn, small=True)
     assert _state(engine) == before == (tiny, 1, before[2])
 
 

@@ -52,7 +52,7 @@ def test_simplify_keeps_neighbours_meeting(engine, tiny) -> None:  # noqa: ANN00
     """Jagged shared edges, simplified as a coverage: still no gaps and no overlaps."""
     import geopandas as gpd
 
-    from geo_service.registry import import_areas
+    from .conftest import import_now
 
     teeth = [(103.01 + (0.0004 if i % 2 else -0.0004) * (i % 3), 35.0 + i * 0.0005)
              for i in range(41)]
@@ -62,7 +62,7 @@ def test_simplify_keeps_neighbours_meeting(engine, tiny) -> None:  # noqa: ANN00
                               "parent_code": ["900001001001"] * 2, "kind": [None, None]},
                              geometry=[shapely.MultiPolygon([left]),
                                        shapely.MultiPolygon([right])], crs="EPSG:4326")
-    assert import_areas(engine, grids, "grid", author="t", dry_run=False).written
+    assert import_now(engine, grids, "grid", author="t").written
     with engine.connect() as conn:
         from geo_service.registry import live_version
 

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from geo_service import services
+from geo_service.db import unit_of_work
 from geo_service.demo import load_demo
 from geo_service.exports import export_level
 from geo_service.models import households
@@ -27,7 +28,8 @@ def demo(full_demo):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def loaded(app, demo):  # noqa: ANN001, ANN201
-    summary = load_demo(services(app).engine, demo=demo)
+    with unit_of_work(services(app).engine) as uow:
+        summary = load_demo(uow.conn, demo=demo)
     return app, summary
 
 

@@ -8,17 +8,17 @@ import sqlalchemy as sa
 
 from geo_service.auth import ROLES
 from geo_service.models import boundary_versions
-from geo_service.registry import RegistryError, area_frame, import_areas, publish
+from geo_service.registry import RegistryError, area_frame, publish
 
-from .conftest import bearer
+from .conftest import bearer, import_now
 from .test_index_cache import _moved_grids
 from .tiny import G1, G2
 
 
 def _draft(engine, edge: float) -> int:  # noqa: ANN001
     """A draft moving the G1/G2 edge to `edge` (not published)."""
-    result = import_areas(engine, _moved_grids(edge), "grid", author="planner",
-                          dry_run=False, publish_now=False)
+    result = import_now(engine, _moved_grids(edge), "grid", author="planner",
+                        publish_now=False)
     assert result.written, result.report.summary()
     return result.version
 
@@ -78,15 +78,15 @@ def test_an_unpublished_draft_leaks_into_no_later_version(engine, tiny) -> None:
     assert _g1(engine, second) == (103.005, 4)
     assert _g1(engine, tiny) == (103.01, 4)  # the retired version is unchanged
     assert _g1(engine, first) == (103.015, 4)  # and the abandoned draft still its own
-    third = import_areas(engine, _moved_grids(103.012), "grid", author="p",
-                         dry_run=False).version  # published at once, on top of `second`
+    # published at once, on top of `second`
+    third = import_now(engine, _moved_grids(103.012), "grid", author="p").version
     assert _g1(engine, third) == (103.012, 4)
     assert _g1(engine, second) == (103.005, 4)
 
 
 def test_a_draft_based_on_an_older_version_cannot_be_published(engine, tiny) -> None:  # noqa: ANN001
     stale = _draft(engine, 103.015)
-    import_areas(engine, _moved_grids(103.005), "grid", author="p", dry_run=False)
+    import_now(engine, _moved_grids(103.005), "grid", author="p")
     with engine.begin() as conn, pytest.raises(RegistryError, match="was based on"):
         publish(conn, stale, "planner")
     with engine.connect() as conn:

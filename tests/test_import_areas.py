@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from geo_service.models import areas, audit_log, boundary_versions
-from geo_service.registry import import_areas
 
+from .conftest import import_now
 from .tiny import G1, G2, G3, G4
 
 
@@ -80,7 +80,7 @@ def test_bad_file_reports_everything_and_changes_nothing(engine, tiny, tmp_path,
     before = _snapshot(engine)
     path = (_write(tmp_path, [], text=content) if isinstance(content, str)
             else _write(tmp_path, content))
-    result = import_areas(engine, path, "grid", author="t", dry_run=False)
+    result = import_now(engine, path, "grid", author="t")
     found = {p.code for p in result.report.errors}
     assert expected <= found, result.report.summary()
     assert not result.written and not result.report.ok
@@ -92,15 +92,16 @@ def test_bad_file_reports_everything_and_changes_nothing(engine, tiny, tmp_path,
 
 def test_unknown_crs_is_reported(engine, tiny, tmp_path) -> None:  # noqa: ANN001
     before = _snapshot(engine)
-    result = import_areas(engine, _write(tmp_path, [GOOD_G1, GOOD_G2]), "grid", author="t",
-                          crs="EPSG:999999", dry_run=False)
+    result = import_now(engine, _write(tmp_path, [GOOD_G1, GOOD_G2]), "grid", author="t",
+                          crs="EPSG:999999")
     assert {p.code for p in result.report.errors} == {"unknown_crs"}
     assert _snapshot(engine) == before
 
 
 def test_dry_run_reports_but_writes_nothing(engine, tiny, tmp_path) -> None:  # noqa: ANN001
     before = _snapshot(engine)
-    result = import_areas(engine, _write(tmp_path, [GOOD_G1, GOOD_G2]), "grid", author="t")
+    result = import_now(engine, _write(tmp_path, [GOOD_G1, GOOD_G2]), "grid", author="t",
+                        dry_run=True)
     assert result.report.ok and not result.written
     assert _snapshot(engine) == before
 
@@ -108,8 +109,7 @@ def test_dry_run_reports_but_writes_nothing(engine, tiny, tmp_path) -> None:  # 
 def test_good_file_publishes_a_new_version_and_keeps_the_old(engine, tiny, tmp_path) -> None:  # noqa: ANN001
     moved = [_feature(G1, _square(103.0, 35.0, 103.015, 35.02)),
              _feature(G2, _square(103.015, 35.0, 103.02, 35.02))]
-    result = import_areas(engine, _write(tmp_path, moved), "grid", author="planner-1",
-                          dry_run=False)
+    result = import_now(engine, _write(tmp_path, moved), "grid", author="planner-1")
     assert result.written and sorted(result.replaced) == [G1, G2]
     with engine.connect() as conn:
         states = dict(conn.execute(sa.select(boundary_versions.c.id,
@@ -125,8 +125,9 @@ def test_good_file_publishes_a_new_version_and_keeps_the_old(engine, tiny, tmp_p
 
 
 def test_gap_in_parent_is_a_warning_not_fatal(engine, tiny, tmp_path) -> None:  # noqa: ANN001
-    result = import_areas(engine, _write(tmp_path, [
+    result = import_now(engine, _write(tmp_path, [
         _feature(G1, _square(103.0, 35.0, 103.01, 35.02)),
-        _feature(G2, _square(103.01, 35.0, 103.019, 35.02))]), "grid", author="t")
+        _feature(G2, _square(103.01, 35.0, 103.019, 35.02))]), "grid", author="t",
+        dry_run=True)
     assert result.report.ok
     assert [p.code for p in result.report.warnings] == ["gap"]

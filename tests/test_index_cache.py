@@ -16,9 +16,8 @@ import shapely
 
 from geo_service import create_app, services
 from geo_service.auth import create_token
-from geo_service.registry import import_areas
 
-from .conftest import load_tiny
+from .conftest import import_now, load_tiny
 from .tiny import G1, G2, tiny_areas
 
 
@@ -36,8 +35,8 @@ def test_second_process_notices_new_version(app, db_url, tiny) -> None:  # noqa:
     other = create_app({"DATABASE_URL": db_url, "INDEX_REFRESH_S": 0.0})
     try:
         assert services(other).indexes.live().version == tiny
-        result = import_areas(services(app).engine, _moved_grids(103.015), "grid",
-                              author="t", dry_run=False)
+        result = import_now(services(app).engine, _moved_grids(103.015), "grid",
+                              author="t")
         vi = services(other).indexes.live()
         assert vi.version == result.version
         assert vi.grids.codes[vi.grids.assign_one(103.012, 35.01)] == G1
@@ -65,8 +64,8 @@ def test_lookups_during_publishes_see_whole_versions(app, tiny) -> None:  # noqa
         t.start()
     try:
         for i, edge in enumerate([103.015, 103.011, 103.015, 103.011]):
-            result = import_areas(services(app).engine, _moved_grids(edge), "grid",
-                                  author=f"t{i}", dry_run=False)
+            result = import_now(services(app).engine, _moved_grids(edge), "grid",
+                                  author=f"t{i}")
             expected[result.version] = G1 if edge > 103.012 else G2
             time.sleep(0.05)
     finally:
@@ -116,8 +115,7 @@ def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:  # noqa: AN
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
                 time.sleep(0.2)
         assert {grid_at(103.012)[0] for _ in range(10)} == {G2}
-        result = import_areas(engine, _moved_grids(103.015), "grid", author="t",
-                              dry_run=False)
+        result = import_now(engine, _moved_grids(103.015), "grid", author="t")
         time.sleep(0.5)
         answers = {grid_at(103.012) for _ in range(20)}  # spread over both workers
         assert answers == {(G1, result.version)}

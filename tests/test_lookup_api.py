@@ -9,9 +9,8 @@ import shapely
 from boundaries.crs import from_wgs84
 from geo_service import services
 from geo_service.models import worker_areas, workers
-from geo_service.registry import import_areas
 
-from .conftest import bearer
+from .conftest import bearer, import_now
 from .tiny import G1, G2, G3, G4, tiny_areas
 
 
@@ -123,7 +122,7 @@ def test_version_answers_from_the_earlier_boundaries(app, client, tiny, tokens) 
         [shapely.box(103.0, 35.0, 103.015, 35.02)])
     grids.loc[grids.code == G2, "geometry"] = shapely.MultiPolygon(
         [shapely.box(103.015, 35.0, 103.02, 35.02)])
-    result = import_areas(services(app).engine, grids, "grid", author="t", dry_run=False)
+    result = import_now(services(app).engine, grids, "grid", author="t")
     assert result.report.ok and result.written, result.report.summary()
     now = get(client, tokens["viewer"], lon=103.012, lat=35.01).get_json()
     before = get(client, tokens["viewer"], lon=103.012, lat=35.01, version=tiny).get_json()
