@@ -4,18 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
 import shapely
 import sqlalchemy as sa
 
 from boundaries.crs import geometry_from_wgs84
 from boundaries.levels import check_level
+from boundaries.simplify import simplify_coverage
 
 from .errors import ApiError
 from .models import areas, households
 from .privacy import household_view, person_view
 from .registry import AreaInfo, VersionIndex, area_frame, valid_in
 
-_M_PER_DEG = 111_320.0
+_SIMPLIFIED_KEPT = 8  # per version: a few zoom levels of a few layers
+
+
+def _simplified(vi: VersionIndex, level: str, tolerance_m: float, frame: Any) -> Any:
+    """The level's geometry simplified as one coverage, kept with the version."""
+    key = ("simplified", level, tolerance_m)
+    hit = vi.memo.get(key)
+    if hit is None:
+        hit = gpd.GeoSeries(simplify_coverage(frame.geometry.to_numpy(), tolerance_m),
+                            index=frame.index, crs=frame.crs)
+        kept = [k for k in vi.memo if k[0] == "simplified"]
+        for old in kept[:max(len(kept) + 1 - _SIMPLIFIED_KEPT, 0)]:
+            vi.memo.pop(old, None)
+        vi.memo[key] = hit
+    return hit
 
 
 def _props(info: AreaInfo, version: int) -> dict[str, Any]:
@@ -56,18 +72,19 @@ def area_feature(conn: sa.Connection, vi: VersionIndex, code: str,
 def area_collection(conn: sa.Connection, vi: VersionIndex, *, level: str,
                     parent: str | None = None, bbox: tuple[float, ...] | None = None,
                     simplify_m: float = 0.0, crs: str = "EPSG:4326") -> dict[str, Any]:
-    """A level as a FeatureCollection in `crs`; simplification keeps neighbours meeting
-    exactly (a coverage simplification, not one polygon at a time)."""
+    """A level as a FeatureCollection in `crs`. With `simplify_m`, no boundary moves more
+    than that many metres and neighbours still meet: the whole level is simplified as one
+    coverage (cached per version and tolerance), then filtered, so two requests for
+    neighbouring parents draw their shared edge the same way."""
     check_level(level)
     frame = area_frame(conn, vi.version, level)
+    if simplify_m > 0:
+        frame = frame.set_geometry(_simplified(vi, level, simplify_m, frame))
     if parent is not None:
         frame = frame[frame["parent_code"] == parent]
     if bbox is not None:
         frame = frame[frame.intersects(shapely.box(*bbox))]
-    geoms = frame.geometry.to_numpy()
-    if simplify_m > 0 and len(geoms):
-        geoms = shapely.coverage_simplify(geoms, simplify_m / _M_PER_DEG)
-    geoms = geometry_from_wgs84(geoms, crs)
+    geoms = geometry_from_wgs84(frame.geometry.to_numpy(), crs)
     feats = [{"type": "Feature", "id": code,
               "properties": _props(vi.areas[code], vi.version),
               "geometry": shapely.geometry.mapping(g)}

@@ -183,8 +183,10 @@ class VersionIndex:
     # instead of building and encoding dicts.
     json: dict[tuple[str, str | None], Any] = field(default_factory=dict, compare=False,
                                                    repr=False)
-    # Scope area -> which grids lie inside it (a bool per grid position), filled on demand.
-    scopes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # What is derived from this version on demand and kept while it is held: which grids
+    # a scope area covers, simplified layers for maps. Keys say what they are.
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False,
+                                             repr=False)
 
     def chain(self, code: str | None) -> list[AreaInfo]:
         """The area and its ancestors, up to the prefecture."""

@@ -54,9 +54,9 @@ class Scope:
         scope; points in no grid are not among them."""
         if self.area is None:
             return np.empty(0, dtype=np.int64)
-        allowed = vi.scopes.get(self.area)
+        allowed = vi.memo.get(("scope", self.area))
         if allowed is None:  # once per version and scope area
-            allowed = vi.scopes[self.area] = np.fromiter(
+            allowed = vi.memo["scope", self.area] = np.fromiter(
                 (self.covers(vi, str(c)) for c in vi.grids.codes), dtype=bool,
                 count=len(vi.grids))
         inside = np.ones(len(positions), dtype=bool)

@@ -120,3 +120,22 @@ def test_export_reads_back_with_geopandas_and_ogrinfo(loaded, tmp_path) -> None:
     info = subprocess.run([ogrinfo, "-so", "-al", str(out)], capture_output=True, text=True,
                           check=True).stdout
     assert "Feature Count: 959" in info and "4326" in info
+
+
+def test_areas_api_simplify_is_a_distance(loaded, demo) -> None:  # noqa: ANN001
+    """GET /areas?simplify=500 moves no county boundary more than 500 m."""
+    from boundaries.crs import geometry_from_wgs84
+    from boundaries.simplify import largest_displacement_m
+    from geo_service.auth import create_token
+
+    app, _ = loaded
+    with services(app).engine.begin() as conn:
+        token = create_token(conn, name="wall", role="viewer")
+    client = app.test_client()
+    h = {"Authorization": f"Bearer {token}"}
+    got = {}
+    for tol in ("0", "500"):
+        body = client.get(f"/api/v1/areas?level=county&simplify={tol}", headers=h).get_json()
+        got[tol] = gpd.GeoDataFrame.from_features(body["features"]).geometry.to_numpy()
+    a, b = (geometry_from_wgs84(got[t], "EPSG:32648") for t in ("0", "500"))
+    assert 0 < largest_displacement_m(a, b) <= 505
