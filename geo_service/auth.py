@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from .audit import audit
 from .errors import ApiError
-from .models import api_tokens, areas, users
+from .models import api_tokens, areas, users, workers
 from .registry import live_version, valid_in
 
 ROLES = ("admin", "planner", "dispatcher", "worker", "viewer")
@@ -27,11 +27,13 @@ PUBLIC = "public"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's user, role and (optional) area scope."""
+    """Who is calling: the token's user, role, (optional) area scope and, for a field
+    worker's token, the worker's code."""
 
     name: str
     role: str
     area_code: str | None = None
+    worker_code: str | None = None
 
 
 def _hash(token: str) -> str:
@@ -39,13 +41,22 @@ def _hash(token: str) -> str:
 
 
 def create_token(conn: sa.Connection, *, name: str, role: str,
-                 area_code: str | None = None, actor: str = "cli") -> str:
+                 area_code: str | None = None, worker_code: str | None = None,
+                 actor: str = "cli") -> str:
     """A new token for user `name` (created if new) with its own `role` and area scope;
     returned once. Earlier tokens of the same user keep the rights they were issued with.
-    `area_code` must name an area of the live boundary version."""
+    `area_code` must name an area of the live boundary version; `worker_code` (role
+    `worker` only) an existing field worker."""
     if role not in ROLES:
         raise ApiError(400, "invalid_role",
                        f"unknown role {role!r}; expected one of {', '.join(ROLES)}", "role")
+    if worker_code is not None:
+        if role != "worker":
+            raise ApiError(400, "invalid", "only a token of role worker names a worker",
+                           "worker")
+        if conn.execute(sa.select(workers.c.id).where(workers.c.code == worker_code)
+                        ).first() is None:
+            raise ApiError(404, "unknown_worker", f"no worker {worker_code!r}", "worker")
     if area_code is not None:
         live = live_version(conn)
         found = live is not None and conn.execute(sa.select(areas.c.id).where(
@@ -61,8 +72,9 @@ def create_token(conn: sa.Connection, *, name: str, role: str,
     token = "gs_" + secrets.token_urlsafe(32)
     conn.execute(api_tokens.insert().values(
         user_id=user_id, token_hash=_hash(token), prefix=token[:10], role=role,
-        area_code=area_code, created_at=now))
-    audit(conn, actor, "create_token", name, prefix=token[:10], role=role, area=area_code)
+        area_code=area_code, worker_code=worker_code, created_at=now))
+    audit(conn, actor, "create_token", name, prefix=token[:10], role=role, area=area_code,
+          **({"worker": worker_code} if worker_code else {}))
     return token
 
 
@@ -100,11 +112,12 @@ class TokenCache:
             return hit[1]
         with conn_factory() as conn:
             row = conn.execute(
-                sa.select(users.c.name, api_tokens.c.role, api_tokens.c.area_code)
+                sa.select(users.c.name, api_tokens.c.role, api_tokens.c.area_code,
+                          api_tokens.c.worker_code)
                 .join(api_tokens, api_tokens.c.user_id == users.c.id)
                 .where(api_tokens.c.token_hash == key, api_tokens.c.revoked_at.is_(None))
             ).first()
-        principal = Principal(row.name, row.role, row.area_code) if row else None
+        principal = Principal(*row) if row else None
         if len(self._seen) > 10_000:
             self._seen.clear()
         self._seen[key] = (now, principal)

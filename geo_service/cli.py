@@ -154,15 +154,18 @@ def export_cmd(out: str, level: str, version: int | None, with_pii: bool) -> Non
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--name", required=True)
 @click.option("--area", "area_code", help="Limit the token to this area's subtree.")
+@click.option("--worker", "worker_code", help="The field worker this token belongs to "
+              "(role worker).")
 @click.option("--actor", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
-def create_token_cmd(role: str, name: str, area_code: str | None, actor: str) -> None:
+def create_token_cmd(role: str, name: str, area_code: str | None, worker_code: str | None,
+                     actor: str) -> None:
     """Create an API token with its own role and scope; printed once, stored hashed."""
     from .auth import create_token
 
     try:
         with services(_app()).engine.begin() as conn:
             click.echo(create_token(conn, name=name, role=role, area_code=area_code,
-                                    actor=actor))
+                                    worker_code=worker_code, actor=actor))
     except ApiError as err:
         raise click.UsageError(err.message) from None
 

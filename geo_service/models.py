@@ -127,6 +127,9 @@ api_tokens = sa.Table(
     # Rights belong to the token: a second token under the same name never changes them.
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("area_code", sa.String(32)),
+    # The field worker this token belongs to (positions, "my cases"); a code, not a row
+    # id, so a roster reload that replaces the worker rows keeps the link.
+    sa.Column("worker_code", sa.String(40)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )

@@ -126,3 +126,20 @@ def test_token_changes_are_audited(engine, tiny) -> None:  # noqa: ANN001
         ("ops", "create_token", "hotline"), ("ops", "revoke_tokens", "")]
     assert rows[0].detail == {"prefix": token[:10], "role": "viewer", "area": "900001"}
     assert token not in str([r.detail for r in rows])
+
+
+def test_a_field_workers_token_knows_its_worker(app, engine, tiny) -> None:  # noqa: ANN001
+    from geo_service import services
+    from geo_service.errors import ApiError
+    from geo_service.models import workers
+
+    with engine.begin() as conn:
+        conn.execute(workers.insert().values(code="GW1", name="卓玛", role="grid_worker"))
+        token = create_token(conn, name="zhuoma", role="worker", area_code=G1,
+                             worker_code="GW1")
+    me = services(app).tokens.verify(engine.connect, token)
+    assert (me.role, me.area_code, me.worker_code) == ("worker", G1, "GW1")
+    for role, worker, field in (("worker", "GW9", "worker"), ("viewer", "GW1", "worker")):
+        with pytest.raises(ApiError) as err, engine.begin() as conn:
+            create_token(conn, name="x", role=role, worker_code=worker)
+        assert err.value.field == field

@@ -3,7 +3,8 @@
 - Every version records the published version it was based on (`base_version`), and a
   draft's removals live in `version_removals` until it is published: an unpublished draft
   no longer leaks its rows or its removals into later versions.
-- Role and area scope belong to each token, not to the user name it was issued under.
+- Role and area scope belong to each token, not to the user name it was issued under; a
+  field worker's token names its worker (`worker_code`).
 
 Revision ID: 0002
 Revises: 0001
@@ -54,6 +55,7 @@ def upgrade() -> None:
     with op.batch_alter_table("api_tokens") as batch:
         batch.add_column(sa.Column("role", sa.String(20)))
         batch.add_column(sa.Column("area_code", sa.String(32)))
+        batch.add_column(sa.Column("worker_code", sa.String(40)))
     bind.execute(sa.text(
         "UPDATE api_tokens SET role = (SELECT role FROM users WHERE users.id = user_id), "
         "area_code = (SELECT area_code FROM users WHERE users.id = user_id)"))
@@ -70,6 +72,7 @@ def downgrade() -> None:
                                    server_default="viewer"))
         batch.add_column(sa.Column("area_code", sa.String(32)))
     with op.batch_alter_table("api_tokens") as batch:
+        batch.drop_column("worker_code")
         batch.drop_column("area_code")
         batch.drop_column("role")
     op.drop_table("version_removals")
