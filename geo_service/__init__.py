@@ -15,7 +15,7 @@ from .index_cache import IndexCache
 from .jsonio import OrjsonProvider
 from .lookup import PeopleDirectory
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC = Path(__file__).resolve().parent / "static"  # package data: wheels carry it
 
 
 @dataclass
