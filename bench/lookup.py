@@ -604,7 +604,7 @@ def http_bench(table: Table, layer: Layer, lon: np.ndarray, lat: np.ndarray,
         tmpd = Path(tmp)
         url = f"sqlite:///{tmpd / 'bench.sqlite3'}"
         t0 = time.perf_counter()
-        app = create_app({"DATABASE_URL": url})
+        app = create_app({"DATABASE_URL": url}, migrate=True)
         engine = services(app).engine
         load_demo(engine, demo=layer.demo)
         with engine.begin() as conn:

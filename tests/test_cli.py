@@ -81,3 +81,16 @@ def test_draft_then_publish(cli_env, tmp_path) -> None:  # noqa: ANN001
         res = cli_env.invoke(main, ["export", str(out), "--level", "county",
                                     "--version", str(version)])
         assert res.exit_code == 0 and f"wrote {n} county" in res.output, res.output
+
+
+def test_workers_do_not_migrate_but_say_how(cli_env) -> None:  # noqa: ANN001
+    """An app on an unmigrated store refuses to start and names the command; after
+    `geo-service migrate` it starts."""
+    from geo_service import create_app, services
+    from geo_service.db import SchemaNotCurrent
+
+    with pytest.raises(SchemaNotCurrent, match="geo-service migrate"):
+        create_app()
+    res = cli_env.invoke(main, ["migrate"])
+    assert res.exit_code == 0, res.output
+    services(create_app()).engine.dispose()
