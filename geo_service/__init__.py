@@ -28,6 +28,12 @@ class Services:
     tokens: TokenCache
     people: PeopleDirectory
 
+    def close(self, timeout: float = 60.0) -> None:
+        """Let background builds and reloads finish, then close the store's connections."""
+        self.indexes.wait(timeout)
+        self.people.settle(timeout)
+        self.engine.dispose()
+
 
 def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -> Flask:
     """Build the app: settings (defaults < GEO_* env < `config`), store, index, blueprints.

@@ -118,13 +118,17 @@ class _CellRaster:
         eps = size * 1e-6
         boxes = shapely.box(self.x0 + ix * size - eps, self.y0 + iy * size - eps,
                             self.x0 + (ix + 1) * size + eps, self.y0 + (iy + 1) * size + eps)
-        at, hit = tree.query(boxes, predicate="intersects")
+        # Boxes by bounding box, then the exact test on the (prepared) polygons: the same
+        # pairs as `query(predicate="intersects")`, which would prepare every box instead.
+        at, hit = tree.query(boxes)
+        meets = shapely.intersects(geoms[hit], boxes[at])
+        at, hit = at[meets], hit[meets]
         order = np.lexsort((hit, at))  # by block, then in code order (assign_one)
         self.cand = hit[order].astype(np.int32)
         self.cand_start = np.searchsorted(at[order], np.arange(mixed_cells.shape[0] + 1)
                                           ).astype(np.int32)
         block = _BLOCK0 - self.cells[coarse].astype(np.int64)  # block of each entry
-        self._fine(tree, seg, block)
+        self._fine(geoms, seg, block)
         # Views that index to plain numbers, for the single-point path (numpy scalars
         # cost twice as much).
         self.one = SimpleNamespace(**{name: memoryview(getattr(self, name)) for name in (
@@ -179,7 +183,8 @@ class _CellRaster:
         w = cx1 - cx0 + 1
         piece, k = _expand(np.zeros(w.shape[0], dtype=np.int64), w * (cy1 - cy0 + 1))
         cell = (cy0[piece] + k // w[piece]) * self.nx + cx0[piece] + k % w[piece]
-        key = np.unique(seg[piece] * (self.nx * self.ny) + cell)
+        key = np.sort(seg[piece] * (self.nx * self.ny) + cell)
+        key = key[np.r_[True, key[1:] != key[:-1]]]  # np.unique, without its hash table
         return np.divmod(key, self.nx * self.ny)
 
     def _u(self, v: np.ndarray, origin: float) -> np.ndarray:
@@ -193,7 +198,7 @@ class _CellRaster:
         h = self.size / split
         return self.x0 + (gx + 0.5) * h, self.y0 + (gy + 0.5) * h
 
-    def _fine(self, tree: STRtree, seg: np.ndarray, block: np.ndarray) -> None:
+    def _fine(self, geoms: np.ndarray, seg: np.ndarray, block: np.ndarray) -> None:
         """Split each mixed cell into F×F fine cells, list the segments meeting each, and
         find each fine centre's owner."""
         n_blocks = self.mixed_cells.shape[0]
@@ -246,7 +251,13 @@ class _CellRaster:
         fs = split[fb]
         k = np.arange(n_fine) - self.fine_base[fb]
         cx, cy = self._ref(bx[fb] * fs + k % fs, by[fb] * fs + k // fs, fs)
-        at, hit = tree.query(shapely.points(cx, cy), predicate="intersects")
+        # Every polygon covering a centre meets its cell's box, so is among the block's
+        # candidates: test those with the prepared polygons (no point objects, no tree).
+        at, c = _expand(self.cand_start[fb].astype(np.int64),
+                        np.diff(self.cand_start)[fb].astype(np.int64))
+        hit = self.cand[c].astype(np.int64)
+        covers = shapely.intersects_xy(geoms[hit], cx[at], cy[at])
+        at, hit = at[covers], hit[covers]
         ref = np.full(n_fine, _OUTSIDE, dtype=np.int64)
         ref[at] = hit
         doubt = np.bincount(at, minlength=n_fine) > 1

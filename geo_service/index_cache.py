@@ -120,6 +120,10 @@ class IndexCache:
         self.builds["earlier", version] += 1
         self._earlier[version] = vi
 
+    def wait(self, timeout: float | None = 60.0) -> bool:
+        """Wait until no build is queued or running; False on timeout."""
+        return self._builder.wait(timeout)
+
     def settle(self, timeout: float | None = 60.0) -> VersionIndex | None:
         """Check the store now and wait until every queued build is done (tests, CLI)."""
         if self._live is None:

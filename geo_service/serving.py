@@ -79,13 +79,21 @@ class _Gunicorn(BaseApplication):
         _Arbiter(self).run()
 
 
+def preload(app: Flask) -> Flask:
+    """Build the live index and load the roster now, then freeze the collector: call it in
+    a process that will fork workers (gunicorn's master), so they share one copy."""
+    svc = services(app)
+    svc.indexes.refresh()
+    svc.people.reload()
+    _freeze()
+    return app
+
+
 def serve(host: str, port: int) -> None:
     """gunicorn, by default one sync worker process per core: lookups are CPU-bound and
     hold the GIL, so processes, not threads, use the cores."""
     app = create_app(migrate=True)  # in the master: migrations run once, before the fork
-    svc = services(app)
-    svc.indexes.refresh()
-    svc.people.reload()
+    preload(app)
     workers = app.config["WORKERS"] or os.cpu_count() or 1
     threads = app.config["THREADS"]
 
@@ -105,5 +113,4 @@ def serve(host: str, port: int) -> None:
     }
     runner = _Gunicorn(options, app)
     print(f"geo-service listening on http://{host}:{port}/", flush=True)
-    _freeze()
     runner.run()

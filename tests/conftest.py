@@ -72,7 +72,7 @@ def app(db_url: str):  # noqa: ANN201
                      migrate=True)
     app.config["TESTING"] = True
     yield app
-    services(app).engine.dispose()
+    services(app).close()
 
 
 @pytest.fixture

@@ -93,4 +93,4 @@ def test_workers_do_not_migrate_but_say_how(cli_env) -> None:  # noqa: ANN001
         create_app()
     res = cli_env.invoke(main, ["migrate"])
     assert res.exit_code == 0, res.output
-    services(create_app()).engine.dispose()
+    services(create_app()).close()

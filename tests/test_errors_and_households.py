@@ -37,7 +37,7 @@ def test_oversized_body_is_413_with_the_limit(tmp_path) -> None:  # noqa: ANN001
     resp = app.test_client().post("/api/v1/lookup", data="x" * 5000,
                                   content_type="application/json", headers=bearer(token))
     assert resp.status_code == 413 and "1000" in _shape(resp)["message"]
-    services(app).engine.dispose()
+    services(app).close()
 
 
 @pytest.fixture

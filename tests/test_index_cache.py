@@ -42,7 +42,7 @@ def test_second_process_notices_new_version(app, db_url, tiny) -> None:  # noqa:
         assert vi.version == result.version
         assert vi.grids.codes[vi.grids.assign_one(103.012, 35.01)] == G1
     finally:
-        services(other).engine.dispose()
+        services(other).close()
 
 
 def test_lookups_during_publishes_see_whole_versions(app, tiny) -> None:  # noqa: ANN001

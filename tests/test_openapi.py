@@ -57,7 +57,7 @@ def tiny_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         app.config["TEST_TOKENS"] = {role: create_token(conn, name=f"oa-{role}", role=role)
                                      for role in ("admin", "worker")}
     yield app
-    engine.dispose()
+    services(app).close()
 
 
 @pytest.fixture(scope="module")
