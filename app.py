@@ -1,5 +1,18 @@
-"""WSGI entry: `gunicorn app:app` or `flask --app app run`."""
+"""WSGI entry: `flask --app app run` (development), or gunicorn in production.
+
+Production: `geo-service migrate` once, then `geo-service serve` (gunicorn, one worker
+per core; the master builds each boundary version's index once and rolls the workers onto
+it). If you run gunicorn yourself, migrate first (the app refuses an unmigrated store
+rather than letting every worker migrate at once) and preload, so that the index built
+here is shared by the workers:
+
+    geo-service migrate && gunicorn --preload -w 2 app:app
+
+Each worker then follows new versions by itself, building the new index in a background
+thread while it answers from the old one.
+"""
 
 from geo_service import create_app
+from geo_service.serving import preload
 
-app = create_app()
+app = preload(create_app())

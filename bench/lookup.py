@@ -605,7 +605,7 @@ def http_bench(table: Table, layer: Layer, lon: np.ndarray, lat: np.ndarray,
         tmpd = Path(tmp)
         url = f"sqlite:///{tmpd / 'bench.sqlite3'}"
         t0 = time.perf_counter()
-        app = create_app({"DATABASE_URL": url})
+        app = create_app({"DATABASE_URL": url}, migrate=True)
         engine = services(app).engine
         with unit_of_work(engine) as uow:
             load_demo(uow.conn, demo=layer.demo)

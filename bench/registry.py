@@ -71,7 +71,8 @@ def main() -> None:
         targets.append(("PostGIS", args.postgres))
     for label, url in targets:
         with tempfile.TemporaryDirectory() as tmp:
-            app = create_app({"DATABASE_URL": url or f"sqlite:///{tmp}/bench.sqlite3"})
+            app = create_app({"DATABASE_URL": url or f"sqlite:///{tmp}/bench.sqlite3"},
+                             migrate=True)
             engine = services(app).engine
             t0 = time.perf_counter()
             with unit_of_work(engine) as uow:

@@ -13,9 +13,9 @@ from . import db, settings
 from .auth import TokenCache
 from .index_cache import IndexCache
 from .jsonio import OrjsonProvider
-from .lookup import PeopleDirectory
+from .roster import PeopleDirectory
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC = Path(__file__).resolve().parent / "static"  # package data: wheels carry it
 
 
 @dataclass
@@ -28,9 +28,21 @@ class Services:
     tokens: TokenCache
     people: PeopleDirectory
 
+    def close(self, timeout: float = 60.0) -> None:
+        """Let background builds and reloads finish, then close the store's connections."""
+        self.indexes.wait(timeout)
+        self.people.settle(timeout)
+        self.engine.dispose()
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app: settings (defaults < GEO_* env < `config`), store, index, blueprints."""
+
+def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -> Flask:
+    """Build the app: settings (defaults < GEO_* env < `config`), store, index, blueprints.
+
+    The schema is migrated only when asked (`migrate=True`: the CLI commands that write,
+    `serve` before it forks, tests); otherwise it must already be at head, or this fails
+    with `db.SchemaNotCurrent` saying to run `geo-service migrate`, so workers started by
+    `gunicorn app:app` never race each other migrating.
+    """
     app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static",
                 instance_path=str(Path.cwd() / "instance"))
     app.json = OrjsonProvider(app)
@@ -40,7 +52,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         values["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'geo_service.sqlite3'}"
     app.config.update(values, MAX_CONTENT_LENGTH=values["MAX_BODY_BYTES"])
     engine = db.make_engine(values["DATABASE_URL"])
-    db.upgrade(engine)
+    if migrate:
+        db.upgrade(engine)
+    else:
+        db.check_current(engine)
     app.extensions["geo"] = Services(
         engine=engine, settings=values,
         indexes=IndexCache(engine, values["INDEX_REFRESH_S"], values["NEAR_BOUNDARY_M"]),

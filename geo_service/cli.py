@@ -18,8 +18,10 @@ from .auth import ROLES
 from .errors import ApiError
 
 
-def _app() -> Flask:
-    return create_app()
+def _app(migrate: bool = True) -> Flask:
+    """The app for one command; commands that write bring the schema to head first (one
+    process: no race), the read-only ones only check it."""
+    return create_app(migrate=migrate)
 
 
 def _echo_report(data: dict, as_json: bool) -> None:
@@ -30,6 +32,14 @@ def _echo_report(data: dict, as_json: bool) -> None:
 @click.group(help="Grid-governance GIS service: registry, lookup, maps.")
 def main() -> None:
     pass
+
+
+@main.command("migrate")
+def migrate_cmd() -> None:
+    """Bring the database schema to the newest migration (idempotent). `serve` runs it
+    before it forks; run it once before starting workers any other way."""
+    _app(migrate=True)
+    click.echo("database schema is current")
 
 
 @main.command("import-areas")
@@ -84,7 +94,7 @@ def versions_cmd() -> None:
     """List boundary versions (draft, live, retired)."""
     from .registry import versions
 
-    with services(_app()).engine.connect() as conn:
+    with services(_app(migrate=False)).engine.connect() as conn:
         for v in versions(conn):
             click.echo(f"{v['id']:>4}  {v['state']:<8} {v['created_at']:%Y-%m-%d %H:%M}  "
                        f"{v['author']}: {v['note']}")
@@ -145,7 +155,7 @@ def export_cmd(out: str, level: str, version: int | None, with_pii: bool) -> Non
     """Export one level (or households as points) to .gpkg, .geojson or .shp."""
     from .exports import export_level
 
-    svc = services(_app())
+    svc = services(_app(migrate=False))
     n = export_level(svc.engine, level, Path(out), version=version, with_pii=with_pii)
     click.echo(f"wrote {n} {level} features to {out}")
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from .events import Event, notify, take_pending
 
@@ -35,13 +37,35 @@ def make_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def upgrade(engine: sa.Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+class SchemaNotCurrent(RuntimeError):
+    """The store's schema is not the one this code expects: `geo-service migrate` first."""
+
+
+def _config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration (idempotent). Run once per deployment
+    (`geo-service migrate`, or `serve` before it forks), never by every worker at once."""
+    cfg = _config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def check_current(engine: sa.Engine) -> None:
+    """SchemaNotCurrent, telling the operator what to run, unless the schema is at head."""
+    heads = set(ScriptDirectory.from_config(_config()).get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current != heads:
+        at = ", ".join(sorted(current)) or "empty"
+        raise SchemaNotCurrent(
+            f"the database schema is at {at}, this code needs {', '.join(sorted(heads))}: "
+            "run `geo-service migrate` (with the same GEO_DATABASE_URL) first")
 
 
 @dataclass

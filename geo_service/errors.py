@@ -13,8 +13,9 @@ class ApiError(Exception):
     """A failure the caller can act on: carries the HTTP status, a stable code, a message."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 detail: Any = None) -> None:
+                 detail: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
+        self.headers = headers or {}
         self.status = status
         self.code = code
         self.message = message

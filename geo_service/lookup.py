@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
-import time
 from typing import Any
 
 import numpy as np
 import orjson
-import sqlalchemy as sa
 from orjson import Fragment
 
 from boundaries.crs import WGS84, UnknownCRS, from_wgs84, normalize_crs, to_wgs84
 
 from .errors import ApiError
-from .models import worker_areas, workers
-from .privacy import PII_ROLES, mask_name, mask_phone
 from .registry import VersionIndex
+from .roster import PeopleDirectory
 from .scope import EVERYTHING, Scope
 
 MAX_BATCH = 100_000
@@ -116,67 +112,6 @@ def _encoded(vi: VersionIndex, grid: str, group: str | None
                                 Fragment(orjson.dumps(area_brief(vi, group))) if group else None,
                                 Fragment(orjson.dumps(chain_of(vi, grid))))
     return parts
-
-
-_PEOPLE = (
-    sa.select(workers.c.code, workers.c.name, workers.c.role, workers.c.phone,
-              workers.c.on_duty, worker_areas.c.area_code)
-    .join(worker_areas, worker_areas.c.worker_id == workers.c.id)
-    .order_by(workers.c.role, workers.c.code)
-)
-
-
-# area code -> its people as JSON objects, comma-separated: (as PII roles see them, masked).
-_Roster = dict[str, tuple[bytes, bytes]]
-
-
-class PeopleDirectory:
-    """Who answers for each area: the whole roster in memory, reloaded every `ttl` s.
-
-    Lookups touch random grids all day, so one query per lookup would cost more than the
-    lookup itself; the roster (a worker per group, a few per grid) is small. A change shows
-    within `ttl` seconds; while one thread reloads, the others answer from the old copy.
-    """
-
-    def __init__(self, engine: sa.Engine, ttl: float) -> None:
-        self.engine = engine
-        self.ttl = ttl
-        self._roster: _Roster | None = None
-        self._loaded = float("-inf")
-        self._lock = threading.Lock()
-
-    def snapshot(self) -> _Roster:
-        """The roster as loaded last, reloaded first when older than `ttl`."""
-        stale = time.monotonic() - self._loaded >= self.ttl
-        if stale and self._lock.acquire(blocking=self._roster is None):
-            try:
-                if time.monotonic() - self._loaded >= self.ttl:
-                    self._roster, self._loaded = self._load(), time.monotonic()
-            finally:
-                self._lock.release()
-        return self._roster or {}
-
-    def _load(self) -> _Roster:
-        people: dict[str, tuple[list[bytes], list[bytes]]] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execute(_PEOPLE):
-                base = {"code": r.code, "role": r.role, "area_code": r.area_code,
-                        "on_duty": bool(r.on_duty)}
-                full, masked = people.setdefault(r.area_code, ([], []))
-                full.append(orjson.dumps({**base, "name": r.name, "phone": r.phone}))
-                masked.append(orjson.dumps(
-                    {**base, "name": mask_name(r.name), "phone": mask_phone(r.phone)}))
-        return {code: (b",".join(full), b",".join(masked))
-                for code, (full, masked) in people.items()}
-
-    def for_role(self, codes: tuple[str, ...], role: str) -> Fragment:
-        """Workers answering for these areas (grid leader, workers, liaison head), with
-        names and phones as `role` may see them: one JSON array of objects encoded at
-        load time."""
-        roster = self.snapshot()
-        which = 0 if role in PII_ROLES else 1
-        parts = [found[which] for code in codes if (found := roster.get(code))]
-        return Fragment(b"[" + b",".join(parts) + b"]")
 
 
 def encode_answers(vi: VersionIndex) -> None:

@@ -197,9 +197,12 @@ class VersionIndex:
         return out
 
 
-def build_indexes(conn: sa.Connection, version: int) -> VersionIndex:
-    """The grid and ten-household-group indexes and the area directory of one version."""
-    grids, groups = (GridIndex(*layer(conn, version, lvl), version=version, level=lvl)
+def build_indexes(conn: sa.Connection, version: int, *, raster: bool = True
+                  ) -> VersionIndex:
+    """The grid and ten-household-group indexes and the area directory of one version
+    (`raster=False`: plain indexes, see GridIndex)."""
+    grids, groups = (GridIndex(*layer(conn, version, lvl), version=version, level=lvl,
+                               raster=raster)
                      for lvl in ("grid", "group"))
     rows = conn.execute(sa.select(areas.c.code, areas.c.name, areas.c.level, areas.c.kind,
                                   areas.c.parent_code).where(rows_in(conn, version)))

@@ -34,11 +34,12 @@ SETTINGS: tuple[Setting, ...] = (
             "How far (metres) a child area may stick out of its parent before an import "
             "reports it."),
     Setting("INDEX_REFRESH_S", 2.0,
-            "How often (seconds) each process checks whether a new boundary version went "
-            "live and rebuilds its grid index."),
+            "How often (seconds) the service checks whether a new boundary version went "
+            "live; its index is built in the background (once, by the `serve` master) "
+            "while lookups answer from the old one."),
     Setting("ROSTER_REFRESH_S", 30.0,
             "How often (seconds) each process reloads who answers for each area (the "
-            "people in a lookup answer)."),
+            "people in a lookup answer), in the background."),
     Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
             "Largest request body accepted; larger ones get 413."),
     Setting("ACCESS_LOG", True, "Write one access-log line per request to stderr (method, "

@@ -43,7 +43,7 @@ def test_one_line_per_request_without_secrets(client, tiny, tokens, lines) -> No
 
 
 def test_access_log_can_be_turned_off(db_url, lines) -> None:  # noqa: ANN001
-    app = create_app({"DATABASE_URL": db_url, "ACCESS_LOG": False})
+    app = create_app({"DATABASE_URL": db_url, "ACCESS_LOG": False}, migrate=True)
     app.test_client().get("/api/v1/health")
     services(app).engine.dispose()
     assert lines == []

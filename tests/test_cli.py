@@ -103,3 +103,16 @@ def test_personal_data_leaving_is_audited(cli_env, tmp_path, monkeypatch) -> Non
         ("ops-li", "import_households", "hh.csv"), ("ops-li", "export_pii", str(out))]
     assert rows[0].detail == {"rows": 4, "accepted": 2, "rejected": 2}
     assert rows[1].detail == {"households": 2}
+
+
+def test_workers_do_not_migrate_but_say_how(cli_env) -> None:  # noqa: ANN001
+    """An app on an unmigrated store refuses to start and names the command; after
+    `geo-service migrate` it starts."""
+    from geo_service import create_app, services
+    from geo_service.db import SchemaNotCurrent
+
+    with pytest.raises(SchemaNotCurrent, match="geo-service migrate"):
+        create_app()
+    res = cli_env.invoke(main, ["migrate"])
+    assert res.exit_code == 0, res.output
+    services(create_app()).close()

@@ -32,13 +32,13 @@ def test_unknown_route_and_method(client, tokens) -> None:  # noqa: ANN001
 
 def test_oversized_body_is_413_with_the_limit(tmp_path) -> None:  # noqa: ANN001
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
-                      "MAX_BODY_BYTES": 1000})
+                      "MAX_BODY_BYTES": 1000}, migrate=True)
     with services(app).engine.begin() as conn:
         token = create_token(conn, name="big", role="viewer")
     resp = app.test_client().post("/api/v1/lookup", data="x" * 5000,
                                   content_type="application/json", headers=bearer(token))
     assert resp.status_code == 413 and "1000" in _shape(resp)["message"]
-    services(app).engine.dispose()
+    services(app).close()
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ from geo_service.index import GridIndex
 from .tiny import G1, G2, G3, G4, GRIDS
 
 
-@pytest.fixture(scope="module")
-def index() -> GridIndex:
-    # Deliberately out of code order: the index must sort by code itself.
+@pytest.fixture(scope="module", params=[True, False], ids=["raster", "plain"])
+def index(request: pytest.FixtureRequest) -> GridIndex:
+    # Deliberately out of code order: the index must sort by code itself. The plain
+    # index (earlier versions) gives the same answers as the raster one.
     codes = [G3, G1, G4, G2]
-    return GridIndex(codes, [GRIDS[c][2] for c in codes], version=1)
+    return GridIndex(codes, [GRIDS[c][2] for c in codes], version=1, raster=request.param)
 
 
 CASES = [

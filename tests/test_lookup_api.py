@@ -124,7 +124,12 @@ def test_version_answers_from_the_earlier_boundaries(app, client, tiny, tokens) 
         [shapely.box(103.015, 35.0, 103.02, 35.02)])
     result = import_now(services(app).engine, grids, "grid", author="t")
     assert result.report.ok and result.written, result.report.summary()
+    services(app).indexes.settle()  # the new live index is built in the background
     now = get(client, tokens["viewer"], lon=103.012, lat=35.01).get_json()
+    warming = get(client, tokens["viewer"], lon=103.012, lat=35.01, version=tiny)
+    assert warming.status_code == 503 and warming.headers["Retry-After"] == "1"
+    assert warming.get_json()["error"]["code"] == "version_warming"
+    services(app).indexes.settle()
     before = get(client, tokens["viewer"], lon=103.012, lat=35.01, version=tiny).get_json()
     assert now["grid"]["code"] == G1 and now["version"] == result.version
     assert before["grid"]["code"] == G2 and before["version"] == tiny

@@ -42,7 +42,7 @@ def tiny_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     Not TESTING: an exception must reach schemathesis as the 500 a client would get.
     """
     db = tmp_path_factory.mktemp("openapi") / "geo.sqlite3"
-    app = create_app({"DATABASE_URL": f"sqlite:///{db}"})
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}"}, migrate=True)
     engine = services(app).engine
     load_tiny(engine)
     with engine.begin() as conn:
@@ -57,7 +57,7 @@ def tiny_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         app.config["TEST_TOKENS"] = {role: create_token(conn, name=f"oa-{role}", role=role)
                                      for role in ("admin", "worker")}
     yield app
-    engine.dispose()
+    services(app).close()
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):  # noqa: ANN202
-        return jsonify(err.to_dict()), err.status
+        return jsonify(err.to_dict()), err.status, err.headers
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):  # noqa: ANN202

@@ -10,6 +10,7 @@ from .. import lookup as domain
 from .. import services
 from ..auth import ANY_ROLE
 from ..errors import ApiError
+from ..index_cache import VersionWarming
 from ..registry import RegistryError
 from . import allow, principal, scope
 
@@ -39,6 +40,9 @@ def version_index(raw: object):  # noqa: ANN201
         return cache.version(version)
     except RegistryError as err:
         raise ApiError(404, "unknown_version", str(err), "version") from None
+    except VersionWarming as warming:  # built in the background; never on a request
+        raise ApiError(503, "version_warming", str(warming), "version",
+                       headers={"Retry-After": str(warming.retry_after)}) from None
 
 
 @bp.get("/lookup")

@@ -169,7 +169,9 @@ ERRORS = {
     "TooLarge": (413, "Request body or batch over the limit."),
     "Unprocessable": (422, "A well-formed point that cannot be right: out of range, or "
                            "longitude and latitude swapped."),
-    "NoBoundaries": (503, "No boundary version is live yet."),
+    "NoBoundaries": (503, "No boundary version is live yet (`no_boundaries`), or the "
+                          "earlier version asked for is being loaded (`version_warming`: "
+                          "ask again after the Retry-After header's seconds)."),
 }
 
 PARAMETERS = {
