@@ -51,9 +51,22 @@ def upgrade(engine: sa.Engine) -> None:
     """Bring the schema to the newest migration (idempotent). Run once per deployment
     (`geo-service migrate`, or `serve` before it forks), never by every worker at once."""
     cfg = _config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:  # batch migrations rebuild tables that others reference: check at the end
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # (a no-op inside a transaction)
+            conn.commit()
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("a migration left rows whose references are broken")
+        finally:
+            if sqlite:
+                conn.rollback()
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def check_current(engine: sa.Engine) -> None:

@@ -91,3 +91,41 @@ def test_migrations_and_table_definitions_agree(engine: sa.Engine) -> None:
             and not (d[0] == "remove_index" and d[1].name in ("ix_areas_geom",
                                                                "ix_households_geom"))]
     assert diff == []
+
+
+def test_upgrade_keeps_token_rights_and_moves_draft_removals_aside(tmp_path) -> None:  # noqa: ANN001
+    """A store made by migration 0001, with a live version, an unpublished draft that
+    closed a live row, and a scoped token, upgraded to head."""
+    from alembic import command
+    from alembic.config import Config
+
+    from geo_service.db import MIGRATIONS, make_engine, upgrade
+    from geo_service.models import api_tokens, version_removals
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(sa.text(
+            "INSERT INTO boundary_versions (id, state, author, note, created_at) VALUES "
+            "(1, 'live', 't', '', '2026-01-01'), (2, 'draft', 't', '', '2026-01-02')"))
+        conn.execute(sa.text(
+            "INSERT INTO areas (id, code, name, level, version_from, version_to, geom) "
+            "VALUES (1, 'G', 'g', 'grid', 1, 2, x'00'), (2, 'G', 'g2', 'grid', 2, NULL, x'00')"))
+        conn.execute(sa.text("INSERT INTO users (id, name, role, area_code, created_at) "
+                             "VALUES (1, 'wall', 'viewer', '623001', '2026-01-01')"))
+        conn.execute(sa.text("INSERT INTO api_tokens (user_id, token_hash, prefix, "
+                             "created_at) VALUES (1, 'h', 'gs_x', '2026-01-01')"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        token = conn.execute(sa.select(api_tokens.c.role, api_tokens.c.area_code)).one()
+        removals = conn.execute(sa.select(version_removals)).all()
+        closed = conn.execute(sa.text("SELECT version_to FROM areas WHERE id = 1")).scalar()
+        bases = conn.execute(sa.select(boundary_versions.c.id, boundary_versions.c.base_version)
+                             .order_by(boundary_versions.c.id)).all()
+    engine.dispose()
+    assert tuple(token) == ("viewer", "623001")
+    assert [tuple(r) for r in removals] == [(2, 1)] and closed is None
+    assert [tuple(b) for b in bases] == [(1, None), (2, 1)]
