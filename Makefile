@@ -10,8 +10,9 @@ bench:
 # run the whole suite there, and only then write constraints.txt.
 lock:
 	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install -q -U setuptools
 	.lock-venv/bin/pip install -q -e ".[dev]"
 	.lock-venv/bin/python -m pytest -q
-	{ sed -n '1,2p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable \
-	  | grep -v '^-e'; } > constraints.new && mv constraints.new constraints.txt
+	{ sed -n '1,2p' constraints.txt; .lock-venv/bin/pip freeze --all --exclude-editable \
+	  | grep -v -e '^-e' -e '^pip=='; } > constraints.new && mv constraints.new constraints.txt
 	rm -rf .lock-venv

@@ -15,7 +15,9 @@ from .index_cache import IndexCache
 from .jsonio import OrjsonProvider
 from .roster import PeopleDirectory
 
-STATIC = Path(__file__).resolve().parent / "static"  # package data: wheels carry it
+_HERE = Path(__file__).resolve().parent
+# The front end: package data in a wheel, `static/` beside the package in a checkout.
+STATIC = _HERE / "static" if (_HERE / "static").is_dir() else _HERE.parent / "static"
 
 
 @dataclass

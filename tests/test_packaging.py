@@ -3,6 +3,7 @@ package directory: the docs page's static assets and the migrations."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,14 +25,27 @@ def test_wheel_carries_static_assets_and_migrations(tmp_path: Path) -> None:
         if (ROOT / name).is_file():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, src / name)
+    # The isolated build takes setuptools at the locked version too.
+    env = {**os.environ, "PIP_CONSTRAINT": str(ROOT / "constraints.txt")}
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                     "-q", str(src), "-w", str(tmp_path / "dist")], check=True,
-                   capture_output=True)
+                   capture_output=True, env=env)
     (wheel,) = (tmp_path / "dist").glob("geo_service-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    package = ROOT / "geo_service"
-    wanted = {p.relative_to(ROOT).as_posix() for sub in ("static", "migrations")
-              for p in (package / sub).rglob("*")
-              if p.is_file() and "__pycache__" not in p.parts}
-    assert any(n.endswith("swagger-ui-bundle.js") for n in wanted)
-    assert wanted - names == set()
+    tracked = [Path(f) for f in files if "__pycache__" not in f]
+    wanted = {("geo_service" / f).as_posix() if f.parts[0] == "static" else f.as_posix()
+              for f in tracked
+              if f.parts[0] == "static" or f.parts[:2] == ("geo_service", "migrations")
+              or (f.parts[0] in ("geo_service", "boundaries") and f.suffix == ".py")}
+    assert "geo_service/static/js/docs.js" in wanted
+    assert wanted - names == set()  # every module, migration and front-end file
+
+
+def test_every_package_is_listed_for_the_wheel() -> None:
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+                 ["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for top in ("geo_service", "boundaries") for p in (ROOT / top).rglob("__init__.py")}
+    assert found - listed == set()
