@@ -60,8 +60,9 @@ def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -
         db.check_current(engine)
     app.extensions["geo"] = Services(
         engine=engine, settings=values,
-        indexes=IndexCache(engine, values["INDEX_REFRESH_S"], values["NEAR_BOUNDARY_M"]),
-        tokens=TokenCache(ttl=values["INDEX_REFRESH_S"]),
+        indexes=IndexCache(engine, values["INDEX_REFRESH_S"], values["NEAR_BOUNDARY_M"],
+                           versions_kept=values["VERSIONS_KEPT"]),
+        tokens=TokenCache(ttl=values["TOKEN_CACHE_S"]),
         people=PeopleDirectory(engine, ttl=values["ROSTER_REFRESH_S"]),
     )
     from .web import init_app  # noqa: PLC0415 - web depends on the app being configured

@@ -15,13 +15,18 @@ from boundaries.levels import LEVELS
 
 from . import create_app, services
 from .auth import ROLES
+from .db import SchemaNotCurrent
 from .errors import ApiError
+from .settings import SettingsError
 
 
 def _app(migrate: bool = True) -> Flask:
     """The app for one command; commands that write bring the schema to head first (one
     process: no race), the read-only ones only check it."""
-    return create_app(migrate=migrate)
+    try:
+        return create_app(migrate=migrate)
+    except (SettingsError, SchemaNotCurrent) as err:
+        raise click.ClickException(str(err)) from None
 
 
 def _echo_report(data: dict, as_json: bool) -> None:

@@ -21,9 +21,10 @@ costs with it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import sqlalchemy as sa
 
@@ -44,7 +45,8 @@ class VersionWarming(Exception):
 
 
 class IndexCache:
-    def __init__(self, engine: sa.Engine, refresh_s: float, near_m: float) -> None:
+    def __init__(self, engine: sa.Engine, refresh_s: float, near_m: float, *,
+                 versions_kept: int = 4) -> None:
         self.engine = engine
         self.near_m = near_m
         self.refresh_s = refresh_s
@@ -53,7 +55,8 @@ class IndexCache:
         self._live: VersionIndex | None = None
         self._checked = float("-inf")
         self._first = threading.Lock()
-        self._earlier: dict[int, VersionIndex] = {}
+        self.versions_kept = versions_kept
+        self._earlier: OrderedDict[int, VersionIndex] = OrderedDict()  # least recent first
         self._builder = Background("geo-index-builder")
 
     def live(self) -> VersionIndex | None:
@@ -104,6 +107,8 @@ class IndexCache:
             return live
         hit = self._earlier.get(version)
         if hit is not None:
+            with contextlib.suppress(KeyError):  # evicted meanwhile by the builder
+                self._earlier.move_to_end(version)
             return hit
         if not self._builder.pending(("version", version)):
             with self.engine.connect() as conn:
@@ -119,6 +124,8 @@ class IndexCache:
         encode_answers(vi)
         self.builds["earlier", version] += 1
         self._earlier[version] = vi
+        while len(self._earlier) > self.versions_kept:
+            self._earlier.popitem(last=False)
 
     def wait(self, timeout: float | None = 60.0) -> bool:
         """Wait until no build is queued or running; False on timeout."""

@@ -6,6 +6,7 @@ exist without being documented.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ROSTER_REFRESH_S", 30.0,
             "How often (seconds) each process reloads who answers for each area (the "
             "people in a lookup answer), in the background."),
+    Setting("TOKEN_CACHE_S", 2.0,
+            "How long (seconds) a process trusts a token it checked: a revoked token stops "
+            "working within this time."),
+    Setting("VERSIONS_KEPT", 4,
+            "How many earlier boundary versions (`version=`) each process keeps built; "
+            "asking for another builds it in the background (503 `version_warming` "
+            "meanwhile) and forgets the least recently used."),
     Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
             "Largest request body accepted; larger ones get 413."),
     Setting("ACCESS_LOG", True, "Write one access-log line per request to stderr (method, "
@@ -53,20 +61,69 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+class SettingsError(ValueError):
+    """A setting that does not exist or cannot be read: the service refuses to start."""
+
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+_ENV_IGNORED = ("GEO_TEST_",)  # the test suite's own variables
+
+
 def _coerce(setting: Setting, raw: str) -> Any:
     kind = type(setting.default)
     if kind is bool:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    return kind(raw)
+        value = raw.strip().lower()
+        if value not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            raise SettingsError(f"{setting.env}={raw!r} is not true or false")
+        return value in ("1", "true", "yes", "on")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{setting.env}={raw!r} is not {_KINDS[kind]}") from None
+
+
+_KINDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+
+
+def _unknown(name: str, shown: str) -> SettingsError:
+    near = difflib.get_close_matches(name, _BY_NAME, n=1)
+    hint = f"; did you mean {shown.replace(name, near[0])!r}?" if near else ""
+    return SettingsError(f"unknown setting {shown!r}{hint} (known: {', '.join(_BY_NAME)})")
+
+
+def _fits(kind: type, value: Any) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)
+
+
+def _check(name: str, value: Any) -> Any:
+    setting = _BY_NAME.get(name)
+    if setting is None:
+        raise _unknown(name, name)
+    kind = type(setting.default)
+    if not _fits(kind, value):
+        raise SettingsError(f"setting {name} must be {_KINDS[kind]}, got {value!r}")
+    if kind in (int, float) and value < 0:
+        raise SettingsError(f"setting {name} must not be negative, got {value!r}")
+    return value
 
 
 def load(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
          ) -> dict[str, Any]:
-    """Defaults, then `GEO_*` environment variables, then explicit overrides."""
+    """Defaults, then `GEO_*` environment variables, then explicit overrides; anything
+    unknown, unreadable or negative stops the start with a message naming it."""
     environ = os.environ if environ is None else environ
+    stray = [k for k in environ if k.startswith("GEO_") and not k.startswith(_ENV_IGNORED)
+             and k[4:] not in _BY_NAME]
+    if stray:
+        raise _unknown(stray[0][4:], stray[0])
     values = {}
     for s in SETTINGS:
         raw = environ.get(s.env)
-        values[s.name] = s.default if raw is None else _coerce(s, raw)
-    values.update(overrides or {})
+        values[s.name] = s.default if raw is None else _check(s.name, _coerce(s, raw))
+    for name, value in (overrides or {}).items():
+        values[name] = _check(name, value)
     return values

@@ -116,3 +116,10 @@ def test_workers_do_not_migrate_but_say_how(cli_env) -> None:  # noqa: ANN001
     res = cli_env.invoke(main, ["migrate"])
     assert res.exit_code == 0, res.output
     services(create_app()).close()
+
+
+def test_a_mistyped_setting_is_one_line_not_a_traceback(cli_env, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("GEO_WORKER", "4")
+    res = cli_env.invoke(main, ["versions"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "unknown setting 'GEO_WORKER'; did you mean 'GEO_WORKERS'?" in res.output

@@ -127,3 +127,29 @@ def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:  # noqa: AN
         proc.wait(timeout=20)
         proc.stdout.close()
         engine.dispose()
+
+
+def test_earlier_versions_kept_are_bounded(app, tiny) -> None:  # noqa: ANN001
+    """VERSIONS_KEPT bounds the memory `version=` can make a process hold: the least
+    recently used earlier version is forgotten (and built again if asked for)."""
+    from geo_service.index_cache import VersionWarming
+
+    engine = services(app).engine
+    second = import_now(engine, _moved_grids(103.015), "grid").version
+    import_now(engine, _moved_grids(103.011), "grid")
+    cache = services(app).indexes
+    cache.settle()
+    cache.versions_kept = 1
+
+    def served(version: int):  # noqa: ANN202
+        for _ in range(2):
+            try:
+                return cache.version(version)
+            except VersionWarming:
+                cache.wait()
+        raise AssertionError(f"version {version} was never built")
+
+    assert served(tiny).version == tiny and served(second).version == second
+    assert list(cache._earlier) == [second]  # noqa: SLF001 - the bound itself
+    assert served(tiny).version == tiny
+    assert cache.builds["earlier", tiny] == 2
