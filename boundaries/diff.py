@@ -15,10 +15,10 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from boundaries.units import M_PER_DEG_MAX
 from boundaries.validate import AREA_EPSILON_M2, LocalMetres, as_multipolygons, texts
 
 EXACT_DEG = 1e-9  # coordinates this close (about 0.1 mm) are the same coordinate
-M_PER_DEG_MAX = 111_700.0  # no degree of latitude or longitude is longer than this
 HAUSDORFF_SEGMENT_DEG = 0.005  # densify to ~500 m before projecting: sag under 5 mm
 
 

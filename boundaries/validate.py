@@ -19,6 +19,7 @@ import shapely
 
 from boundaries.crs import to_metres
 from boundaries.levels import check_level, parent_level
+from boundaries.units import square_metres_per_square_degree
 
 AREA_EPSILON_M2 = 1.0  # overlaps and gaps at or below this are floating-point noise
 SLACK_DEG = 1e-10  # ~0.01 mm: children this close to their parent's edge are inside it
@@ -362,19 +363,12 @@ class LocalMetres:
     def area(self, geoms: np.ndarray) -> np.ndarray:
         geoms = np.asarray(geoms, dtype=object)
         _, miny, _, maxy = shapely.bounds(geoms).T
-        out = np.nan_to_num(shapely.area(geoms) * _m2_per_square_degree((miny + maxy) / 2))
+        out = np.nan_to_num(shapely.area(geoms)
+                            * square_metres_per_square_degree((miny + maxy) / 2))
         real = out > AREA_EPSILON_M2 / 100
         if real.any():
             out[real] = shapely.area(self.project(geoms[real]))
         return out
-
-
-def _m2_per_square_degree(lat: np.ndarray) -> np.ndarray:
-    """Square metres in one degree of longitude by one of latitude at `lat` (WGS84 series)."""
-    phi = np.radians(np.nan_to_num(lat))
-    m_lat = 111_132.954 - 559.822 * np.cos(2 * phi) + 1.175 * np.cos(4 * phi)
-    m_lon = 111_412.84 * np.cos(phi) - 93.5 * np.cos(3 * phi) + 0.118 * np.cos(5 * phi)
-    return m_lat * m_lon
 
 
 def _check_outside_parent(
@@ -488,7 +482,7 @@ def _check_gaps(
     siblings = (ppos[left] >= 0) & (ppos[left] == ppos[right])
     np.add.at(bound, ppos[left[siblings]], shared_deg2[siblings])
     _, miny, _, _ = shapely.bounds(pgeoms[heads]).T
-    heads = heads[bound[heads] * _m2_per_square_degree(miny) > AREA_EPSILON_M2 / 2]
+    heads = heads[bound[heads] * square_metres_per_square_degree(miny) > AREA_EPSILON_M2 / 2]
     if not len(heads):
         return
     rows = rows[np.isin(ppos[rows], heads)]

@@ -44,9 +44,8 @@ from scipy import ndimage
 from shapely import STRtree
 
 from boundaries.crs import distance_m, metric_transformer, to_metres
+from boundaries.units import min_metres_per_degree
 
-# Metres per degree of latitude, a safe lower bound used to turn metres into degrees.
-_M_PER_DEG = 110_500.0
 # Cell raster: at most this many cells (int32 each: 16 MB).
 _MAX_CELLS = 4_000_000
 _MIN_CELL_DEG = 5e-5  # ~5 m: finer cells would not help and only cost memory
@@ -449,7 +448,7 @@ class GridIndex:
         self.bounds = (float(x0), float(y0), float(x1), float(y1))
         self._origin = ((x0 + x1) / 2, (y0 + y1) / 2)
         self._max_lat = float(min(max(abs(y0), abs(y1)), 89.0))
-        self._m_per_deg = _M_PER_DEG * math.cos(math.radians(self._max_lat))  # at least
+        self._m_per_deg = min_metres_per_degree(self._max_lat)  # the shortest degree here
         self._geoms_m = to_metres(self.geoms, *self._origin)
         self._to_m = metric_transformer(float(self._origin[0]), float(self._origin[1]))
         _prepare_now(self.geoms)
