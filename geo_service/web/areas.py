@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from .. import areas as domain
 from .. import services
 from ..auth import ANY_ROLE
 from ..errors import ApiError
 from ..lookup import parse_crs, parse_number
-from . import allow, principal
+from . import allow, principal, query
 from .lookup import version_index
 
 bp = Blueprint("areas", __name__, url_prefix="/api/v1")
 MAX_SIMPLIFY_M = 100_000  # coarser than any map needs; huge tolerances overflow GEOS
 
 
-def _scoped(vi, code: str) -> None:  # noqa: ANN001
+def _scoped(vi, code: str, field: str = "code") -> None:  # noqa: ANN001
     if not domain.in_scope(vi, code, principal().area_code):
         raise ApiError(403, "out_of_scope",
-                       f"this token is limited to area {principal().area_code}", "code")
+                       f"this token is limited to area {principal().area_code}", field)
 
 
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
+def _int_arg(args: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = args.get(name)
     if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
@@ -48,8 +48,9 @@ def area(code: str):  # noqa: ANN201
         "404": NotFound
         "503": NoBoundaries
     """
-    vi = version_index(request.args.get("version"))
-    crs = parse_crs(request.args.get("crs"))
+    args = query()
+    vi = version_index(args.get("version"))
+    crs = parse_crs(args.get("crs"))
     _scoped(vi, code)
     with services(current_app).engine.connect() as conn:
         return jsonify(domain.area_feature(conn, vi, code, crs=crs))
@@ -90,12 +91,12 @@ def area_list():  # noqa: ANN201
         "404": NotFound
         "503": NoBoundaries
     """
-    args = request.args
+    args = query()
     vi = version_index(args.get("version"))
     crs = parse_crs(args.get("crs"))
     level = args.get("level", "grid")
     bbox = None
-    if args.get("bbox"):
+    if "bbox" in args:
         parts = args["bbox"].split(",")
         if len(parts) != 4:
             raise ApiError(400, "invalid_bbox", "bbox is minlon,minlat,maxlon,maxlat", "bbox")
@@ -105,7 +106,7 @@ def area_list():  # noqa: ANN201
         raise ApiError(400, "invalid", "simplify is a tolerance in metres from 0 to "
                        f"{MAX_SIMPLIFY_M}", "simplify")
     if args.get("parent"):
-        _scoped(vi, args["parent"])
+        _scoped(vi, args["parent"], "parent")
     try:
         with services(current_app).engine.connect() as conn:
             out = domain.area_collection(conn, vi, level=level, parent=args.get("parent"),
@@ -141,10 +142,11 @@ def area_households(code: str):  # noqa: ANN201
         "404": NotFound
         "503": NoBoundaries
     """
-    vi = version_index(request.args.get("version"))
+    args = query()
+    vi = version_index(args.get("version"))
     _scoped(vi, code)
-    page = _int_arg("page", 1, 1, 1_000_000)
-    per_page = _int_arg("per_page", 100, 1, 1000)
+    page = _int_arg(args, "page", 1, 1, 1_000_000)
+    per_page = _int_arg(args, "per_page", 100, 1, 1000)
     with services(current_app).engine.connect() as conn:
         return jsonify(domain.household_page(conn, vi, code, principal().role, page=page,
                                              per_page=per_page))

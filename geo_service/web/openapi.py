@@ -163,6 +163,7 @@ ERRORS = {
     "Forbidden": (403, "The token's role may not call this, or the area is outside its scope."),
     "NotFound": (404, "No such area or boundary version."),
     "TooLarge": (413, "Request body or batch over the limit."),
+    "NotJson": (415, "The body was not sent as `Content-Type: application/json`."),
     "Unprocessable": (422, "A well-formed point that cannot be right: out of range, or "
                            "longitude and latitude swapped."),
     "NoBoundaries": (503, "No boundary version is live yet."),
