@@ -112,15 +112,12 @@ def lookup_many():  # noqa: ANN201
         raise ApiError(400, "invalid_body", "expected a JSON object with \"points\" or a "
                        "GeoJSON FeatureCollection", "body")
     crs = domain.parse_crs(body.get("crs") or args.get("crs"))
-    ids = None
+    ids, problems = None, None
     if body.get("type") == "FeatureCollection":
         feats = body.get("features")
         if not isinstance(feats, list):
             raise ApiError(400, "invalid_body", "features must be a list", "features")
-        ids = [f.get("id") if isinstance(f, dict) else None for f in feats]
-        points = [((f.get("geometry") or {}).get("coordinates")
-                   if isinstance(f, dict) and isinstance(f.get("geometry"), dict) else None)
-                  for f in feats]
+        ids, points, problems = domain.feature_points(feats)
     else:
         points = body.get("points")
         if not isinstance(points, list):
@@ -130,7 +127,7 @@ def lookup_many():  # noqa: ANN201
         raise ApiError(413, "too_many_points", f"{len(points)} points; the limit is "
                        f"{domain.MAX_BATCH} per request", "points")
     vi = version_index(args["version"] if "version" in args else body.get("version"))
-    out = domain.lookup_batch(vi, points, crs, chain=bool(body.get("chain")))
+    out = domain.lookup_batch(vi, points, crs, chain=bool(body.get("chain")), problems=problems)
     if ids is not None:
         out["ids"] = ids
     return jsonify(out)

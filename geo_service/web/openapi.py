@@ -132,7 +132,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "version": INT, "count": INT,
         "grid": {"type": "array", "items": NULL_STR, "description": "in input order"},
         "group": {"type": "array", "items": NULL_STR},
-        "errors": {"type": "array", "items": _object({"index": INT, "reason": STR})},
+        "errors": {"type": "array", "items": _object({
+            "index": INT, "code": STR, "field": NULL_STR, "reason": STR}),
+            "description": "points that could not be looked up: the error code and field "
+                           "a single lookup would answer (out_of_range, swapped_axes, "
+                           "invalid_number, invalid_point, invalid_geometry)"},
         "chain": {"type": "array", "items": {"type": "array", "items": ref("ChainLink")},
                   "description": "with chain=true"},
         "ids": {"type": "array", "description": "the features' ids (GeoJSON form)"},
