@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
+
+from boundaries.crs import from_wgs84
 
 from .conftest import bearer
 from .tiny import G1
@@ -158,3 +161,170 @@ def test_out_of_scope_names_the_field(app, client, tiny) -> None:  # noqa: ANN00
 ])
 def test_empty_parameter_is_not_absent(client, tiny, tokens, url, code, field) -> None:  # noqa: ANN001
     _error(client.get(url, headers=bearer(tokens["viewer"])), 400, code, field)
+
+
+# --------------------------------------------------------------------- 2. range per CRS
+
+# G1's middle (103.005, 35.01) in each CRS, and what wrong versions of it must answer.
+_MERC_X, _MERC_Y = 11466464.149161143, 4165240.18717266
+_GK_X, _GK_Y = 34591735.06898137, 3876163.917678814  # EPSG:4522, zone prefix 34
+_MERC_HALF = 20037508.342789244
+
+OUT_OF_RANGE = [
+    # crs, x, y, code, field, why
+    ("EPSG:3857", _MERC_X + 2 * _MERC_HALF, _MERC_Y, "out_of_range", "lon",
+     "x past the antimeridian wrapped round the globe into G1"),
+    ("EPSG:3857", 1e20, _MERC_Y, "out_of_range", "lon", "once answered as 121.36°E"),
+    ("EPSG:3857", _MERC_X, -3e7, "out_of_range", "lat", "y beyond ±85.06°"),
+    ("EPSG:4522", _GK_X - 34_000_000, _GK_Y, "out_of_range", "lon", "zone prefix left off"),
+    ("EPSG:4543", _GK_X, _GK_Y, "out_of_range", "lon", "a prefix where the CRS has none"),
+    ("EPSG:4522", _GK_X, 4e7, "out_of_range", "lat", "northing past the pole"),
+    ("EPSG:4496", 1e20, 1e20, "out_of_range", "lat", "6° zone, both absurd"),
+    ("gcj02", 200.0, 35.01, "out_of_range", "lon", "geographic: |lon| > 180"),
+    ("bd09", 103.01, -95.0, "out_of_range", "lat", "geographic: |lat| > 90"),
+    ("bd09", 35.0148, 103.0136, "swapped_axes", "lon", "BD-09 point with its axes swapped"),
+    ("EPSG:4326", 35.01, 103.005, "swapped_axes", "lon", "WGS84 point swapped"),
+]
+
+
+@pytest.mark.parametrize(("crs", "x", "y", "code", "field", "why"), OUT_OF_RANGE)
+def test_out_of_range_in_its_crs_single_and_batch(client, tiny, tokens, crs, x, y, code,  # noqa: ANN001, PLR0913
+                                                  field, why) -> None:
+    resp = client.get(LOOKUP, query_string={"lon": repr(x), "lat": repr(y), "crs": crs},
+                      headers=bearer(tokens["viewer"]))
+    _error(resp, 422, code, field)
+    good = [float(v) for v in from_wgs84(103.005, 35.01, crs)]
+    body = client.post(LOOKUP, json={"points": [[x, y], good], "crs": crs},
+                       headers=bearer(tokens["viewer"])).get_json()
+    assert body["grid"] == [None, G1], why
+    assert [(e["index"], e["code"], e["field"]) for e in body["errors"]] == [(0, code, field)]
+
+
+@pytest.mark.parametrize(("crs", "x", "y"), [("EPSG:3857", _MERC_X, _MERC_Y),
+                                             ("EPSG:4522", _GK_X, _GK_Y),
+                                             ("EPSG:4543", _GK_X - 34_000_000, _GK_Y)])
+def test_in_range_projected_points_still_answer(client, tiny, tokens, crs, x, y) -> None:  # noqa: ANN001
+    resp = client.get(LOOKUP, query_string={"lon": repr(x), "lat": repr(y), "crs": crs},
+                      headers=bearer(tokens["viewer"]))
+    assert resp.status_code == 200 and resp.get_json()["grid"]["code"] == G1
+
+
+# --------------------------------------------------------------------- 3. batch points
+
+
+def _feature(i: int, geometry: dict | None) -> dict:
+    return {"type": "Feature", "id": f"f{i}", "geometry": geometry, "properties": {}}
+
+
+def test_only_point_features_are_looked_up(client, tiny, tokens) -> None:  # noqa: ANN001
+    geoms = [
+        {"type": "Point", "coordinates": [103.005, 35.01]},
+        {"type": "LineString", "coordinates": [[103.005, 35.01], [103.015, 35.01]]},
+        {"type": "Polygon", "coordinates": [[[103.005, 35.01], [103.006, 35.01],
+                                             [103.006, 35.011], [103.005, 35.01]]]},
+        {"type": "MultiPoint", "coordinates": [[103.005, 35.01]]},
+        None,
+    ]
+    fc = {"type": "FeatureCollection", "features": [_feature(i, g) for i, g in enumerate(geoms)]}
+    body = client.post(LOOKUP, json=fc, headers=bearer(tokens["viewer"])).get_json()
+    assert body["grid"] == [G1, None, None, None, None]
+    assert body["ids"] == ["f0", "f1", "f2", "f3", "f4"]
+    errors = {e["index"]: e for e in body["errors"]}
+    assert set(errors) == {1, 2, 3, 4}
+    assert {e["code"] for e in errors.values()} == {"invalid_geometry"}
+    for i, kind in ((1, "LineString"), (2, "Polygon"), (3, "MultiPoint")):
+        assert kind in errors[i]["reason"]
+
+
+@pytest.mark.parametrize("others", [[], [[1]], [[103.005, 35.01]], ["x"]])
+def test_string_coordinates_are_refused_whatever_the_other_points(client, tiny, tokens,  # noqa: ANN001
+                                                                  others) -> None:
+    points = [["103.005", "35.01"], [103.005, "35.01"], [True, 35.01], *others]
+    body = client.post(LOOKUP, json={"points": points},
+                       headers=bearer(tokens["viewer"])).get_json()
+    assert body["grid"][:3] == [None, None, None]
+    errors = {e["index"]: (e["code"], e["field"]) for e in body["errors"]}
+    assert [errors[i] for i in range(3)] == [("invalid_number", "lon"),
+                                             ("invalid_number", "lat"),
+                                             ("invalid_number", "lon")]
+
+
+# --------------------------------------------------------------------- 5. query numbers
+
+
+@pytest.mark.parametrize("lon", ["١٠٣.٠٠٥", "１０３.００５", "1_03.005", " 103.005", "103.005 ",
+                                 "0x67", "nan", "infinity", "103,005", "1e", "."])
+def test_query_numbers_are_plain_ascii_decimals(client, tiny, tokens, lon) -> None:  # noqa: ANN001
+    resp = client.get(LOOKUP, query_string={"lon": lon, "lat": "35.01"},
+                      headers=bearer(tokens["viewer"]))
+    _error(resp, 400, "invalid_number", "lon")
+
+
+@pytest.mark.parametrize("lon", ["103.005", "+103.005", "1.03005e2", "1.03005E+2",
+                                 "10300.5e-2"])
+def test_plain_decimals_still_read(client, tiny, tokens, lon) -> None:  # noqa: ANN001
+    resp = client.get(LOOKUP, query_string={"lon": lon, "lat": "35.01"},
+                      headers=bearer(tokens["viewer"]))
+    assert resp.status_code == 200 and resp.get_json()["grid"]["code"] == G1
+
+
+def test_bbox_numbers_are_plain_ascii_decimals(client, tiny, tokens) -> None:  # noqa: ANN001
+    resp = client.get("/api/v1/areas", query_string={"bbox": "１０３,35,103.1,35.1"},
+                      headers=bearer(tokens["viewer"]))
+    _error(resp, 400, "invalid_number", "bbox")
+
+
+# --------------------------------------------------------------------- 7. CRS names, cost
+
+
+class _NoProj:
+    """Stands in for pyproj: any use fails the test."""
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        raise AssertionError(f"pyproj.{name} used to refuse a CRS name")
+
+
+@pytest.mark.parametrize("crs", [
+    "+proj=longlat +datum=WGS84 +no_defs",
+    'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+    'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]',
+    "EPSG:32648",          # a real EPSG code, but not one the service documents
+    "EPSG:4555",           # just past the Gauss-Krüger range
+    "urn:ogc:def:crs:EPSG::4326",
+    "EPSG:٤٣٢٦",           # non-ASCII digits
+    "x" * 500,
+])
+def test_undocumented_crs_refused_without_proj(client, tiny, tokens, monkeypatch, crs) -> None:  # noqa: ANN001
+    monkeypatch.setattr("boundaries.crs.pyproj", _NoProj())
+    resp = client.get(LOOKUP, query_string={"lon": "103.005", "lat": "35.01", "crs": crs},
+                      headers=bearer(tokens["viewer"]))
+    err = _error(resp, 400, "unknown_crs", "crs")
+    assert "EPSG:4491–4554" in err["message"] and len(err["message"]) < 400
+    resp = client.post(LOOKUP, json={"points": [[103.005, 35.01]], "crs": crs},
+                       headers=bearer(tokens["viewer"]))
+    _error(resp, 400, "unknown_crs", "crs")
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "CRS84", "epsg:4326", "4490", "CGCS2000", "GCJ-02",
+                                 "bd09ll", "BD_09", " EPSG:3857 "])
+def test_documented_aliases_still_accepted(client, tiny, tokens, crs) -> None:  # noqa: ANN001
+    resp = client.get(LOOKUP, query_string={"lon": "103.03", "lat": "35.01", "crs": crs},
+                      headers=bearer(tokens["viewer"]))
+    assert resp.status_code in (200, 422), resp.get_json()  # 3857 degrees: out of service
+    assert resp.status_code == 200 or crs.strip() == "EPSG:3857"
+
+
+def test_100000_swapped_bd09_points_get_their_errors(client, tiny, tokens) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(103.001, 103.039, 100_000), rng.uniform(35.001, 35.019, 100_000)
+    x, y = from_wgs84(lon, lat, "bd09")
+    swapped = np.column_stack([y, x]).tolist()
+    body = client.post(LOOKUP, json={"points": swapped, "crs": "bd09"},
+                       headers=bearer(tokens["viewer"])).get_json()
+    assert body["grid"] == [None] * 100_000
+    assert [e["index"] for e in body["errors"]] == list(range(100_000))
+    assert {(e["code"], e["field"]) for e in body["errors"]} == {("swapped_axes", "lon")}
+    right = client.post(LOOKUP, json={"points": np.column_stack([x, y]).tolist()[:1000],
+                                      "crs": "bd09"},
+                        headers=bearer(tokens["viewer"])).get_json()
+    assert right["errors"] == [] and None not in right["grid"]
