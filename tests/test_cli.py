@@ -81,3 +81,27 @@ def test_draft_then_publish(cli_env, tmp_path) -> None:  # noqa: ANN001
         res = cli_env.invoke(main, ["export", str(out), "--level", "county",
                                     "--version", str(version)])
         assert res.exit_code == 0 and f"wrote {n} county" in res.output, res.output
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["export", "--level", "grid", "--version", "999", "out.gpkg"], "version 999"),
+    (["export", "--level", "grid", "out.csv"], "out.csv"),
+    (["export", "out.csv"], "--level"),
+    (["import-areas", "file.csv", "--level", "grid"], "file.csv"),
+    (["export", "--level", "household", "--version", "999", "out.gpkg"], "not versioned"),
+])
+def test_wrong_arguments_get_one_line_and_exit_2(cli_env, tmp_path, args, says) -> None:  # noqa: ANN001
+    areas = tiny_areas()
+    path = tmp_path / "grid.geojson"
+    areas[areas.level == "prefecture"].drop(columns="level").to_file(path)
+    assert cli_env.invoke(main, ["import-areas", str(path), "--level", "prefecture"]
+                          ).exit_code == 0
+    (tmp_path / "file.csv").write_text("code,name\n1,a\n", encoding="utf-8")
+    args = [str(tmp_path / a) if a.endswith((".csv", ".gpkg")) else a for a in args]
+    res = cli_env.invoke(main, args)
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    assert "Traceback" not in res.output and says in res.stderr
+    if "--level" in args:  # ours: one line; click's own usage error also prints the usage
+        assert res.stderr.strip().count("\n") == 0, res.stderr
+    assert not (tmp_path / "out.gpkg").exists()
