@@ -77,7 +77,8 @@ def json_body() -> Any:
 def _check_size() -> None:
     """414/431 in the one error shape before gunicorn's plain-text ones would apply."""
     env = request.environ
-    url = len(env.get("PATH_INFO", "")) + len(env.get("QUERY_STRING", ""))
+    raw = env.get("RAW_URI")  # as sent, percent-escapes and all (gunicorn, werkzeug)
+    url = len(raw) if raw else len(env.get("PATH_INFO", "")) + len(env.get("QUERY_STRING", ""))
     if url > MAX_URL_BYTES:
         raise ApiError(414, "uri_too_long", f"the URL is {url} bytes long; the limit is "
                        f"{MAX_URL_BYTES}: send many points with POST", "url")
