@@ -328,3 +328,44 @@ def test_100000_swapped_bd09_points_get_their_errors(client, tiny, tokens) -> No
                                       "crs": "bd09"},
                         headers=bearer(tokens["viewer"])).get_json()
     assert right["errors"] == [] and None not in right["grid"]
+
+
+# --------------------------------------------------------------------- helpers, directly
+
+
+@pytest.mark.parametrize("qs", [
+    "lon=103.005&lat=35.01", "", "&&", "a", "a=", "=1", "a=1&b", "a=%41%2B+b&b=%E9",
+    "a=%ED%A0%80", "a%3D=1", "crs=EPSG%3A4326", "a=1=2",
+])
+def test_query_reads_what_parse_qsl_reads(qs: str) -> None:
+    from urllib.parse import parse_qsl
+
+    from flask import Flask
+
+    from geo_service.web import query
+
+    with Flask("q").test_request_context("/?" + qs):
+        assert query() == dict(parse_qsl(qs, keep_blank_values=True))
+
+
+@pytest.mark.parametrize(("name", "canonical"), [
+    ("EPSG:4326", "EPSG:4326"), ("epsg:4522", "EPSG:4522"), (" 4490 ", "EPSG:4490"),
+    (4490, "EPSG:4490"), ("WGS 84", "EPSG:4326"), ("bd-09", "bd09"), ("Gcj_02", "gcj02"),
+    ("EPSG:٤٣٢٦", None), ("+proj=longlat", None), ("EPSG::4326", None), (True, None),
+    (4.0, None), ("9" * 100, None),
+])
+def test_canonical_name_never_asks_proj(monkeypatch, name, canonical) -> None:  # noqa: ANN001
+    from boundaries.crs import canonical_name
+
+    monkeypatch.setattr("boundaries.crs.pyproj", _NoProj())
+    assert canonical_name(name) == canonical
+
+
+def test_gauss_kruger_bounds_hold_their_zone() -> None:
+    from boundaries.crs import valid_bounds
+
+    x0, y0, x1, y1 = valid_bounds("EPSG:4522")  # zone 34, central meridian 102°E
+    assert 34_000_000 < x0 < 34_500_000 < x1 < 35_000_000
+    assert y0 < 3_876_164 < y1  # Gannan's northing
+    x0, _, x1, _ = valid_bounds("EPSG:4543")  # the same zone without its prefix
+    assert 0 < x0 < 500_000 < x1 < 1_000_000
