@@ -70,8 +70,9 @@ def json_body() -> Any:
         # empty. The test client's stream ends too, so read it, within MAX_CONTENT_LENGTH.
         env.setdefault("wsgi.input_terminated", True)
     data = request.get_data(cache=False)
-    if request.content_length is None and len(data) >= (request.max_content_length or -1) \
-            and env["wsgi.input"].read(1):
+    limit = request.max_content_length
+    if (limit is not None and len(data) >= limit and request.content_length is None
+            and "wsgi.input_terminated" in env and env["wsgi.input"].read(1)):
         raise RequestEntityTooLarge  # werkzeug cuts such a body at the limit without a word
     try:
         return current_app.json.loads(data)
