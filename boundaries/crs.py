@@ -31,6 +31,7 @@ __all__ = [
     "WGS84",
     "UnknownCRS",
     "bd09_to_gcj02",
+    "canonical_name",
     "bd09_to_wgs84",
     "distance_m",
     "from_wgs84",
@@ -42,6 +43,7 @@ __all__ = [
     "normalize_crs",
     "to_metres",
     "to_wgs84",
+    "valid_bounds",
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
 ]
@@ -96,6 +98,32 @@ def normalize_crs(name: str | int | None) -> str:
     if isinstance(name, bool) or not isinstance(name, str | Integral):
         raise UnknownCRS(name, f"expected a string or an integer, not {type(name).__name__}")
     return _normalize_cached(name if isinstance(name, str) else int(name))
+
+
+_EPSG_ASCII_RE = re.compile(r"(?:EPSG:)?([0-9]{1,6})", re.IGNORECASE)
+
+
+def canonical_name(name: object) -> str | None:
+    """"EPSG:n", "gcj02" or "bd09" for an alias or a spelled-out EPSG code; None otherwise.
+
+    Unlike normalize_crs it never asks PROJ (a WKT or PROJ string costs 0.2-0.4 s there),
+    so it is cheap for any input; whether PROJ knows the code is not checked.
+    """
+    if isinstance(name, bool) or not isinstance(name, str | Integral):
+        return None
+    if not isinstance(name, str):
+        return f"EPSG:{int(name)}"
+    return _canonical_text(name) if len(name) <= 64 else None
+
+
+@lru_cache(maxsize=1024)
+def _canonical_text(name: str) -> str | None:
+    text = name.strip()
+    alias = _ALIASES.get(re.sub(r"[\s_\-]", "", text).upper())
+    if alias is not None:
+        return alias
+    m = _EPSG_ASCII_RE.fullmatch(text)
+    return f"EPSG:{int(m.group(1))}" if m else None
 
 
 @lru_cache(maxsize=1024)
@@ -185,6 +213,37 @@ def _crs(name: str) -> pyproj.CRS:
 def _transformer(src: str, dst: str) -> pyproj.Transformer:
     """Cached lon/lat-ordered transformer (pyproj >= 3.1 makes it safe to share across threads)."""
     return pyproj.Transformer.from_crs(_crs(src), _crs(dst), always_xy=True)
+
+
+# Web Mercator's square: x = ±pi*R, and y the same (latitude ±85.0511°).
+_MERCATOR_HALF = math.pi * 6378137.0
+_AREA_MARGIN_DEG = 3.0  # around a projected CRS's area of use: data spills over zone edges
+
+
+@lru_cache(maxsize=256)
+def valid_bounds(crs: str) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) in `crs`'s own units outside which a coordinate cannot be a
+    real position in it, for a canonical name; computed once per CRS.
+
+    Geographic: ±180, ±90. EPSG:3857: ±20,037,508.34 m on both axes (beyond that x wraps
+    round the globe). Other projected CRSs: their area of use widened by 3° on every side,
+    projected; for a Gauss-Krüger zone a band a few degrees either side of its central
+    meridian, so an easting with the wrong zone prefix (or without one) falls outside.
+    """
+    if crs in (GCJ02, BD09):
+        return (-180.0, -90.0, 180.0, 90.0)
+    if crs == "EPSG:3857":
+        return (-_MERCATOR_HALF, -_MERCATOR_HALF, _MERCATOR_HALF, _MERCATOR_HALF)
+    proj = _crs(normalize_crs(crs))
+    if proj.is_geographic:
+        return (-180.0, -90.0, 180.0, 90.0)
+    area = proj.area_of_use
+    west, south, east, north = area.bounds if area else (-180.0, -90.0, 180.0, 90.0)
+    m = _AREA_MARGIN_DEG
+    box = (max(west - m, -180.0), max(south - m, -90.0), min(east + m, 180.0),
+           min(north + m, 90.0))
+    xmin, ymin, xmax, ymax = _transformer(WGS84, crs).transform_bounds(*box, densify_pts=21)
+    return (float(xmin), float(ymin), float(xmax), float(ymax))
 
 
 # --------------------------------------------------------------------------- GCJ-02 / BD-09

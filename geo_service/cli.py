@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from flask import Flask
 
+from boundaries.files import DRIVERS
 from boundaries.levels import LEVELS
 
 from . import create_app, services
@@ -20,6 +21,13 @@ from .errors import ApiError
 from .settings import SettingsError
 
 
+class InputError(click.ClickException):
+    """A wrong argument or option: one line on stderr ("Error: ..."), exit code 2, like
+    click's own usage errors, and never a traceback."""
+
+    exit_code = 2
+
+
 def _app(migrate: bool = True) -> Flask:
     """The app for one command; commands that write bring the schema to head first (one
     process: no race), the read-only ones only check it."""
@@ -27,6 +35,13 @@ def _app(migrate: bool = True) -> Flask:
         return create_app(migrate=migrate)
     except (SettingsError, SchemaNotCurrent) as err:
         raise click.ClickException(str(err)) from None
+
+
+def _boundary_file(path: str, verb: str) -> None:
+    """Refuse a file the boundary reader/writer does not handle, by its suffix."""
+    if Path(path).suffix.lower() not in DRIVERS:
+        raise InputError(f"cannot {verb} {Path(path).name}: expected a file ending in "
+                         f"{', '.join(DRIVERS)}")
 
 
 def _echo_report(data: dict, as_json: bool) -> None:
@@ -69,6 +84,7 @@ def import_areas_cmd(path: str, level: str, crs: str | None, code_field: str,
     from .db import unit_of_work
     from .registry import ImportRefused, import_areas
 
+    _boundary_file(path, "import")
     app = _app()
     svc = services(app)
     fields = {"code_field": code_field, "name_field": name_field,
@@ -159,9 +175,17 @@ def import_households_cmd(path: str, crs: str | None, dry_run: bool, as_json: bo
 def export_cmd(out: str, level: str, version: int | None, with_pii: bool) -> None:
     """Export one level (or households as points) to .gpkg, .geojson or .shp."""
     from .exports import export_level
+    from .registry import RegistryError
 
+    _boundary_file(out, "export to")
+    if level == "household" and version is not None:
+        raise InputError("--version applies to area levels: households are not versioned "
+                         "(they follow the live boundaries)")
     svc = services(_app(migrate=False))
-    n = export_level(svc.engine, level, Path(out), version=version, with_pii=with_pii)
+    try:
+        n = export_level(svc.engine, level, Path(out), version=version, with_pii=with_pii)
+    except RegistryError as err:
+        raise InputError(str(err)) from None
     click.echo(f"wrote {n} {level} features to {out}")
 
 

@@ -23,6 +23,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from . import create_app, services
+from .web import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,11 @@ def serve(host: str, port: int) -> None:
         "post_fork": post_fork,
         "accesslog": None,
         "keepalive": 5,
+        # Above the app's own limits, so clients get its JSON 414/431; only requests past
+        # these (gunicorn caps the request line at 8190 bytes) get gunicorn's plain text.
+        "limit_request_line": min(2 * MAX_URL_BYTES, 8190),
+        "limit_request_field_size": 2 * MAX_HEADER_BYTES,
+        "limit_request_fields": 2 * MAX_HEADERS,
     }
     runner = _Gunicorn(options, app)
     print(f"geo-service listening on http://{host}:{port}/", flush=True)

@@ -76,7 +76,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN001
 
 @pytest.fixture
 def app(db_url: str):  # noqa: ANN201
-    app = create_app({"DATABASE_URL": db_url, "INDEX_REFRESH_S": 0.0, "ROSTER_REFRESH_S": 0.0},
+    app = create_app({"DATABASE_URL": db_url, "INDEX_REFRESH_S": 0.0, "ROSTER_REFRESH_S": 0.0,
+                      "TOKEN_CACHE_S": 0.0},
                      migrate=True)
     app.config["TESTING"] = True
     yield app

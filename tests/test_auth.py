@@ -65,7 +65,7 @@ def test_revoked_token_stops_working(client, engine, tiny) -> None:  # noqa: ANN
     assert client.get("/api/v1/ping", headers=bearer(token)).status_code == 200
     with engine.begin() as conn:
         assert revoke_tokens(conn, name="hotline") == 1
-    # INDEX_REFRESH_S is 0 in tests, so the token cache forgets at once.
+    # TOKEN_CACHE_S is 0 in tests, so the token cache forgets at once.
     assert client.get("/api/v1/ping", headers=bearer(token)).status_code == 401
 
 

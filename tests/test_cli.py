@@ -123,3 +123,27 @@ def test_a_mistyped_setting_is_one_line_not_a_traceback(cli_env, monkeypatch) ->
     res = cli_env.invoke(main, ["versions"])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "unknown setting 'GEO_WORKER'; did you mean 'GEO_WORKERS'?" in res.output
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["export", "--level", "grid", "--version", "999", "out.gpkg"], "version 999"),
+    (["export", "--level", "grid", "out.csv"], "out.csv"),
+    (["export", "out.csv"], "--level"),
+    (["import-areas", "file.csv", "--level", "grid"], "file.csv"),
+    (["export", "--level", "household", "--version", "999", "out.gpkg"], "not versioned"),
+])
+def test_wrong_arguments_get_one_line_and_exit_2(cli_env, tmp_path, args, says) -> None:  # noqa: ANN001
+    areas = tiny_areas()
+    path = tmp_path / "grid.geojson"
+    areas[areas.level == "prefecture"].drop(columns="level").to_file(path)
+    assert cli_env.invoke(main, ["import-areas", str(path), "--level", "prefecture"]
+                          ).exit_code == 0
+    (tmp_path / "file.csv").write_text("code,name\n1,a\n", encoding="utf-8")
+    args = [str(tmp_path / a) if a.endswith((".csv", ".gpkg")) else a for a in args]
+    res = cli_env.invoke(main, args)
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    assert "Traceback" not in res.output and says in res.stderr
+    if "--level" in args:  # ours: one line; click's own usage error also prints the usage
+        assert res.stderr.strip().count("\n") == 0, res.stderr
+    assert not (tmp_path / "out.gpkg").exists()

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote_plus
 
-from flask import Flask, Response, g, jsonify, redirect, request, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, g, jsonify, redirect, request, url_for
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..auth import PUBLIC, Principal, authorize
 from ..errors import ApiError
 from ..scope import EVERYTHING, Scope
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Below gunicorn's own limits (serving.py sets those to twice these), so clients get these
+# answers in the one JSON shape rather than gunicorn's plain-text 414/431.
+MAX_URL_BYTES = 4096  # path and query string
+MAX_HEADER_BYTES = 8190  # one header's value
+MAX_HEADERS = 100
 
 
 def allow(*roles: str, unscoped: str = "") -> Callable[[F], F]:
@@ -32,6 +39,73 @@ def allow(*roles: str, unscoped: str = "") -> Callable[[F], F]:
 
 def principal() -> Principal:
     return g.principal
+
+
+def query() -> dict[str, str]:
+    """The query string as a plain dict; a key given twice is a 400 naming it, on every
+    endpoint, rather than one value silently winning.
+
+    What parse_qsl(keep_blank_values=True) reads, in ~0.8 µs instead of ~3 (and request.args
+    takes ~6): only parts with an escape are unquoted.
+    """
+    args: dict[str, str] = {}
+    for part in request.query_string.decode(errors="replace").split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            key, value = unquote_plus(key), unquote_plus(value)
+        if key in args:
+            raise ApiError(400, "repeated_parameter", f"{key} is given more than once; "
+                           "give each query parameter once", key)
+        args[key] = value
+    return args
+
+
+def json_body() -> Any:
+    """The request body as JSON: 415 unless it is sent as JSON, 413 over the size limit
+    (with or without Content-Length), 400 naming what is wrong with the text."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body as JSON with "
+                       f"Content-Type: application/json, not {request.mimetype or 'none'!r}",
+                       "body")
+    env = request.environ
+    if "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # No Content-Length: werkzeug reads a chunked body only from servers that say they
+        # end the stream (gunicorn and werkzeug's own do); others would hand it over as
+        # empty. The test client's stream ends too, so read it, within MAX_CONTENT_LENGTH.
+        env.setdefault("wsgi.input_terminated", True)
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if (limit is not None and len(data) >= limit and request.content_length is None
+            and "wsgi.input_terminated" in env and env["wsgi.input"].read(1)):
+        raise RequestEntityTooLarge  # werkzeug cuts such a body at the limit without a word
+    try:
+        return current_app.json.loads(data)
+    except ValueError as err:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {err}",
+                       "body") from None
+
+
+def _check_size() -> None:
+    """414/431 in the one error shape before gunicorn's plain-text ones would apply."""
+    env = request.environ
+    raw = env.get("RAW_URI")  # as sent, percent-escapes and all (gunicorn, werkzeug)
+    url = len(raw) if raw else len(env.get("PATH_INFO", "")) + len(env.get("QUERY_STRING", ""))
+    if url > MAX_URL_BYTES:
+        raise ApiError(414, "uri_too_long", f"the URL is {url} bytes long; the limit is "
+                       f"{MAX_URL_BYTES}: send many points with POST", "url")
+    n = 0
+    for key, value in env.items():
+        if key.startswith("HTTP_"):
+            n += 1
+            if len(value) > MAX_HEADER_BYTES:
+                name = key[5:].replace("_", "-").title()
+                raise ApiError(431, "header_too_large", f"header {name} is {len(value)} "
+                               f"bytes long; the limit is {MAX_HEADER_BYTES}", name)
+    if n > MAX_HEADERS:
+        raise ApiError(431, "header_too_large", f"{n} headers; the limit is {MAX_HEADERS}",
+                       "headers")
 
 
 def scope() -> Scope:
@@ -60,16 +134,17 @@ def _scope_applied(app: Flask, response: Response) -> Response:
 
 def _authenticate(app: Flask) -> None:
     g.principal = None
+    _check_size()
     view = app.view_functions.get(request.endpoint or "")
     allowed = (PUBLIC,) if request.endpoint == "static" else getattr(view, "allowed_roles", ())
     if view is None:
         return  # routing will answer 404/405 in the one error shape
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 11.1)
         from .. import services  # noqa: PLC0415
 
         svc = services(app)
-        g.principal = svc.tokens.verify(svc.engine.connect, header[7:].strip())
+        g.principal = svc.tokens.verify(svc.engine.connect, token.strip())
     authorize(g.principal, allowed)
 
 
@@ -82,7 +157,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):  # noqa: ANN202
-        return jsonify(err.to_dict()), err.status, err.headers
+        headers = dict(err.headers)
+        if err.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="geo-service"'
+        return jsonify(err.to_dict()), err.status, headers
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):  # noqa: ANN202
@@ -92,7 +170,8 @@ def init_app(app: Flask) -> None:
         if err.code == 413:
             message = (f"request body larger than the limit of "
                        f"{app.config['MAX_CONTENT_LENGTH']} bytes")
-        return jsonify(ApiError(err.code or 500, code, message).to_dict()), err.code
+        headers = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]
+        return jsonify(ApiError(err.code or 500, code, message).to_dict()), err.code, headers
 
     @app.get("/")
     @allow(PUBLIC)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from .. import areas as domain
 from .. import services
 from ..auth import ANY_ROLE
 from ..errors import ApiError
 from ..lookup import parse_crs, parse_number
-from . import allow, principal, scope
+from . import allow, principal, query, scope
 from .lookup import version_index
 
 bp = Blueprint("areas", __name__, url_prefix="/api/v1")
 MAX_SIMPLIFY_M = 100_000  # coarser than any map needs; huge tolerances overflow GEOS
 
 
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
+def _int_arg(args: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = args.get(name)
     if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
@@ -42,8 +42,9 @@ def area(code: str):  # noqa: ANN201
         "404": NotFound
         "503": NoBoundaries
     """
-    vi = version_index(request.args.get("version"))
-    crs = parse_crs(request.args.get("crs"))
+    args = query()
+    vi = version_index(args.get("version"))
+    crs = parse_crs(args.get("crs"))
     scope().require(vi, code, "code")
     with services(current_app).engine.connect() as conn:
         return jsonify(domain.area_feature(conn, vi, code, crs=crs))
@@ -84,12 +85,12 @@ def area_list():  # noqa: ANN201
         "404": NotFound
         "503": NoBoundaries
     """
-    args = request.args
+    args = query()
     vi = version_index(args.get("version"))
     crs = parse_crs(args.get("crs"))
     level = args.get("level", "grid")
     bbox = None
-    if args.get("bbox"):
+    if "bbox" in args:
         parts = args["bbox"].split(",")
         if len(parts) != 4:
             raise ApiError(400, "invalid_bbox", "bbox is minlon,minlat,maxlon,maxlat", "bbox")
@@ -135,10 +136,11 @@ def area_households(code: str):  # noqa: ANN201
         "404": NotFound
         "503": NoBoundaries
     """
-    vi = version_index(request.args.get("version"))
+    args = query()
+    vi = version_index(args.get("version"))
     scope().require(vi, code, "code")
-    page = _int_arg("page", 1, 1, 1_000_000)
-    per_page = _int_arg("per_page", 100, 1, 1000)
+    page = _int_arg(args, "page", 1, 1, 1_000_000)
+    per_page = _int_arg(args, "per_page", 100, 1, 1000)
     with services(current_app).engine.connect() as conn:
         return jsonify(domain.household_page(conn, vi, code, principal().role, page=page,
                                              per_page=per_page))

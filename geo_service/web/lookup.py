@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from .. import lookup as domain
 from .. import services
@@ -12,16 +10,16 @@ from ..auth import ANY_ROLE
 from ..errors import ApiError
 from ..index_cache import VersionWarming
 from ..registry import RegistryError
-from . import allow, principal, scope
+from . import allow, json_body, principal, query, scope
 
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 
 
 def version_index(raw: object):  # noqa: ANN201
     """The live index, or the one of `version=` (query string or JSON); 404/503 when there
-    is none."""
+    is none. Absent (None) means the live one; an empty `version=` is a 400."""
     cache = services(current_app).indexes
-    if raw in (None, ""):
+    if raw is None:
         vi = cache.live()
         if vi is None:
             raise ApiError(503, "no_boundaries", "no boundary version is live yet")
@@ -74,8 +72,7 @@ def lookup_one():  # noqa: ANN201
         "422": Unprocessable
         "503": NoBoundaries
     """
-    # A plain dict, twice as fast as request.args (whose missing keys raise inside get).
-    args = dict(parse_qsl(request.query_string.decode(errors="replace")))
+    args = query()
     crs = domain.parse_crs(args.get("crs"))
     out_crs = domain.parse_crs(args.get("out_crs") or crs, "out_crs")
     x = domain.parse_number(args.get("lon"), "lon")
@@ -111,22 +108,21 @@ def lookup_many():  # noqa: ANN201
         "400": BadRequest
         "404": NotFound
         "413": TooLarge
+        "415": NotJson
         "503": NoBoundaries
     """
-    body = request.get_json(silent=True)
+    args = query()
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "expected a JSON object with \"points\" or a "
                        "GeoJSON FeatureCollection", "body")
-    crs = domain.parse_crs(body.get("crs") or request.args.get("crs"))
-    ids = None
+    crs = domain.parse_crs(body.get("crs") or args.get("crs"))
+    ids, problems = None, None
     if body.get("type") == "FeatureCollection":
         feats = body.get("features")
         if not isinstance(feats, list):
             raise ApiError(400, "invalid_body", "features must be a list", "features")
-        ids = [f.get("id") if isinstance(f, dict) else None for f in feats]
-        points = [((f.get("geometry") or {}).get("coordinates")
-                   if isinstance(f, dict) and isinstance(f.get("geometry"), dict) else None)
-                  for f in feats]
+        ids, points, problems = domain.feature_points(feats)
     else:
         points = body.get("points")
         if not isinstance(points, list):
@@ -135,8 +131,9 @@ def lookup_many():  # noqa: ANN201
     if len(points) > domain.MAX_BATCH:
         raise ApiError(413, "too_many_points", f"{len(points)} points; the limit is "
                        f"{domain.MAX_BATCH} per request", "points")
-    vi = version_index(request.args.get("version") or body.get("version"))
-    out = domain.lookup_batch(vi, points, crs, chain=bool(body.get("chain")), scope=scope())
+    vi = version_index(args["version"] if "version" in args else body.get("version"))
+    out = domain.lookup_batch(vi, points, crs, chain=bool(body.get("chain")), problems=problems,
+                              scope=scope())
     if ids is not None:
         out["ids"] = ids
     return jsonify(out)

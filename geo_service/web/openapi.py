@@ -134,7 +134,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "version": INT, "count": INT,
         "grid": {"type": "array", "items": NULL_STR, "description": "in input order"},
         "group": {"type": "array", "items": NULL_STR},
-        "errors": {"type": "array", "items": _object({"index": INT, "reason": STR})},
+        "errors": {"type": "array", "items": _object({
+            "index": INT, "code": STR, "field": NULL_STR, "reason": STR}),
+            "description": "points that could not be looked up: the error code and field "
+                           "a single lookup would answer (out_of_range, swapped_axes, "
+                           "invalid_number, invalid_point, invalid_geometry)"},
         "chain": {"type": "array", "items": {"type": "array", "items": ref("ChainLink")},
                   "description": "with chain=true"},
         "ids": {"type": "array", "description": "the features' ids (GeoJSON form)"},
@@ -167,6 +171,7 @@ ERRORS = {
     "Forbidden": (403, "The token's role may not call this, or the area is outside its scope."),
     "NotFound": (404, "No such area or boundary version."),
     "TooLarge": (413, "Request body or batch over the limit."),
+    "NotJson": (415, "The body was not sent as `Content-Type: application/json`."),
     "Unprocessable": (422, "A well-formed point that cannot be right: out of range, or "
                            "longitude and latitude swapped."),
     "NoBoundaries": (503, "No boundary version is live yet (`no_boundaries`), or the "

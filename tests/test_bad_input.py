@@ -1,0 +1,371 @@
+"""Bad input that once got a 500 or a wrong answer: each now gets the one error shape.
+
+Every test here failed before its fix; the tiny prefecture (tests/tiny.py) sits near
+103°E 35°N, so (35.01, 103.005) is a point of it with its axes swapped.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from boundaries.crs import from_wgs84
+
+from .conftest import bearer
+from .tiny import G1
+
+LOOKUP = "/api/v1/lookup"
+
+
+def _error(resp, status: int, code: str, field: str | None = None) -> dict:  # noqa: ANN001
+    body = resp.get_json()
+    assert resp.status_code == status, resp.get_data(as_text=True)[:300]
+    assert set(body) == {"error"} and {"code", "message", "field"} <= set(body["error"])
+    assert body["error"]["code"] == code, body
+    if field is not None:
+        assert body["error"]["field"] == field, body
+    return body["error"]
+
+
+def _post(client, token: str, data: bytes | str, content_type: str = "application/json",  # noqa: ANN001
+          **kw):  # noqa: ANN003, ANN202
+    return client.post(LOOKUP, data=data, content_type=content_type, headers=bearer(token),
+                       **kw)
+
+
+# --------------------------------------------------------------------- 1. JSON that crashed
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ("[" * 1100, "nested"),                                   # RecursionError in json
+    ("[" * 1100 + "]" * 1100, "nested"),                      # orjson's depth limit
+    ('{"points": [[103.005, 35.01]], "crs": "\\ud800"}', "surrogate"),
+    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "id": "\\udc00", '
+     '"geometry": {"type": "Point", "coordinates": [103.005, 35.01]}}]}', "surrogate"),
+    ('{"points": [[NaN, 35.01]], "crs": "\\ud800"}', "surrogate"),  # via the json fallback
+    ('{"points": [[103.005, 35.01]', "not valid JSON"),
+])
+def test_unparseable_json_is_400_naming_the_problem(client, tiny, tokens, body, says) -> None:  # noqa: ANN001
+    err = _error(_post(client, tokens["viewer"], body), 400, "invalid_json", "body")
+    assert says in err["message"]
+
+
+def test_nan_still_reported_by_index(client, tiny, tokens) -> None:  # noqa: ANN001
+    resp = _post(client, tokens["viewer"], '{"points": [[103.005, 35.01], [NaN, 35.0]]}')
+    body = resp.get_json()
+    assert resp.status_code == 200 and body["grid"] == [G1, None]
+    assert [e["index"] for e in body["errors"]] == [1]
+
+
+# --------------------------------------------------------------------- 6. bodies
+
+
+def test_chunked_body_over_the_limit_is_413(client, tiny, tokens) -> None:  # noqa: ANN001
+    big = io.BytesIO(b'{"points": [' + b"[103.005, 35.01]," * (40 * 2**20 // 17) + b"[1, 2]]}")
+    resp = client.post(LOOKUP, input_stream=big, content_type="application/json",
+                       headers={**bearer(tokens["viewer"]), "Transfer-Encoding": "chunked"})
+    err = _error(resp, 413, "too_large")
+    assert str(32 * 1024 * 1024) in err["message"]
+
+
+def test_small_chunked_body_is_read(client, tiny, tokens) -> None:  # noqa: ANN001
+    resp = client.post(LOOKUP, input_stream=io.BytesIO(b'{"points": [[103.005, 35.01]]}'),
+                       content_type="application/json",
+                       headers={**bearer(tokens["viewer"]), "Transfer-Encoding": "chunked"})
+    assert resp.status_code == 200 and resp.get_json()["grid"] == [G1]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          None])
+def test_json_sent_as_something_else_is_415(client, tiny, tokens, content_type) -> None:  # noqa: ANN001
+    resp = client.post(LOOKUP, data='{"points": [[103.005, 35.01]]}',
+                       headers={**bearer(tokens["viewer"]),
+                                **({"Content-Type": content_type} if content_type else {})})
+    err = _error(resp, 415, "unsupported_media_type", "body")
+    assert "application/json" in err["message"]
+
+
+# --------------------------------------------------------------------- 4. repeated keys
+
+
+@pytest.mark.parametrize(("url", "key"), [
+    ("/api/v1/lookup?lon=103.005&lat=35.01&lon=103.015", "lon"),
+    ("/api/v1/lookup?lon=103.005&lat=35.01&crs=EPSG:4326&crs=gcj02", "crs"),
+    (f"/api/v1/areas/{G1}?version=1&version=2", "version"),
+    ("/api/v1/areas?level=grid&level=county", "level"),
+    (f"/api/v1/areas/{G1}/households?page=1&page=2", "page"),
+])
+def test_repeated_query_key_is_400_everywhere(client, tiny, tokens, url, key) -> None:  # noqa: ANN001
+    _error(client.get(url, headers=bearer(tokens["admin"])), 400, "repeated_parameter", key)
+
+
+def test_repeated_query_key_in_batch_is_400(client, tiny, tokens) -> None:  # noqa: ANN001
+    resp = client.post(f"{LOOKUP}?crs=gcj02&crs=bd09", json={"points": [[103.005, 35.01]]},
+                       headers=bearer(tokens["viewer"]))
+    _error(resp, 400, "repeated_parameter", "crs")
+
+
+# --------------------------------------------------------------------- 8. HTTP conventions
+
+
+def test_401_says_bearer(client, tiny) -> None:  # noqa: ANN001
+    resp = client.get(f"{LOOKUP}?lon=103.005&lat=35.01")
+    _error(resp, 401, "unauthorized")
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_405_says_allow(client, tokens) -> None:  # noqa: ANN001
+    resp = client.delete(LOOKUP, headers=bearer(tokens["admin"]))
+    _error(resp, 405, "method_not_allowed")
+    assert {"GET", "POST"} <= {m.strip() for m in resp.headers["Allow"].split(",")}
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer", "bEaReR"])
+def test_bearer_scheme_is_case_insensitive(client, tiny, tokens, scheme) -> None:  # noqa: ANN001
+    resp = client.get(f"{LOOKUP}?lon=103.005&lat=35.01",
+                      headers={"Authorization": f"{scheme} {tokens['viewer']}"})
+    assert resp.status_code == 200 and resp.get_json()["grid"]["code"] == G1
+
+
+def test_long_url_is_json_414(client, tiny, tokens) -> None:  # noqa: ANN001
+    resp = client.get(f"{LOOKUP}?lon=103.005&lat=35.01&x={'9' * 5000}",
+                      headers=bearer(tokens["viewer"]))
+    _error(resp, 414, "uri_too_long", "url")
+
+
+def test_huge_header_is_json_431(client, tiny, tokens) -> None:  # noqa: ANN001
+    resp = client.get(f"{LOOKUP}?lon=103.005&lat=35.01",
+                      headers={**bearer(tokens["viewer"]), "X-Note": "n" * 9000})
+    _error(resp, 431, "header_too_large", "X-Note")
+
+
+def test_out_of_scope_names_the_field(app, client, tiny) -> None:  # noqa: ANN001
+    from geo_service import services
+    from geo_service.auth import create_token
+
+    with services(app).engine.begin() as conn:
+        token = create_token(conn, name="scoped", role="viewer", area_code="900002")
+    _error(client.get(f"/api/v1/areas/{G1}", headers=bearer(token)), 403, "out_of_scope",
+           "code")
+    _error(client.get("/api/v1/areas?parent=900001", headers=bearer(token)), 403,
+           "out_of_scope", "parent")
+
+
+@pytest.mark.parametrize(("url", "code", "field"), [
+    ("/api/v1/areas?bbox=", "invalid_bbox", "bbox"),
+    ("/api/v1/areas?version=", "invalid_version", "version"),
+    (f"/api/v1/areas/{G1}?version=", "invalid_version", "version"),
+    ("/api/v1/lookup?lon=103.005&lat=35.01&version=", "invalid_version", "version"),
+])
+def test_empty_parameter_is_not_absent(client, tiny, tokens, url, code, field) -> None:  # noqa: ANN001
+    _error(client.get(url, headers=bearer(tokens["viewer"])), 400, code, field)
+
+
+# --------------------------------------------------------------------- 2. range per CRS
+
+# G1's middle (103.005, 35.01) in each CRS, and what wrong versions of it must answer.
+_MERC_X, _MERC_Y = 11466464.149161143, 4165240.18717266
+_GK_X, _GK_Y = 34591735.06898137, 3876163.917678814  # EPSG:4522, zone prefix 34
+_MERC_HALF = 20037508.342789244
+
+OUT_OF_RANGE = [
+    # crs, x, y, code, field, why
+    ("EPSG:3857", _MERC_X + 2 * _MERC_HALF, _MERC_Y, "out_of_range", "lon",
+     "x past the antimeridian wrapped round the globe into G1"),
+    ("EPSG:3857", 1e20, _MERC_Y, "out_of_range", "lon", "once answered as 121.36°E"),
+    ("EPSG:3857", _MERC_X, -3e7, "out_of_range", "lat", "y beyond ±85.06°"),
+    ("EPSG:4522", _GK_X - 34_000_000, _GK_Y, "out_of_range", "lon", "zone prefix left off"),
+    ("EPSG:4543", _GK_X, _GK_Y, "out_of_range", "lon", "a prefix where the CRS has none"),
+    ("EPSG:4522", _GK_X, 4e7, "out_of_range", "lat", "northing past the pole"),
+    ("EPSG:4496", 1e20, 1e20, "out_of_range", "lat", "6° zone, both absurd"),
+    ("gcj02", 200.0, 35.01, "out_of_range", "lon", "geographic: |lon| > 180"),
+    ("bd09", 103.01, -95.0, "out_of_range", "lat", "geographic: |lat| > 90"),
+    ("bd09", 35.0148, 103.0136, "swapped_axes", "lon", "BD-09 point with its axes swapped"),
+    ("EPSG:4326", 35.01, 103.005, "swapped_axes", "lon", "WGS84 point swapped"),
+]
+
+
+@pytest.mark.parametrize(("crs", "x", "y", "code", "field", "why"), OUT_OF_RANGE)
+def test_out_of_range_in_its_crs_single_and_batch(client, tiny, tokens, crs, x, y, code,  # noqa: ANN001, PLR0913
+                                                  field, why) -> None:
+    resp = client.get(LOOKUP, query_string={"lon": repr(x), "lat": repr(y), "crs": crs},
+                      headers=bearer(tokens["viewer"]))
+    _error(resp, 422, code, field)
+    good = [float(v) for v in from_wgs84(103.005, 35.01, crs)]
+    body = client.post(LOOKUP, json={"points": [[x, y], good], "crs": crs},
+                       headers=bearer(tokens["viewer"])).get_json()
+    assert body["grid"] == [None, G1], why
+    assert [(e["index"], e["code"], e["field"]) for e in body["errors"]] == [(0, code, field)]
+
+
+@pytest.mark.parametrize(("crs", "x", "y"), [("EPSG:3857", _MERC_X, _MERC_Y),
+                                             ("EPSG:4522", _GK_X, _GK_Y),
+                                             ("EPSG:4543", _GK_X - 34_000_000, _GK_Y)])
+def test_in_range_projected_points_still_answer(client, tiny, tokens, crs, x, y) -> None:  # noqa: ANN001
+    resp = client.get(LOOKUP, query_string={"lon": repr(x), "lat": repr(y), "crs": crs},
+                      headers=bearer(tokens["viewer"]))
+    assert resp.status_code == 200 and resp.get_json()["grid"]["code"] == G1
+
+
+# --------------------------------------------------------------------- 3. batch points
+
+
+def _feature(i: int, geometry: dict | None) -> dict:
+    return {"type": "Feature", "id": f"f{i}", "geometry": geometry, "properties": {}}
+
+
+def test_only_point_features_are_looked_up(client, tiny, tokens) -> None:  # noqa: ANN001
+    geoms = [
+        {"type": "Point", "coordinates": [103.005, 35.01]},
+        {"type": "LineString", "coordinates": [[103.005, 35.01], [103.015, 35.01]]},
+        {"type": "Polygon", "coordinates": [[[103.005, 35.01], [103.006, 35.01],
+                                             [103.006, 35.011], [103.005, 35.01]]]},
+        {"type": "MultiPoint", "coordinates": [[103.005, 35.01]]},
+        None,
+    ]
+    fc = {"type": "FeatureCollection", "features": [_feature(i, g) for i, g in enumerate(geoms)]}
+    body = client.post(LOOKUP, json=fc, headers=bearer(tokens["viewer"])).get_json()
+    assert body["grid"] == [G1, None, None, None, None]
+    assert body["ids"] == ["f0", "f1", "f2", "f3", "f4"]
+    errors = {e["index"]: e for e in body["errors"]}
+    assert set(errors) == {1, 2, 3, 4}
+    assert {e["code"] for e in errors.values()} == {"invalid_geometry"}
+    for i, kind in ((1, "LineString"), (2, "Polygon"), (3, "MultiPoint")):
+        assert kind in errors[i]["reason"]
+
+
+@pytest.mark.parametrize("others", [[], [[1]], [[103.005, 35.01]], ["x"]])
+def test_string_coordinates_are_refused_whatever_the_other_points(client, tiny, tokens,  # noqa: ANN001
+                                                                  others) -> None:
+    points = [["103.005", "35.01"], [103.005, "35.01"], [True, 35.01], *others]
+    body = client.post(LOOKUP, json={"points": points},
+                       headers=bearer(tokens["viewer"])).get_json()
+    assert body["grid"][:3] == [None, None, None]
+    errors = {e["index"]: (e["code"], e["field"]) for e in body["errors"]}
+    assert [errors[i] for i in range(3)] == [("invalid_number", "lon"),
+                                             ("invalid_number", "lat"),
+                                             ("invalid_number", "lon")]
+
+
+# --------------------------------------------------------------------- 5. query numbers
+
+
+@pytest.mark.parametrize("lon", ["١٠٣.٠٠٥", "１０３.００５", "1_03.005", " 103.005", "103.005 ",
+                                 "0x67", "nan", "infinity", "103,005", "1e", "."])
+def test_query_numbers_are_plain_ascii_decimals(client, tiny, tokens, lon) -> None:  # noqa: ANN001
+    resp = client.get(LOOKUP, query_string={"lon": lon, "lat": "35.01"},
+                      headers=bearer(tokens["viewer"]))
+    _error(resp, 400, "invalid_number", "lon")
+
+
+@pytest.mark.parametrize("lon", ["103.005", "+103.005", "1.03005e2", "1.03005E+2",
+                                 "10300.5e-2"])
+def test_plain_decimals_still_read(client, tiny, tokens, lon) -> None:  # noqa: ANN001
+    resp = client.get(LOOKUP, query_string={"lon": lon, "lat": "35.01"},
+                      headers=bearer(tokens["viewer"]))
+    assert resp.status_code == 200 and resp.get_json()["grid"]["code"] == G1
+
+
+def test_bbox_numbers_are_plain_ascii_decimals(client, tiny, tokens) -> None:  # noqa: ANN001
+    resp = client.get("/api/v1/areas", query_string={"bbox": "１０３,35,103.1,35.1"},
+                      headers=bearer(tokens["viewer"]))
+    _error(resp, 400, "invalid_number", "bbox")
+
+
+# --------------------------------------------------------------------- 7. CRS names, cost
+
+
+class _NoProj:
+    """Stands in for pyproj: any use fails the test."""
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        raise AssertionError(f"pyproj.{name} used to refuse a CRS name")
+
+
+@pytest.mark.parametrize("crs", [
+    "+proj=longlat +datum=WGS84 +no_defs",
+    'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+    'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]',
+    "EPSG:32648",          # a real EPSG code, but not one the service documents
+    "EPSG:4555",           # just past the Gauss-Krüger range
+    "urn:ogc:def:crs:EPSG::4326",
+    "EPSG:٤٣٢٦",           # non-ASCII digits
+    "x" * 500,
+])
+def test_undocumented_crs_refused_without_proj(client, tiny, tokens, monkeypatch, crs) -> None:  # noqa: ANN001
+    monkeypatch.setattr("boundaries.crs.pyproj", _NoProj())
+    resp = client.get(LOOKUP, query_string={"lon": "103.005", "lat": "35.01", "crs": crs},
+                      headers=bearer(tokens["viewer"]))
+    err = _error(resp, 400, "unknown_crs", "crs")
+    assert "EPSG:4491–4554" in err["message"] and len(err["message"]) < 400
+    resp = client.post(LOOKUP, json={"points": [[103.005, 35.01]], "crs": crs},
+                       headers=bearer(tokens["viewer"]))
+    _error(resp, 400, "unknown_crs", "crs")
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "CRS84", "epsg:4326", "4490", "CGCS2000", "GCJ-02",
+                                 "bd09ll", "BD_09", " EPSG:3857 "])
+def test_documented_aliases_still_accepted(client, tiny, tokens, crs) -> None:  # noqa: ANN001
+    resp = client.get(LOOKUP, query_string={"lon": "103.03", "lat": "35.01", "crs": crs},
+                      headers=bearer(tokens["viewer"]))
+    assert resp.status_code in (200, 422), resp.get_json()  # 3857 degrees: out of service
+    assert resp.status_code == 200 or crs.strip() == "EPSG:3857"
+
+
+def test_100000_swapped_bd09_points_get_their_errors(client, tiny, tokens) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(103.001, 103.039, 100_000), rng.uniform(35.001, 35.019, 100_000)
+    x, y = from_wgs84(lon, lat, "bd09")
+    swapped = np.column_stack([y, x]).tolist()
+    body = client.post(LOOKUP, json={"points": swapped, "crs": "bd09"},
+                       headers=bearer(tokens["viewer"])).get_json()
+    assert body["grid"] == [None] * 100_000
+    assert [e["index"] for e in body["errors"]] == list(range(100_000))
+    assert {(e["code"], e["field"]) for e in body["errors"]} == {("swapped_axes", "lon")}
+    right = client.post(LOOKUP, json={"points": np.column_stack([x, y]).tolist()[:1000],
+                                      "crs": "bd09"},
+                        headers=bearer(tokens["viewer"])).get_json()
+    assert right["errors"] == [] and None not in right["grid"]
+
+
+# --------------------------------------------------------------------- helpers, directly
+
+
+@pytest.mark.parametrize("qs", [
+    "lon=103.005&lat=35.01", "", "&&", "a", "a=", "=1", "a=1&b", "a=%41%2B+b&b=%E9",
+    "a=%ED%A0%80", "a%3D=1", "crs=EPSG%3A4326", "a=1=2",
+])
+def test_query_reads_what_parse_qsl_reads(qs: str) -> None:
+    from urllib.parse import parse_qsl
+
+    from flask import Flask
+
+    from geo_service.web import query
+
+    with Flask("q").test_request_context("/?" + qs):
+        assert query() == dict(parse_qsl(qs, keep_blank_values=True))
+
+
+@pytest.mark.parametrize(("name", "canonical"), [
+    ("EPSG:4326", "EPSG:4326"), ("epsg:4522", "EPSG:4522"), (" 4490 ", "EPSG:4490"),
+    (4490, "EPSG:4490"), ("WGS 84", "EPSG:4326"), ("bd-09", "bd09"), ("Gcj_02", "gcj02"),
+    ("EPSG:٤٣٢٦", None), ("+proj=longlat", None), ("EPSG::4326", None), (True, None),
+    (4.0, None), ("9" * 100, None),
+])
+def test_canonical_name_never_asks_proj(monkeypatch, name, canonical) -> None:  # noqa: ANN001
+    from boundaries.crs import canonical_name
+
+    monkeypatch.setattr("boundaries.crs.pyproj", _NoProj())
+    assert canonical_name(name) == canonical
+
+
+def test_gauss_kruger_bounds_hold_their_zone() -> None:
+    from boundaries.crs import valid_bounds
+
+    x0, y0, x1, y1 = valid_bounds("EPSG:4522")  # zone 34, central meridian 102°E
+    assert 34_000_000 < x0 < 34_500_000 < x1 < 35_000_000
+    assert y0 < 3_876_164 < y1  # Gannan's northing
+    x0, _, x1, _ = valid_bounds("EPSG:4543")  # the same zone without its prefix
+    assert 0 < x0 < 500_000 < x1 < 1_000_000
