@@ -12,7 +12,7 @@ from boundaries.crs import geometry_from_wgs84
 from boundaries.levels import check_level
 from boundaries.simplify import simplify_coverage
 
-from .errors import ApiError
+from .errors import NotFound
 from .models import areas, households
 from .privacy import household_view, person_view
 from .registry import AreaInfo, VersionIndex, area_frame, valid_in
@@ -48,7 +48,7 @@ def _in_crs(out: dict[str, Any], crs: str) -> dict[str, Any]:
 def _info(vi: VersionIndex, code: str) -> AreaInfo:
     info = vi.areas.get(code)
     if info is None:
-        raise ApiError(404, "not_found", f"no area {code!r} in version {vi.version}", "code")
+        raise NotFound(f"no area {code!r} in version {vi.version}", "code")
     return info
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from .audit import audit
-from .errors import ApiError
+from .errors import Forbidden, Invalid, NotFound, Unauthorized
 from .models import api_tokens, areas, users, workers
 from .registry import live_version, valid_in
 
@@ -48,22 +48,21 @@ def create_token(conn: sa.Connection, *, name: str, role: str,
     `area_code` must name an area of the live boundary version; `worker_code` (role
     `worker` only) an existing field worker."""
     if role not in ROLES:
-        raise ApiError(400, "invalid_role",
-                       f"unknown role {role!r}; expected one of {', '.join(ROLES)}", "role")
+        raise Invalid(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", "role",
+                      code="invalid_role")
     if worker_code is not None:
         if role != "worker":
-            raise ApiError(400, "invalid", "only a token of role worker names a worker",
-                           "worker")
+            raise Invalid("only a token of role worker names a worker", "worker")
         if conn.execute(sa.select(workers.c.id).where(workers.c.code == worker_code)
                         ).first() is None:
-            raise ApiError(404, "unknown_worker", f"no worker {worker_code!r}", "worker")
+            raise NotFound(f"no worker {worker_code!r}", "worker", code="unknown_worker")
     if area_code is not None:
         live = live_version(conn)
         found = live is not None and conn.execute(sa.select(areas.c.id).where(
             valid_in(live), areas.c.code == area_code).limit(1)).first()
         if not found:
-            raise ApiError(404, "unknown_area", f"no area {area_code!r} in the live boundary "
-                           "version: a token can only be limited to an existing area", "area")
+            raise NotFound(f"no area {area_code!r} in the live boundary version: a token can "
+                           "only be limited to an existing area", "area", code="unknown_area")
     now = datetime.now(UTC)
     user_id = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
     if user_id is None:
@@ -88,7 +87,7 @@ def revoke_tokens(conn: sa.Connection, *, name: str | None = None,
         q = q.where(api_tokens.c.user_id.in_(
             sa.select(users.c.id).where(users.c.name == name).scalar_subquery()))
     else:
-        raise ApiError(400, "missing", "name or prefix is required", "name")
+        raise Invalid("name or prefix is required", "name", code="missing")
     n = conn.execute(q.values(revoked_at=datetime.now(UTC))).rowcount
     audit(conn, actor, "revoke_tokens", name or "", prefix=prefix and prefix[:10], revoked=n)
     return n
@@ -129,8 +128,6 @@ def authorize(principal: Principal | None, allowed: tuple[str, ...] | None) -> N
     if allowed is not None and PUBLIC in allowed:
         return
     if principal is None:
-        raise ApiError(401, "unauthorized",
-                       "a valid bearer token is required (Authorization: Bearer <token>)")
+        raise Unauthorized("a valid bearer token is required (Authorization: Bearer <token>)")
     if not allowed or principal.role not in allowed:
-        raise ApiError(403, "forbidden",
-                       f"role {principal.role!r} may not use this endpoint")
+        raise Forbidden(f"role {principal.role!r} may not use this endpoint")

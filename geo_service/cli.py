@@ -17,7 +17,7 @@ from boundaries.levels import LEVELS
 from . import create_app, services
 from .auth import ROLES
 from .db import SchemaNotCurrent
-from .errors import ApiError
+from .errors import ServiceError
 from .settings import SettingsError
 
 
@@ -127,12 +127,12 @@ def versions_cmd() -> None:
 def publish_cmd(version: int, author: str) -> None:
     """Make a draft boundary version live (households follow their new grids)."""
     from .db import unit_of_work
-    from .registry import RegistryError, publish
+    from .registry import publish
 
     try:
         with unit_of_work(services(_app()).engine) as uow:
             moved = publish(uow.conn, version, author)
-    except RegistryError as err:
+    except ServiceError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"version {version} is live; {moved} households changed grid or group")
 
@@ -175,7 +175,6 @@ def import_households_cmd(path: str, crs: str | None, dry_run: bool, as_json: bo
 def export_cmd(out: str, level: str, version: int | None, with_pii: bool) -> None:
     """Export one level (or households as points) to .gpkg, .geojson or .shp."""
     from .exports import export_level
-    from .registry import RegistryError
 
     _boundary_file(out, "export to")
     if level == "household" and version is not None:
@@ -184,8 +183,8 @@ def export_cmd(out: str, level: str, version: int | None, with_pii: bool) -> Non
     svc = services(_app(migrate=False))
     try:
         n = export_level(svc.engine, level, Path(out), version=version, with_pii=with_pii)
-    except RegistryError as err:
-        raise InputError(str(err)) from None
+    except ServiceError as err:
+        raise InputError(err.message) from None
     click.echo(f"wrote {n} {level} features to {out}")
 
 
@@ -205,7 +204,7 @@ def create_token_cmd(role: str, name: str, area_code: str | None, worker_code: s
         with services(_app()).engine.begin() as conn:
             click.echo(create_token(conn, name=name, role=role, area_code=area_code,
                                     worker_code=worker_code, actor=actor))
-    except ApiError as err:
+    except ServiceError as err:
         raise click.UsageError(err.message) from None
 
 

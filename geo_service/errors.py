@@ -1,31 +1,26 @@
-"""One error type and one JSON shape for every error the service returns.
+"""The service's errors: the one family of `boundaries.errors`, and the one JSON shape.
 
 `{"error": {"code": "...", "message": "...", "field": "..."}}` — `field` names the input
-that was wrong (a query parameter, a JSON path, a feature index) or is null.
+that was wrong (a query parameter, a JSON path, a feature index) or is null. The web
+layer's one handler turns every `ServiceError` into it, with the kind's status.
 """
 
-from __future__ import annotations
+from boundaries.errors import (
+    BY_STATUS,
+    Conflict,
+    Forbidden,
+    HeaderTooLarge,
+    Invalid,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    Unprocessable,
+    UnsupportedMediaType,
+    UriTooLong,
+)
 
-from typing import Any
-
-
-class ApiError(Exception):
-    """A failure the caller can act on: carries the HTTP status, a stable code, a message."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 detail: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.headers = headers or {}
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.detail = detail
-
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message,
-                                "field": self.field}
-        if self.detail is not None:
-            body["detail"] = self.detail
-        return {"error": body}
-
+__all__ = ["BY_STATUS", "Conflict", "Forbidden", "HeaderTooLarge", "Invalid", "NotFound",
+           "ServiceError", "TooLarge", "Unauthorized", "Unavailable", "Unprocessable",
+           "UnsupportedMediaType", "UriTooLong"]

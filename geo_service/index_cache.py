@@ -29,19 +29,22 @@ from collections import Counter, OrderedDict
 import sqlalchemy as sa
 
 from .background import Background
+from .errors import Unavailable
 from .lookup import encode_answers
 from .registry import VersionIndex, build_indexes, live_version, resolve_version
 
 RETRY_AFTER_S = 1
 
 
-class VersionWarming(Exception):
-    """An earlier version's index is being built; ask again in `retry_after` seconds."""
+class VersionWarming(Unavailable):
+    """An earlier version's index is being built; ask again in `Retry-After` seconds."""
+
+    default_code = "version_warming"
 
     def __init__(self, version: int) -> None:
-        super().__init__(f"boundary version {version} is being loaded; retry shortly")
+        super().__init__(f"boundary version {version} is being loaded; retry shortly",
+                         "version", headers={"Retry-After": str(RETRY_AFTER_S)})
         self.version = version
-        self.retry_after = RETRY_AFTER_S
 
 
 class IndexCache:
@@ -100,7 +103,7 @@ class IndexCache:
         return vi
 
     def version(self, version: int) -> VersionIndex:
-        """VersionIndex of a given (possibly earlier) version; RegistryError if unknown,
+        """VersionIndex of a given (possibly earlier) version; UnknownVersion if unknown,
         VersionWarming while its index is being built."""
         live = self.live()
         if live and live.version == version:
@@ -112,7 +115,7 @@ class IndexCache:
             return hit
         if not self._builder.pending(("version", version)):
             with self.engine.connect() as conn:
-                resolve_version(conn, version)  # unknown: RegistryError, nothing queued
+                resolve_version(conn, version)  # unknown: UnknownVersion, nothing queued
             self._builder.submit(("version", version), lambda: self._build_earlier(version))
         raise VersionWarming(version)
 

@@ -19,7 +19,7 @@ from orjson import Fragment
 
 from boundaries.crs import WGS84, canonical_name, from_wgs84, to_wgs84, valid_bounds
 
-from .errors import ApiError
+from .errors import Invalid, Unprocessable
 from .registry import VersionIndex
 from .roster import PeopleDirectory
 from .scope import EVERYTHING, Scope
@@ -46,8 +46,8 @@ def parse_crs(raw: object, field: str = "crs") -> str:
     crs = canonical_name(raw)
     if crs not in _GEOGRAPHIC and crs not in _PROJECTED:
         shown = repr(raw) if len(repr(raw)) <= 80 else repr(raw)[:77] + "..."
-        raise ApiError(400, "unknown_crs", f"unknown or unsupported CRS {shown}; "
-                       f"accepted: {SUPPORTED_CRS}", field)
+        raise Invalid(f"unknown or unsupported CRS {shown}; "
+                      f"accepted: {SUPPORTED_CRS}", field, code="unknown_crs")
     return crs
 
 
@@ -55,20 +55,21 @@ def parse_number(raw: Any, field: str) -> float:
     """A finite float from a query string (plain ASCII decimal) or a JSON number; 400
     otherwise."""
     if raw is None or raw == "":
-        raise ApiError(400, "missing", f"{field} is required", field)
+        raise Invalid(f"{field} is required", field, code="missing")
     if isinstance(raw, str):
         if not _NUMBER.fullmatch(raw):
             shown = repr(raw) if len(raw) <= 40 else repr(raw[:40]) + "..."
-            raise ApiError(400, "invalid_number", f"{field} must be a decimal number such as "
-                           f"103.5 or 1.2e6 (ASCII digits), got {shown}", field)
+            raise Invalid(f"{field} must be a decimal number such as "
+                          f"103.5 or 1.2e6 (ASCII digits), got {shown}", field,
+                          code="invalid_number")
     elif isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ApiError(400, "invalid_number", f"{field} must be a number", field)
+        raise Invalid(f"{field} must be a number", field, code="invalid_number")
     try:
         value = float(raw)
     except OverflowError:  # JSON integers past 1e308
         value = math.inf
     if not math.isfinite(value):
-        raise ApiError(400, "invalid_number", f"{field} must be finite, got {raw!r}", field)
+        raise Invalid(f"{field} must be finite, got {raw!r}", field, code="invalid_number")
     return value
 
 
@@ -87,7 +88,7 @@ def check_point(vi: VersionIndex, x: float, y: float, crs: str) -> tuple[float, 
     lons, lats, kinds = point_problems(vi, np.array([x]), np.array([y]), crs)
     if kinds[0]:
         code, field, message = _problem(int(kinds[0]), crs, x, y)
-        raise ApiError(400 if code == "invalid_number" else 422, code, message, field)
+        raise (Invalid if code == "invalid_number" else Unprocessable)(message, field, code=code)
     return float(lons[0]), float(lats[0])
 
 

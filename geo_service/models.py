@@ -82,12 +82,6 @@ households = sa.Table(
     sa.Index(None, "group_code"),
 )
 
-# Roles from the field: DOMAIN.md "People in the field".
-WORKER_ROLES = (
-    "grid_worker", "grid_leader", "grid_guide", "liaison_head", "taxi_liaison",
-    "shop_liaison", "patrol_liaison", "building_head", "militia", "cadre",
-)
-
 workers = sa.Table(
     "workers",
     metadata,

@@ -21,7 +21,7 @@ from boundaries.validate import Report, validate_areas
 
 from . import events
 from .audit import audit
-from .errors import ApiError
+from .errors import Conflict, NotFound, Unavailable, Unprocessable
 from .events import BoundaryPublished
 from .households import reassign_households
 from .index import GridIndex
@@ -30,8 +30,14 @@ from .models import areas, boundary_versions, households, version_removals
 AREA_COLUMNS = ("code", "name", "level", "kind", "parent_code", "synthetic")
 
 
-class RegistryError(Exception):
-    """A request the registry cannot honour (unknown version, stale draft...)."""
+class UnknownVersion(NotFound):
+    """A boundary version that does not exist (or, asked for by `version=`, is a draft:
+    drafts answer as if they did not exist)."""
+
+    default_code = "unknown_version"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "version")
 
 
 def now() -> datetime:
@@ -61,12 +67,12 @@ def resolve_version(conn: sa.Connection, version: int | None, *,
     if version is None:
         live = live_version(conn)
         if live is None:
-            raise RegistryError("no boundary version has been published yet")
+            raise Unavailable("no boundary version has been published yet", code="no_boundaries")
         return live
     state = conn.execute(sa.select(boundary_versions.c.state)
                          .where(boundary_versions.c.id == version)).scalar()
     if state is None or (state == "draft" and not drafts):
-        raise RegistryError(f"boundary version {version} does not exist or is not published")
+        raise UnknownVersion(f"boundary version {version} does not exist or is not published")
     return version
 
 
@@ -85,12 +91,13 @@ def publish(conn: sa.Connection, version: int, actor: str) -> int:
     row = conn.execute(sa.select(boundary_versions.c.state, boundary_versions.c.base_version)
                        .where(boundary_versions.c.id == version)).first()
     if row is None or row.state != "draft":
-        raise RegistryError(f"version {version} is {row.state if row else 'missing'}, "
-                            "not a draft")
+        raise Conflict(f"version {version} is {row.state if row else 'missing'}, not a draft",
+                       "version", code="not_a_draft")
     live = live_version(conn)
     if row.base_version != live:
-        raise RegistryError(f"draft {version} was based on version {row.base_version}, but "
-                            f"version {live} is live now; import again on top of it")
+        raise Conflict(f"draft {version} was based on version {row.base_version}, but "
+                       f"version {live} is live now; import again on top of it", "version",
+                       code="stale_draft")
     conn.execute(areas.update().where(areas.c.id.in_(
         sa.select(version_removals.c.area_id).where(version_removals.c.version_id == version)
     )).values(version_to=version))
@@ -134,7 +141,7 @@ def rows_in(conn: sa.Connection, version: int) -> sa.ColumnElement[bool]:
     row = conn.execute(sa.select(boundary_versions.c.state, boundary_versions.c.base_version)
                        .where(boundary_versions.c.id == version)).first()
     if row is None:
-        raise RegistryError(f"boundary version {version} does not exist")
+        raise UnknownVersion(f"boundary version {version} does not exist")
     return valid_in_draft(version, row.base_version) if row.state == "draft" \
         else valid_in(version)
 
@@ -270,12 +277,12 @@ def stage_level(conn: sa.Connection, draft: int, gdf: gpd.GeoDataFrame, level: s
     return result
 
 
-class ImportRefused(ApiError):
+class ImportRefused(Unprocessable):
     """An import whose report has problems: nothing of it may be written (raising rolls
     the unit of work back). Carries the whole report."""
 
     def __init__(self, result: ImportResult) -> None:
-        super().__init__(422, "import_refused", result.report.summary() or "import refused",
+        super().__init__(result.report.summary() or "import refused", code="import_refused",
                          detail=result.to_dict())
         self.result = result
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ApiError
+from .errors import Forbidden
 from .registry import VersionIndex
 
 
@@ -45,9 +45,8 @@ class Scope:
         if not self.covers(vi, code):
             raise self.refusal(field)
 
-    def refusal(self, field: str) -> ApiError:
-        return ApiError(403, "out_of_scope",
-                        f"this token is limited to area {self.area}", field)
+    def refusal(self, field: str) -> Forbidden:
+        return Forbidden(f"this token is limited to area {self.area}", field, code="out_of_scope")
 
     def grids_outside(self, vi: VersionIndex, positions: np.ndarray) -> np.ndarray:
         """Indices of the points whose grid (by position in `vi.grids`) lies outside the

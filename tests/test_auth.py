@@ -102,9 +102,9 @@ def test_rights_belong_to_each_token(client, engine, tiny) -> None:  # noqa: ANN
 
 @pytest.mark.parametrize("area", ["62300I", "900003", ""])
 def test_token_scope_must_name_an_existing_area(engine, tiny, area) -> None:  # noqa: ANN001
-    from geo_service.errors import ApiError
+    from geo_service.errors import NotFound
 
-    with pytest.raises(ApiError, match="no area") as err, engine.begin() as conn:
+    with pytest.raises(NotFound, match="no area") as err, engine.begin() as conn:
         create_token(conn, name="typo", role="viewer", area_code=area)
     assert err.value.field == "area"
     with engine.connect() as conn:
@@ -130,7 +130,7 @@ def test_token_changes_are_audited(engine, tiny) -> None:  # noqa: ANN001
 
 def test_a_field_workers_token_knows_its_worker(app, engine, tiny) -> None:  # noqa: ANN001
     from geo_service import services
-    from geo_service.errors import ApiError
+    from geo_service.errors import ServiceError
     from geo_service.models import workers
 
     with engine.begin() as conn:
@@ -140,6 +140,6 @@ def test_a_field_workers_token_knows_its_worker(app, engine, tiny) -> None:  # n
     me = services(app).tokens.verify(engine.connect, token)
     assert (me.role, me.area_code, me.worker_code) == ("worker", G1, "GW1")
     for role, worker, field in (("worker", "GW9", "worker"), ("viewer", "GW1", "worker")):
-        with pytest.raises(ApiError) as err, engine.begin() as conn:
+        with pytest.raises(ServiceError) as err, engine.begin() as conn:
             create_token(conn, name="x", role=role, worker_code=worker)
         assert err.value.field == field

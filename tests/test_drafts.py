@@ -7,8 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from geo_service.auth import ROLES
+from geo_service.errors import Conflict
 from geo_service.models import boundary_versions
-from geo_service.registry import RegistryError, area_frame, publish
+from geo_service.registry import area_frame, publish
 
 from .conftest import bearer, import_now
 from .test_index_cache import _moved_grids
@@ -87,7 +88,7 @@ def test_an_unpublished_draft_leaks_into_no_later_version(engine, tiny) -> None:
 def test_a_draft_based_on_an_older_version_cannot_be_published(engine, tiny) -> None:  # noqa: ANN001
     stale = _draft(engine, 103.015)
     import_now(engine, _moved_grids(103.005), "grid", author="p")
-    with engine.begin() as conn, pytest.raises(RegistryError, match="was based on"):
+    with engine.begin() as conn, pytest.raises(Conflict, match="was based on"):
         publish(conn, stale, "planner")
     with engine.connect() as conn:
         state = conn.execute(sa.select(boundary_versions.c.state).where(

@@ -10,7 +10,14 @@ from flask import Flask, Response, current_app, g, jsonify, redirect, request, u
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..auth import PUBLIC, Principal, authorize
-from ..errors import ApiError
+from ..errors import (
+    Forbidden,
+    HeaderTooLarge,
+    Invalid,
+    ServiceError,
+    UnsupportedMediaType,
+    UriTooLong,
+)
 from ..scope import EVERYTHING, Scope
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,8 +63,8 @@ def query() -> dict[str, str]:
         if "%" in part or "+" in part:
             key, value = unquote_plus(key), unquote_plus(value)
         if key in args:
-            raise ApiError(400, "repeated_parameter", f"{key} is given more than once; "
-                           "give each query parameter once", key)
+            raise Invalid(f"{key} is given more than once; "
+                          "give each query parameter once", key, code="repeated_parameter")
         args[key] = value
     return args
 
@@ -66,9 +73,9 @@ def json_body() -> Any:
     """The request body as JSON: 415 unless it is sent as JSON, 413 over the size limit
     (with or without Content-Length), 400 naming what is wrong with the text."""
     if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "send the body as JSON with "
-                       f"Content-Type: application/json, not {request.mimetype or 'none'!r}",
-                       "body")
+        raise UnsupportedMediaType("send the body as JSON with Content-Type: "
+                                   f"application/json, not {request.mimetype or 'none'!r}",
+                                   "body")
     env = request.environ
     if "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
         # No Content-Length: werkzeug reads a chunked body only from servers that say they
@@ -83,8 +90,7 @@ def json_body() -> Any:
     try:
         return current_app.json.loads(data)
     except ValueError as err:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {err}",
-                       "body") from None
+        raise Invalid(f"the body is not valid JSON: {err}", "body", code="invalid_json") from None
 
 
 def _check_size() -> None:
@@ -93,19 +99,18 @@ def _check_size() -> None:
     raw = env.get("RAW_URI")  # as sent, percent-escapes and all (gunicorn, werkzeug)
     url = len(raw) if raw else len(env.get("PATH_INFO", "")) + len(env.get("QUERY_STRING", ""))
     if url > MAX_URL_BYTES:
-        raise ApiError(414, "uri_too_long", f"the URL is {url} bytes long; the limit is "
-                       f"{MAX_URL_BYTES}: send many points with POST", "url")
+        raise UriTooLong(f"the URL is {url} bytes long; the limit is "
+                         f"{MAX_URL_BYTES}: send many points with POST", "url")
     n = 0
     for key, value in env.items():
         if key.startswith("HTTP_"):
             n += 1
             if len(value) > MAX_HEADER_BYTES:
                 name = key[5:].replace("_", "-").title()
-                raise ApiError(431, "header_too_large", f"header {name} is {len(value)} "
-                               f"bytes long; the limit is {MAX_HEADER_BYTES}", name)
+                raise HeaderTooLarge(f"header {name} is {len(value)} "
+                                     f"bytes long; the limit is {MAX_HEADER_BYTES}", name)
     if n > MAX_HEADERS:
-        raise ApiError(431, "header_too_large", f"{n} headers; the limit is {MAX_HEADERS}",
-                       "headers")
+        raise HeaderTooLarge(f"{n} headers; the limit is {MAX_HEADERS}", "headers")
 
 
 def scope() -> Scope:
@@ -126,8 +131,8 @@ def _scope_applied(app: Flask, response: Response) -> Response:
     if (view is None or getattr(view, "unscoped", "") or request.endpoint == "static"
             or PUBLIC in getattr(view, "allowed_roles", ())):
         return response
-    err = ApiError(403, "out_of_scope", "this endpoint does not apply area scope; a token "
-                   f"limited to area {p.area_code} may not use it")
+    err = Forbidden("this endpoint does not apply area scope; a token "
+                    f"limited to area {p.area_code} may not use it", code="out_of_scope")
     return app.response_class(app.json.dumps(err.to_dict()), status=403,
                               mimetype="application/json")
 
@@ -155,8 +160,8 @@ def init_app(app: Flask) -> None:
     app.before_request(lambda: _authenticate(app))
     app.after_request(lambda response: _scope_applied(app, response))
 
-    @app.errorhandler(ApiError)
-    def _api_error(err: ApiError):  # noqa: ANN202
+    @app.errorhandler(ServiceError)
+    def _service_error(err: ServiceError):  # noqa: ANN202
         headers = dict(err.headers)
         if err.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="geo-service"'
@@ -171,7 +176,7 @@ def init_app(app: Flask) -> None:
             message = (f"request body larger than the limit of "
                        f"{app.config['MAX_CONTENT_LENGTH']} bytes")
         headers = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]
-        return jsonify(ApiError(err.code or 500, code, message).to_dict()), err.code, headers
+        return jsonify(ServiceError(message, code=code).to_dict()), err.code, headers
 
     @app.get("/")
     @allow(PUBLIC)

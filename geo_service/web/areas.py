@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify
 from .. import areas as domain
 from .. import services
 from ..auth import ANY_ROLE
-from ..errors import ApiError
+from ..errors import Invalid
 from ..lookup import parse_crs, parse_number
 from . import allow, principal, query, scope
 from .lookup import version_index
@@ -21,7 +21,7 @@ def _int_arg(args: dict[str, str], name: str, default: int, lo: int, hi: int) ->
     if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
-        raise ApiError(400, "invalid", f"{name} must be an integer from {lo} to {hi}", name)
+        raise Invalid(f"{name} must be an integer from {lo} to {hi}", name)
     return int(raw)
 
 
@@ -93,21 +93,18 @@ def area_list():  # noqa: ANN201
     if "bbox" in args:
         parts = args["bbox"].split(",")
         if len(parts) != 4:
-            raise ApiError(400, "invalid_bbox", "bbox is minlon,minlat,maxlon,maxlat", "bbox")
+            raise Invalid("bbox is minlon,minlat,maxlon,maxlat", "bbox", code="invalid_bbox")
         bbox = tuple(parse_number(p, "bbox") for p in parts)
     simplify = parse_number(args.get("simplify", "0"), "simplify")
     if not 0 <= simplify <= MAX_SIMPLIFY_M:
-        raise ApiError(400, "invalid", "simplify is a tolerance in metres from 0 to "
-                       f"{MAX_SIMPLIFY_M}", "simplify")
+        raise Invalid("simplify is a tolerance in metres from 0 to "
+                      f"{MAX_SIMPLIFY_M}", "simplify")
     allowed = scope()
     if args.get("parent"):
         allowed.require(vi, args["parent"], "parent")
-    try:
-        with services(current_app).engine.connect() as conn:
-            out = domain.area_collection(conn, vi, level=level, parent=args.get("parent"),
-                                         bbox=bbox, simplify_m=simplify, crs=crs)
-    except ValueError as err:
-        raise ApiError(400, "invalid_level", str(err), "level") from None
+    with services(current_app).engine.connect() as conn:
+        out = domain.area_collection(conn, vi, level=level, parent=args.get("parent"),
+                                     bbox=bbox, simplify_m=simplify, crs=crs)
     if allowed.area:
         out["features"] = [f for f in out["features"] if allowed.covers(vi, f["id"])]
     return jsonify(out)

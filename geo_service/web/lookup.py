@@ -7,9 +7,8 @@ from flask import Blueprint, current_app, jsonify
 from .. import lookup as domain
 from .. import services
 from ..auth import ANY_ROLE
-from ..errors import ApiError
-from ..index_cache import VersionWarming
-from ..registry import RegistryError
+from ..errors import Invalid, TooLarge, Unavailable
+from ..registry import UnknownVersion
 from . import allow, json_body, principal, query, scope
 
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
@@ -22,25 +21,18 @@ def version_index(raw: object):  # noqa: ANN201
     if raw is None:
         vi = cache.live()
         if vi is None:
-            raise ApiError(503, "no_boundaries", "no boundary version is live yet")
+            raise Unavailable("no boundary version is live yet", code="no_boundaries")
         return vi
     try:
         if isinstance(raw, bool) or not isinstance(raw, int | str):
             raise ValueError
         version = int(raw)
     except ValueError:
-        raise ApiError(400, "invalid_version", f"version must be an integer, got {raw!r}",
-                       "version") from None
+        raise Invalid(f"version must be an integer, got {raw!r}", "version",
+                      code="invalid_version") from None
     if not 0 < version < 2**31:  # ids are 32-bit in the store; larger ones overflow there
-        raise ApiError(404, "unknown_version", f"boundary version {version} does not exist",
-                       "version")
-    try:
-        return cache.version(version)
-    except RegistryError as err:
-        raise ApiError(404, "unknown_version", str(err), "version") from None
-    except VersionWarming as warming:  # built in the background; never on a request
-        raise ApiError(503, "version_warming", str(warming), "version",
-                       headers={"Retry-After": str(warming.retry_after)}) from None
+        raise UnknownVersion(f"boundary version {version} does not exist")
+    return cache.version(version)  # VersionWarming (503) while built in the background
 
 
 @bp.get("/lookup")
@@ -114,23 +106,22 @@ def lookup_many():  # noqa: ANN201
     args = query()
     body = json_body()
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "expected a JSON object with \"points\" or a "
-                       "GeoJSON FeatureCollection", "body")
+        raise Invalid("expected a JSON object with \"points\" or a "
+                      "GeoJSON FeatureCollection", "body", code="invalid_body")
     crs = domain.parse_crs(body.get("crs") or args.get("crs"))
     ids, problems = None, None
     if body.get("type") == "FeatureCollection":
         feats = body.get("features")
         if not isinstance(feats, list):
-            raise ApiError(400, "invalid_body", "features must be a list", "features")
+            raise Invalid("features must be a list", "features", code="invalid_body")
         ids, points, problems = domain.feature_points(feats)
     else:
         points = body.get("points")
         if not isinstance(points, list):
-            raise ApiError(400, "invalid_body", "points must be a list of [lon, lat]",
-                           "points")
+            raise Invalid("points must be a list of [lon, lat]", "points", code="invalid_body")
     if len(points) > domain.MAX_BATCH:
-        raise ApiError(413, "too_many_points", f"{len(points)} points; the limit is "
-                       f"{domain.MAX_BATCH} per request", "points")
+        raise TooLarge(f"{len(points)} points; the limit is "
+                       f"{domain.MAX_BATCH} per request", "points", code="too_many_points")
     vi = version_index(args["version"] if "version" in args else body.get("version"))
     out = domain.lookup_batch(vi, points, crs, chain=bool(body.get("chain")), problems=problems,
                               scope=scope())
