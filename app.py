@@ -12,7 +12,7 @@ Each worker then follows new versions by itself, building the new index in a bac
 thread while it answers from the old one.
 """
 
-from geo_service import create_app
+from geo_service.app import create_app
 from geo_service.serving import preload
 
 app = preload(create_app())

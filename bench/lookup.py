@@ -63,12 +63,12 @@ sys.path.insert(0, str(ROOT))
 from timing import best  # noqa: E402
 
 from boundaries.synthetic import Demo, build_demo  # noqa: E402
-from geo_service import create_app, services  # noqa: E402
+from geo_service.app import create_app, services  # noqa: E402
 from geo_service.auth import create_token  # noqa: E402
-from geo_service.db import unit_of_work  # noqa: E402
 from geo_service.demo import load_demo  # noqa: E402
 from geo_service.index import GridIndex  # noqa: E402
 from geo_service.settings import load  # noqa: E402
+from geo_service.store.uow import unit_of_work  # noqa: E402
 
 VARIANT_GRIDS = 10_000
 HOUSEHOLDS_PER_GROUP = 24  # the demo's ratio: 206,400 households / 8,626 groups

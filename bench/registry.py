@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from timing import best  # noqa: E402
 
 from boundaries.synthetic import build_demo  # noqa: E402
-from geo_service import create_app, services  # noqa: E402
-from geo_service.db import unit_of_work  # noqa: E402
+from geo_service.app import create_app, services  # noqa: E402
 from geo_service.demo import load_demo  # noqa: E402
 from geo_service.households import import_households  # noqa: E402
 from geo_service.index import GridIndex  # noqa: E402
+from geo_service.store.uow import unit_of_work  # noqa: E402
 
 
 def per_point_rtree(codes: np.ndarray, geoms: np.ndarray, lon: np.ndarray,

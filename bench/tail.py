@@ -20,11 +20,11 @@ import sqlalchemy as sa
 from lookup import AUTH_LUA, LOOKUP_LUA, Server, log, run_wrk
 
 from boundaries.synthetic import build_demo
-from geo_service import create_app, services
+from geo_service.app import create_app, services
 from geo_service.auth import create_token
-from geo_service.db import unit_of_work
 from geo_service.demo import load_demo
-from geo_service.models import households
+from geo_service.store.tables import households
+from geo_service.store.uow import unit_of_work
 
 
 def main() -> None:

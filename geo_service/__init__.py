@@ -1,75 +1,9 @@
-"""The grid-governance GIS service: `create_app` is the one app factory."""
+"""The grid-governance GIS service.
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
-from flask import Flask
-
-from . import db, settings
-from .auth import TokenCache
-from .index_cache import IndexCache
-from .jsonio import OrjsonProvider
-from .roster import PeopleDirectory
-
-_HERE = Path(__file__).resolve().parent
-# The front end: package data in a wheel, `static/` beside the package in a checkout.
-STATIC = _HERE / "static" if (_HERE / "static").is_dir() else _HERE.parent / "static"
-
-
-@dataclass
-class Services:
-    """What every request needs, created once per process."""
-
-    engine: sa.Engine
-    settings: dict[str, Any]
-    indexes: IndexCache
-    tokens: TokenCache
-    people: PeopleDirectory
-
-    def close(self, timeout: float = 60.0) -> None:
-        """Let background builds and reloads finish, then close the store's connections."""
-        self.indexes.wait(timeout)
-        self.people.settle(timeout)
-        self.engine.dispose()
-
-
-def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -> Flask:
-    """Build the app: settings (defaults < GEO_* env < `config`), store, index, blueprints.
-
-    The schema is migrated only when asked (`migrate=True`: the CLI commands that write,
-    `serve` before it forks, tests); otherwise it must already be at head, or this fails
-    with `db.SchemaNotCurrent` saying to run `geo-service migrate`, so workers started by
-    `gunicorn app:app` never race each other migrating.
-    """
-    app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static",
-                instance_path=str(Path.cwd() / "instance"))
-    app.json = OrjsonProvider(app)
-    values = settings.load(config)
-    if not values["DATABASE_URL"]:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-        values["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'geo_service.sqlite3'}"
-    app.config.update(values, MAX_CONTENT_LENGTH=values["MAX_BODY_BYTES"])
-    engine = db.make_engine(values["DATABASE_URL"])
-    if migrate:
-        db.upgrade(engine)
-    else:
-        db.check_current(engine)
-    app.extensions["geo"] = Services(
-        engine=engine, settings=values,
-        indexes=IndexCache(engine, values["INDEX_REFRESH_S"], values["NEAR_BOUNDARY_M"],
-                           versions_kept=values["VERSIONS_KEPT"]),
-        tokens=TokenCache(ttl=values["TOKEN_CACHE_S"]),
-        people=PeopleDirectory(engine, ttl=values["ROSTER_REFRESH_S"]),
-    )
-    from .web import init_app  # noqa: PLC0415 - web depends on the app being configured
-
-    init_app(app)
-    return app
-
-
-def services(app: Flask) -> Services:
-    return app.extensions["geo"]
+The rooms, each a module or package named after its job (see the README's architecture):
+`app` (the one app factory), `settings`, `errors`, `store` (engine, unit of work, tables,
+migrations), `events` and `outbox`, `audit`, `versions` (drafts, publishing, reading, the
+import core), `index` (the grid index and the per-process cache), `lookup`, `scope`,
+`privacy`, `auth`, `households`, `cli`, `web`, `jobs`. Importing a domain module never
+imports Flask: only `app`, `web` and `serving` do.
+"""

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .models import audit_log
+from geo_service.store.tables import audit_log
 
 
 def audit(conn: sa.Connection, actor: str, action: str, target: str = "",

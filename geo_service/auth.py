@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from .audit import audit
-from .errors import Forbidden, Invalid, NotFound, Unauthorized
-from .models import api_tokens, areas, users, workers
-from .registry import live_version, valid_in
+from geo_service.audit import audit
+from geo_service.errors import Forbidden, Invalid, NotFound, Unauthorized
+from geo_service.store.tables import api_tokens, areas, users, workers
+from geo_service.versions import live_version, valid_in
 
 ROLES = ("admin", "planner", "dispatcher", "worker", "viewer")
 ANY_ROLE = ROLES

@@ -10,11 +10,10 @@ from tqdm import tqdm
 
 from boundaries.levels import LEVELS
 from boundaries.synthetic import Demo, build_demo
-
-from .audit import audit
-from .households import import_households
-from .models import households, worker_areas, workers
-from .registry import build_indexes, create_draft, publish, stage_level
+from geo_service.audit import audit
+from geo_service.households import import_households
+from geo_service.store.tables import households, worker_areas, workers
+from geo_service.versions import build_indexes, create_draft, publish, stage_level
 
 
 def load_demo(conn: sa.Connection, *, seed: int = 623000, small: bool = False,

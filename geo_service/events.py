@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from . import outbox
+from geo_service.store import outbox
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from boundaries.files import write_areas
-
-from .audit import audit
-from .models import households
-from .privacy import mask_name, mask_phone
-from .registry import area_frame, resolve_version
+from geo_service.audit import audit
+from geo_service.privacy import mask_name, mask_phone
+from geo_service.store.tables import households
+from geo_service.versions import area_frame, resolve_version
 
 
 def household_frame(conn: sa.Connection, with_pii: bool) -> gpd.GeoDataFrame:

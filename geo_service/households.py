@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -18,10 +18,13 @@ import shapely
 import sqlalchemy as sa
 
 from boundaries.crs import normalize_crs, to_wgs84
+from geo_service.audit import audit
+from geo_service.index import GridIndex
+from geo_service.privacy import household_view, person_view
+from geo_service.store.tables import households
 
-from .audit import audit
-from .index import GridIndex
-from .models import households
+if TYPE_CHECKING:  # the versions import this module (households follow a publish)
+    from geo_service.versions.snapshot import VersionIndex
 
 COLUMNS = ("code", "address", "head_name", "phone", "members", "care_tags")
 _ALIASES = {"lon": ("lon", "lng", "longitude", "x"), "lat": ("lat", "latitude", "y")}
@@ -200,3 +203,26 @@ def reassign_households(conn: sa.Connection, grids: GridIndex,
             [{"hid": int(ids[i]), "g": new_grid[i], "p": new_group[i]} for i in changed],
         )
     return int(changed.size)
+
+
+def household_page(conn: sa.Connection, vi: VersionIndex, code: str, role: str, *,
+                   page: int = 1, per_page: int = 100) -> dict[str, Any]:
+    """Households in an area (any level), paged; what each role may see of them is
+    `privacy`'s decision."""
+    info = vi.area(code)
+    if info.level in ("grid", "group"):
+        where = households.c[f"{info.level}_code"] == code
+    else:  # every grid below this area
+        grids = [c for c, a in vi.areas.items() if a.level == "grid"
+                 and any(x.code == code for x in vi.chain(c))]
+        where = households.c.grid_code.in_(grids)
+    total = conn.execute(sa.select(sa.func.count()).select_from(households).where(where)
+                         ).scalar()
+    rows = conn.execute(sa.select(households).where(where).order_by(households.c.code)
+                        .limit(per_page).offset((page - 1) * per_page)).all()
+    items = [{"code": r.code, "grid_code": r.grid_code, "group_code": r.group_code,
+              "members": r.members,
+              **household_view(r.address, r.geom.x, r.geom.y, r.care_tags, role),
+              "head": person_view(r.head_name, r.phone, role)} for r in rows]
+    return {"area": code, "page": page, "per_page": per_page, "total": total,
+            "households": items}

@@ -28,10 +28,10 @@ from collections import Counter, OrderedDict
 
 import sqlalchemy as sa
 
-from .background import Background
-from .errors import Unavailable
-from .lookup import encode_answers
-from .registry import VersionIndex, build_indexes, live_version, resolve_version
+from geo_service.errors import Unavailable
+from geo_service.jobs.background import Background
+from geo_service.lookup import encode_answers
+from geo_service.versions import VersionIndex, build_indexes, live_version, resolve_version
 
 RETRY_AFTER_S = 1
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import Forbidden
-from .registry import VersionIndex
+from geo_service.errors import Forbidden
+from geo_service.versions import VersionIndex
 
 
 @dataclass(frozen=True)

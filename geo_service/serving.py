@@ -22,8 +22,8 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
-from . import create_app, services
-from .web import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
+from geo_service.app import create_app, services
+from geo_service.web import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
 
 log = logging.getLogger(__name__)
 

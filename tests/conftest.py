@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from geo_service import create_app, services
+from geo_service.app import create_app, services
 from geo_service.auth import ROLES, create_token
-from geo_service.db import unit_of_work
-from geo_service.registry import (
+from geo_service.store.uow import unit_of_work
+from geo_service.versions import (
     ImportRefused,
     ImportResult,
     create_draft,

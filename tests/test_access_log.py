@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from geo_service import create_app, services
+from geo_service.app import create_app, services
 
 from .conftest import bearer
 

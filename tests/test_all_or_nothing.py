@@ -15,10 +15,10 @@ import shapely
 import sqlalchemy as sa
 
 from geo_service import households as households_module
-from geo_service.db import unit_of_work
 from geo_service.demo import load_demo
-from geo_service.models import audit_log, households
-from geo_service.registry import live_version
+from geo_service.store.tables import audit_log, households
+from geo_service.store.uow import unit_of_work
+from geo_service.versions import live_version
 
 from .tiny import G1
 

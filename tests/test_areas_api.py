@@ -8,8 +8,8 @@ import shapely
 from shapely.geometry import shape
 
 from boundaries.crs import from_wgs84
-from geo_service.areas import area_collection
-from geo_service.registry import build_indexes
+from geo_service.versions import build_indexes
+from geo_service.versions.areas import area_collection
 
 from .conftest import bearer
 from .tiny import G1, G2, G3, G4
@@ -64,7 +64,7 @@ def test_simplify_keeps_neighbours_meeting(engine, tiny) -> None:  # noqa: ANN00
                                        shapely.MultiPolygon([right])], crs="EPSG:4326")
     assert import_now(engine, grids, "grid", author="t").written
     with engine.connect() as conn:
-        from geo_service.registry import live_version
+        from geo_service.versions import live_version
 
         vi = build_indexes(conn, live_version(conn))
         raw = area_collection(conn, vi, level="grid", parent="900001001001")

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from geo_service.auth import PUBLIC, ROLES, create_token, revoke_tokens
-from geo_service.models import api_tokens
+from geo_service.store.tables import api_tokens
 
 from .conftest import bearer
 from .tiny import G1
@@ -112,7 +112,7 @@ def test_token_scope_must_name_an_existing_area(engine, tiny, area) -> None:  # 
 
 
 def test_token_changes_are_audited(engine, tiny) -> None:  # noqa: ANN001
-    from geo_service.models import audit_log
+    from geo_service.store.tables import audit_log
 
     with engine.begin() as conn:
         token = create_token(conn, name="hotline", role="viewer", area_code="900001",
@@ -129,9 +129,9 @@ def test_token_changes_are_audited(engine, tiny) -> None:  # noqa: ANN001
 
 
 def test_a_field_workers_token_knows_its_worker(app, engine, tiny) -> None:  # noqa: ANN001
-    from geo_service import services
+    from geo_service.app import services
     from geo_service.errors import ServiceError
-    from geo_service.models import workers
+    from geo_service.store.tables import workers
 
     with engine.begin() as conn:
         conn.execute(workers.insert().values(code="GW1", name="卓玛", role="grid_worker"))

@@ -142,7 +142,7 @@ def test_huge_header_is_json_431(client, tiny, tokens) -> None:  # noqa: ANN001
 
 
 def test_out_of_scope_names_the_field(app, client, tiny) -> None:  # noqa: ANN001
-    from geo_service import services
+    from geo_service.app import services
     from geo_service.auth import create_token
 
     with services(app).engine.begin() as conn:

@@ -87,7 +87,7 @@ def test_personal_data_leaving_is_audited(cli_env, tmp_path, monkeypatch) -> Non
     """Roster imports and PII exports leave an audit line naming who and where."""
     import sqlalchemy as sa
 
-    from geo_service.models import audit_log
+    from geo_service.store.tables import audit_log
 
     monkeypatch.setenv("USER", "ops-li")
     test_import_levels_then_households_then_export(cli_env, tmp_path)
@@ -108,8 +108,8 @@ def test_personal_data_leaving_is_audited(cli_env, tmp_path, monkeypatch) -> Non
 def test_workers_do_not_migrate_but_say_how(cli_env) -> None:  # noqa: ANN001
     """An app on an unmigrated store refuses to start and names the command; after
     `geo-service migrate` it starts."""
-    from geo_service import create_app, services
-    from geo_service.db import SchemaNotCurrent
+    from geo_service.app import create_app, services
+    from geo_service.store.engine import SchemaNotCurrent
 
     with pytest.raises(SchemaNotCurrent, match="geo-service migrate"):
         create_app()

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from geo_service import services
-from geo_service.db import unit_of_work
+from geo_service.app import services
 from geo_service.demo import load_demo
 from geo_service.exports import export_level
-from geo_service.models import households
+from geo_service.store.tables import households
+from geo_service.store.uow import unit_of_work
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_demo_has_gannan_scale(loaded) -> None:  # noqa: ANN001
 
 def test_stored_grids_equal_the_imported_layer(loaded, demo) -> None:  # noqa: ANN001
     """The same areas come back on either backend: codes, names, parents, geometries."""
-    from geo_service.registry import area_frame, live_version
+    from geo_service.versions import area_frame, live_version
 
     app, _ = loaded
     with services(app).engine.connect() as conn:
@@ -88,7 +88,7 @@ def test_counties_are_converted_from_gcj02(loaded) -> None:  # noqa: ANN001
                                kind_field="level")
     assert not problems
     with services(app).engine.connect() as conn:
-        from geo_service.registry import area_frame, live_version
+        from geo_service.versions import area_frame, live_version
 
         stored = area_frame(conn, live_version(conn), "county").set_index("code")
     hezuo_raw = raw.set_index("code").loc["623001"].geometry  # read as if WGS84

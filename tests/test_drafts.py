@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from geo_service.auth import ROLES
 from geo_service.errors import Conflict
-from geo_service.models import boundary_versions
-from geo_service.registry import area_frame, publish
+from geo_service.store.tables import boundary_versions
+from geo_service.versions import area_frame, publish
 
 from .conftest import bearer, import_now
 from .test_index_cache import _moved_grids

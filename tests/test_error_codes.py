@@ -25,8 +25,9 @@ def _source_codes() -> set[str]:
         codes |= set(re.findall(r'\bcode="([a-z_]+)"', text))
         codes |= set(re.findall(r'default_code = (?:\d+, )?"([a-z_]+)"', text))
     # per-point problems in a batch: ("code", field, reason) tuples in the lookup
-    lookup = ROOT.joinpath("geo_service", "lookup.py").read_text("utf-8")
-    codes |= set(re.findall(r'(?:return|=)\s*\(\s*"([a-z_]+)",\s*(?:field|"[a-z]+"),', lookup))
+    for path in ROOT.glob("geo_service/lookup/*.py"):
+        codes |= set(re.findall(r'(?:return|=)\s*\(\s*"([a-z_]+)",\s*(?:field|"[a-z]+"),',
+                                path.read_text("utf-8")))
     return codes - {"error"}  # the family's root, never raised itself
 
 

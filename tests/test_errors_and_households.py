@@ -7,11 +7,11 @@ import pytest
 import shapely
 import sqlalchemy as sa
 
-from geo_service import create_app, services
+from geo_service.app import create_app, services
 from geo_service.auth import create_token
 from geo_service.households import import_households
-from geo_service.models import households
-from geo_service.registry import build_indexes, live_version
+from geo_service.store.tables import households
+from geo_service.versions import build_indexes, live_version
 
 from .conftest import bearer
 from .tiny import G1, G4

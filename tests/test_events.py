@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from geo_service import events, outbox
-from geo_service.db import unit_of_work
+from geo_service import events
 from geo_service.events import BoundaryPublished
-from geo_service.models import boundary_versions
-from geo_service.registry import import_areas, live_version
+from geo_service.store import outbox
+from geo_service.store.tables import boundary_versions
+from geo_service.store.uow import unit_of_work
+from geo_service.versions import import_areas, live_version
 
 from .conftest import import_now
 from .test_index_cache import _moved_grids

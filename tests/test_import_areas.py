@@ -7,7 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from geo_service.models import areas, audit_log, boundary_versions
+from geo_service.store.tables import areas, audit_log, boundary_versions
 
 from .conftest import import_now
 from .tiny import G1, G2, G3, G4

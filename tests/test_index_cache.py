@@ -14,7 +14,7 @@ import urllib.request
 
 import shapely
 
-from geo_service import create_app, services
+from geo_service.app import create_app, services
 from geo_service.auth import create_token
 
 from .conftest import import_now, load_tiny

@@ -7,8 +7,8 @@ import pytest
 import shapely
 
 from boundaries.crs import from_wgs84
-from geo_service import services
-from geo_service.models import worker_areas, workers
+from geo_service.app import services
+from geo_service.store.tables import worker_areas, workers
 
 from .conftest import bearer, import_now
 from .tiny import G1, G2, G3, G4, tiny_areas

@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from boundaries.levels import LEVELS
-from geo_service import create_app, services
+from geo_service.app import create_app, services
 from geo_service.auth import PUBLIC, create_token
-from geo_service.models import households, worker_areas, workers
+from geo_service.store.tables import households, worker_areas, workers
 from geo_service.web.areas import MAX_SIMPLIFY_M
 
 from .conftest import bearer, load_tiny

@@ -35,7 +35,7 @@ def test_wheel_carries_static_assets_and_migrations(tmp_path: Path) -> None:
     tracked = [Path(f) for f in files if "__pycache__" not in f]
     wanted = {("geo_service" / f).as_posix() if f.parts[0] == "static" else f.as_posix()
               for f in tracked
-              if f.parts[0] == "static" or f.parts[:2] == ("geo_service", "migrations")
+              if f.parts[0] == "static" or f.parts[:3] == ("geo_service", "store", "migrations")
               or (f.parts[0] in ("geo_service", "boundaries") and f.suffix == ".py")}
     assert "geo_service/static/js/docs.js" in wanted
     assert wanted - names == set()  # every module, migration and front-end file

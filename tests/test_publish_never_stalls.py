@@ -17,9 +17,10 @@ import urllib.request
 
 import pytest
 
-from geo_service import index_cache, services
+from geo_service import index_cache
+from geo_service.app import services
 from geo_service.auth import create_token
-from geo_service.registry import build_indexes
+from geo_service.versions import build_indexes
 
 from .conftest import bearer, import_now, load_tiny
 from .test_index_cache import _free_port, _moved_grids
@@ -156,7 +157,7 @@ def _get(url: str, token: str) -> tuple[int, object]:
 def test_gunicorn_publish_under_lookups_never_stalls(tmp_path) -> None:  # noqa: ANN001
     """`geo-service serve` with two workers, hit over HTTP while `geo-service publish`
     makes a new version live: no lookup waits, every answer matches its version."""
-    from geo_service import create_app  # noqa: PLC0415
+    from geo_service.app import create_app  # noqa: PLC0415
 
     url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
     app = create_app({"DATABASE_URL": url}, migrate=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from geo_service import services
-from geo_service.models import areas, boundary_versions
-from geo_service.registry import area_frame, live_version
+from geo_service.app import services
+from geo_service.store.tables import areas, boundary_versions
+from geo_service.versions import area_frame, live_version
 
 from .tiny import G1, G3, tiny_areas
 
@@ -66,7 +66,7 @@ def test_sqlite_runs_in_wal_mode(engine: sa.Engine) -> None:
 def test_migrations_are_idempotent_and_versioned(engine: sa.Engine) -> None:
     from alembic.script import ScriptDirectory
 
-    from geo_service.db import MIGRATIONS, upgrade
+    from geo_service.store.engine import MIGRATIONS, upgrade
 
     upgrade(engine)  # a second run changes nothing
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
@@ -80,7 +80,7 @@ def test_migrations_and_table_definitions_agree(engine: sa.Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from geo_service.models import metadata
+    from geo_service.store.tables import metadata
 
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
@@ -99,8 +99,8 @@ def test_upgrade_keeps_token_rights_and_moves_draft_removals_aside(tmp_path) -> 
     from alembic import command
     from alembic.config import Config
 
-    from geo_service.db import MIGRATIONS, make_engine, upgrade
-    from geo_service.models import api_tokens, version_removals
+    from geo_service.store.engine import MIGRATIONS, make_engine, upgrade
+    from geo_service.store.tables import api_tokens, version_removals
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     cfg = Config()

@@ -7,7 +7,7 @@ import pytest
 import shapely
 
 from geo_service.auth import PUBLIC, ROLES, create_token
-from geo_service.models import households, worker_areas, workers
+from geo_service.store.tables import households, worker_areas, workers
 
 from .conftest import bearer
 from .test_auth import _endpoints
@@ -66,7 +66,7 @@ def test_a_view_that_forgets_the_scope_fails_closed(app, scoped) -> None:  # noq
     resp = client.get("/api/v1/forgetful", headers=bearer(scoped["viewer"]))
     assert resp.status_code == 403 and "secret" not in resp.get_data(as_text=True)
     with app.app_context():
-        from geo_service import services
+        from geo_service.app import services
 
         with services(app).engine.begin() as conn:
             unscoped = create_token(conn, name="all", role="viewer")

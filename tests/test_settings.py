@@ -41,7 +41,7 @@ def test_the_test_suites_own_variables_are_not_settings() -> None:
 
 
 def test_an_app_with_a_typo_in_its_settings_does_not_start(tmp_path) -> None:  # noqa: ANN001
-    from geo_service import create_app
+    from geo_service.app import create_app
 
     with pytest.raises(SettingsError, match="TOKEN_CACHE"):
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "TOKEN_CACHE": 1})

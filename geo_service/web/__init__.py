@@ -9,8 +9,8 @@ from urllib.parse import unquote_plus
 from flask import Flask, Response, current_app, g, jsonify, redirect, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..auth import PUBLIC, Principal, authorize
-from ..errors import (
+from geo_service.auth import PUBLIC, Principal, authorize
+from geo_service.errors import (
     Forbidden,
     HeaderTooLarge,
     Invalid,
@@ -18,7 +18,7 @@ from ..errors import (
     UnsupportedMediaType,
     UriTooLong,
 )
-from ..scope import EVERYTHING, Scope
+from geo_service.scope import EVERYTHING, Scope
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -146,7 +146,7 @@ def _authenticate(app: Flask) -> None:
         return  # routing will answer 404/405 in the one error shape
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 11.1)
-        from .. import services  # noqa: PLC0415
+        from geo_service.app import services  # noqa: PLC0415
 
         svc = services(app)
         g.principal = svc.tokens.verify(svc.engine.connect, token.strip())
@@ -154,7 +154,7 @@ def _authenticate(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from . import access_log, api, areas, lookup, openapi  # noqa: PLC0415
+    from geo_service.web import access_log, api, areas, lookup, openapi  # noqa: PLC0415
 
     access_log.init_app(app)
     app.before_request(lambda: _authenticate(app))

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, jsonify
 
-from .. import registry, services
-from ..auth import ANY_ROLE, DRAFT_ROLES, PUBLIC
-from . import allow, principal
+from geo_service.app import services
+from geo_service.auth import ANY_ROLE, DRAFT_ROLES, PUBLIC
+from geo_service.versions import versions as list_versions
+from geo_service.web import allow, principal
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -65,7 +66,7 @@ def versions():  # noqa: ANN201
               schema: Versions
     """
     with services(current_app).engine.connect() as conn:
-        rows = registry.versions(conn, drafts=principal().role in DRAFT_ROLES)
+        rows = list_versions(conn, drafts=principal().role in DRAFT_ROLES)
     for r in rows:
         for k in ("created_at", "published_at"):
             r[k] = _rfc3339(r[k])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from .. import areas as domain
-from .. import services
-from ..auth import ANY_ROLE
-from ..errors import Invalid
-from ..lookup import parse_crs, parse_number
-from . import allow, principal, query, scope
-from .lookup import version_index
+from geo_service.app import services
+from geo_service.auth import ANY_ROLE
+from geo_service.errors import Invalid
+from geo_service.households import household_page
+from geo_service.lookup import parse_crs, parse_number
+from geo_service.versions import areas as domain
+from geo_service.web import allow, principal, query, scope
+from geo_service.web.lookup import version_index
 
 bp = Blueprint("areas", __name__, url_prefix="/api/v1")
 MAX_SIMPLIFY_M = 100_000  # coarser than any map needs; huge tolerances overflow GEOS
@@ -139,5 +140,5 @@ def area_households(code: str):  # noqa: ANN201
     page = _int_arg(args, "page", 1, 1, 1_000_000)
     per_page = _int_arg(args, "per_page", 100, 1, 1000)
     with services(current_app).engine.connect() as conn:
-        return jsonify(domain.household_page(conn, vi, code, principal().role, page=page,
-                                             per_page=per_page))
+        return jsonify(household_page(conn, vi, code, principal().role, page=page,
+                                      per_page=per_page))

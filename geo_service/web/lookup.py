@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from .. import lookup as domain
-from .. import services
-from ..auth import ANY_ROLE
-from ..errors import Invalid, TooLarge, Unavailable
-from ..registry import UnknownVersion
-from . import allow, json_body, principal, query, scope
+from geo_service import lookup as domain
+from geo_service.app import services
+from geo_service.auth import ANY_ROLE
+from geo_service.errors import Invalid, TooLarge, Unavailable
+from geo_service.versions import UnknownVersion
+from geo_service.web import allow, json_body, principal, query, scope
 
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 

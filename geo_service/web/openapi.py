@@ -17,10 +17,9 @@ from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Flask, current_app, jsonify, render_template_string, url_for
 
 from boundaries.levels import LEVELS
-
-from ..auth import PUBLIC
-from ..lookup import MAX_BATCH, SUPPORTED_CRS
-from . import allow
+from geo_service.auth import PUBLIC
+from geo_service.lookup import MAX_BATCH, SUPPORTED_CRS
+from geo_service.web import allow
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 

@@ -92,9 +92,12 @@ def test_prefecture_needs_no_parent():
     assert report.ok and report.problems == []
 
 
-def test_unknown_level_is_a_programming_error():
-    with pytest.raises(ValueError, match="unknown level"):
+def test_unknown_level_is_refused_naming_the_field():
+    from boundaries.errors import Invalid
+
+    with pytest.raises(Invalid, match="unknown level") as err:
         validate_areas(grids(), level="street", parents=village())
+    assert (err.value.code, err.value.field, err.value.status) == ("invalid_level", "level", 400)
 
 
 # --------------------------------------------------------------------------- edge cases

@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from geo_service.geometry import Geom
+from geo_service.store.geometry import Geom
 
 revision = "0001"
 down_revision = None

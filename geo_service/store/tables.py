@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .geometry import Geom
+from geo_service.store.geometry import Geom
 
 metadata = sa.MetaData(
     naming_convention={

@@ -1,4 +1,5 @@
-"""Areas as GeoJSON for maps and other systems, and households per area (PII per role)."""
+"""Areas of a version as GeoJSON for maps and other systems: one area with its chain and
+children, or a level, simplified for the zoom in use."""
 
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ import sqlalchemy as sa
 from boundaries.crs import geometry_from_wgs84
 from boundaries.levels import check_level
 from boundaries.simplify import simplify_coverage
-
-from .errors import NotFound
-from .models import areas, households
-from .privacy import household_view, person_view
-from .registry import AreaInfo, VersionIndex, area_frame, valid_in
+from geo_service.store.tables import areas
+from geo_service.versions.reading import area_frame, valid_in
+from geo_service.versions.snapshot import AreaInfo, VersionIndex
 
 _SIMPLIFIED_KEPT = 8  # per version: a few zoom levels of a few layers
 
@@ -45,17 +44,10 @@ def _in_crs(out: dict[str, Any], crs: str) -> dict[str, Any]:
     return out
 
 
-def _info(vi: VersionIndex, code: str) -> AreaInfo:
-    info = vi.areas.get(code)
-    if info is None:
-        raise NotFound(f"no area {code!r} in version {vi.version}", "code")
-    return info
-
-
 def area_feature(conn: sa.Connection, vi: VersionIndex, code: str,
                  crs: str = "EPSG:4326") -> dict[str, Any]:
     """One area as a GeoJSON Feature with its chain and its children, in `crs`."""
-    info = _info(vi, code)
+    info = vi.area(code)
     geom = conn.execute(sa.select(areas.c.geom).where(
         valid_in(vi.version), areas.c.code == code)).scalar_one()
     children = sorted((a for a in vi.areas.values() if a.parent_code == code),
@@ -90,26 +82,3 @@ def area_collection(conn: sa.Connection, vi: VersionIndex, *, level: str,
               "geometry": shapely.geometry.mapping(g)}
              for code, g in zip(frame["code"], geoms, strict=True)]
     return _in_crs({"type": "FeatureCollection", "features": feats}, crs)
-
-
-def household_page(conn: sa.Connection, vi: VersionIndex, code: str, role: str, *,
-                   page: int = 1, per_page: int = 100) -> dict[str, Any]:
-    """Households in an area (any level), paged; what each role may see of them is
-    `privacy`'s decision."""
-    info = _info(vi, code)
-    if info.level in ("grid", "group"):
-        where = households.c[f"{info.level}_code"] == code
-    else:  # every grid below this area
-        grids = [c for c, a in vi.areas.items() if a.level == "grid"
-                 and any(x.code == code for x in vi.chain(c))]
-        where = households.c.grid_code.in_(grids)
-    total = conn.execute(sa.select(sa.func.count()).select_from(households).where(where)
-                         ).scalar()
-    rows = conn.execute(sa.select(households).where(where).order_by(households.c.code)
-                        .limit(per_page).offset((page - 1) * per_page)).all()
-    items = [{"code": r.code, "grid_code": r.grid_code, "group_code": r.group_code,
-              "members": r.members,
-              **household_view(r.address, r.geom.x, r.geom.y, r.care_tags, role),
-              "head": person_view(r.head_name, r.phone, role)} for r in rows]
-    return {"area": code, "page": page, "per_page": per_page, "total": total,
-            "households": items}

@@ -1,11 +1,8 @@
-"""The store: one SQLAlchemy engine per app, schema by Alembic, SQLite tuned for a service,
-and the unit of work that owns a transaction."""
+"""The store's engine: one SQLAlchemy engine per app, SQLite tuned for a service, and the
+schema by Alembic (migrated once per deployment, checked by every process)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,8 +10,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-
-from .events import Event, notify, take_pending
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -79,32 +74,3 @@ def check_current(engine: sa.Engine) -> None:
         raise SchemaNotCurrent(
             f"the database schema is at {at}, this code needs {', '.join(sorted(heads))}: "
             "run `geo-service migrate` (with the same GEO_DATABASE_URL) first")
-
-
-@dataclass
-class UnitOfWork:
-    """One transaction and what it produced: `conn` for the domain functions, and after
-    the commit the events they published."""
-
-    conn: sa.Connection
-    events: list[Event] = field(default_factory=list)
-
-
-@contextmanager
-def unit_of_work(engine: sa.Engine, *, commit: bool = True) -> Iterator[UnitOfWork]:
-    """Open the one transaction of a piece of work; commit it when the block ends (roll it
-    back on an exception, or always with `commit=False`: a dry run). Events were written
-    to the outbox inside the transaction; listeners hear of them only after the commit."""
-    with engine.connect() as conn:
-        uow = UnitOfWork(conn)
-        tx = conn.begin()
-        try:
-            with tx:
-                yield uow
-                if not commit:
-                    tx.rollback()
-        finally:
-            published = take_pending(conn, tx)
-    if commit:
-        uow.events = published
-        notify(published)

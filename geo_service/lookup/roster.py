@@ -10,9 +10,9 @@ import orjson
 import sqlalchemy as sa
 from orjson import Fragment
 
-from .background import Background
-from .models import worker_areas, workers
-from .privacy import PII_ROLES, mask_name, mask_phone
+from geo_service.jobs.background import Background
+from geo_service.privacy import PII_ROLES, mask_name, mask_phone
+from geo_service.store.tables import worker_areas, workers
 
 _PEOPLE = (
     sa.select(workers.c.code, workers.c.name, workers.c.role, workers.c.phone,

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .models import outbox
+from geo_service.store.tables import outbox
 
 _LOCK = 7_231_001  # the advisory lock key for outbox writers
 
