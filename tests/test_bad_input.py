@@ -284,6 +284,19 @@ class _NoProj:
         raise AssertionError(f"pyproj.{name} used to refuse a CRS name")
 
 
+def _forbid_proj(monkeypatch) -> None:  # noqa: ANN001
+    """Replace pyproj by _NoProj in every module of boundaries.crs that uses it."""
+    import importlib
+    import pkgutil
+
+    import boundaries.crs
+
+    for info in pkgutil.iter_modules(boundaries.crs.__path__):
+        module = importlib.import_module(f"boundaries.crs.{info.name}")
+        if hasattr(module, "pyproj"):
+            monkeypatch.setattr(module, "pyproj", _NoProj())
+
+
 @pytest.mark.parametrize("crs", [
     "+proj=longlat +datum=WGS84 +no_defs",
     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
@@ -295,7 +308,7 @@ class _NoProj:
     "x" * 500,
 ])
 def test_undocumented_crs_refused_without_proj(client, tiny, tokens, monkeypatch, crs) -> None:  # noqa: ANN001
-    monkeypatch.setattr("boundaries.crs.pyproj", _NoProj())
+    _forbid_proj(monkeypatch)
     resp = client.get(LOOKUP, query_string={"lon": "103.005", "lat": "35.01", "crs": crs},
                       headers=bearer(tokens["viewer"]))
     err = _error(resp, 400, "unknown_crs", "crs")
@@ -357,7 +370,7 @@ def test_query_reads_what_parse_qsl_reads(qs: str) -> None:
 def test_canonical_name_never_asks_proj(monkeypatch, name, canonical) -> None:  # noqa: ANN001
     from boundaries.crs import canonical_name
 
-    monkeypatch.setattr("boundaries.crs.pyproj", _NoProj())
+    _forbid_proj(monkeypatch)
     assert canonical_name(name) == canonical
 
 

@@ -18,7 +18,7 @@ import pyproj
 import pytest
 import shapely
 
-from boundaries import crs
+import boundaries
 from boundaries.crs import (
     UnknownCRS,
     bd09_to_gcj02,
@@ -30,7 +30,9 @@ from boundaries.crs import (
     geometry_from_wgs84,
     geometry_to_wgs84,
     metric_crs,
+    names,
     normalize_crs,
+    proj,
     to_metres,
     to_wgs84,
     wgs84_to_bd09,
@@ -41,7 +43,7 @@ Converter = Callable[[Any, Any], tuple[np.ndarray, np.ndarray]]
 GEOD = pyproj.Geod(ellps="WGS84")
 HEZUO = (102.91, 35.00)
 GANNAN_CENTRE = (102.76, 34.35)  # middle of the 100.76-104.76 E, 33.11-35.59 N bounding box
-COUNTIES = Path(crs.__file__).parent / "data" / "gannan_counties_gcj02.geojson"
+COUNTIES = Path(boundaries.__file__).parent / "data" / "gannan_counties_gcj02.geojson"
 
 
 def gannan_grid() -> tuple[np.ndarray, np.ndarray]:
@@ -140,10 +142,12 @@ def test_unknown_crs_is_value_error_and_pickles() -> None:
 def test_crs_objects_are_cached() -> None:
     """The lookup API calls these per request: they must not rebuild PROJ objects."""
     normalize_crs("EPSG:4522")
-    hits = crs._normalize_cached.cache_info().hits
+    hits = names._normalize_cached.cache_info().hits
     normalize_crs("EPSG:4522")
-    assert crs._normalize_cached.cache_info().hits == hits + 1
-    assert crs._transformer("EPSG:4522", "EPSG:4326") is crs._transformer("EPSG:4522", "EPSG:4326")
+    assert names._normalize_cached.cache_info().hits == hits + 1
+    assert proj.proj_transformer("EPSG:4522", "EPSG:4326") is proj.proj_transformer(
+        "EPSG:4522", "EPSG:4326"
+    )
     assert metric_crs(*HEZUO) is metric_crs(*HEZUO)
 
 

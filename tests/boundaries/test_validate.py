@@ -151,7 +151,8 @@ def test_edge_case_is_reported_with_index_and_code(grid, change, expected, index
     assert problem.fatal
     code = None if expected == "missing_code" else gdf["code"].iloc[index]
     assert problem.feature_code == code
-    assert f"#{index} {expected}: " in report.summary()
+    feature = f"#{index}" if code is None else f"#{index} ({code})"
+    assert f"{feature} {expected}: " in report.summary()
     assert len(cleaned) == len(gdf)
 
 
@@ -196,6 +197,50 @@ def test_overlap_area_matches_the_strip_width():
     assert problem.detail["other_index"] == 1 and problem.detail["other_code"] == G2
     assert problem.detail["area_m2"] == pytest.approx(0.2 * CELL_M2, rel=0.01)
     assert "m²" in problem.message
+
+
+# A problem about a feature names that feature by its own index and code, in the report's
+# dict (the API, the editor) and in its summary (the CLI, the refused import's message).
+OWN_FEATURE = [
+    # G2 widened over G1: reported once, on G1, naming G2 as the other party.
+    pytest.param({"G2": {"geometry": cell(0.8, 0, 1.2)}}, "overlap", 0, G1, id="overlap"),
+    # G1's ring crosses itself.
+    pytest.param({"G1": {"geometry": BOWTIE}}, "invalid_geometry", 0, G1, id="invalid"),
+    # G4 written lat/lon.
+    pytest.param({"G4": {"geometry": SWAPPED}}, "swapped_axes", 3, G4, id="swapped-axes"),
+    # G4 written lat/lon and without a code: its index alone is all there is.
+    pytest.param({"G4": {"geometry": SWAPPED, "code": None}}, "swapped_axes", 3, None,
+                 id="swapped-axes-no-code"),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected", "index", "code"), OWN_FEATURE)
+def test_a_feature_problem_names_the_feature_itself(changes, expected, index, code):
+    _, report = validate_areas(grids(**changes), level="grid", parents=village())
+    problem = only(report, expected)
+    assert (problem.index, problem.feature_code) == (index, code)
+    as_dict = next(p for p in report.to_dict()["problems"] if p["code"] == expected)
+    assert (as_dict["index"], as_dict["feature_code"]) == (index, code)
+    line = next(x for x in report.summary().splitlines() if f" {expected}: " in x)
+    feature = f"#{index}" if code is None else f"#{index} ({code})"
+    assert line.startswith(f"{feature} {expected}: "), line
+
+
+def test_overlap_names_both_features():
+    _, report = validate_areas(grids(G2={"geometry": cell(0.8, 0, 1.2)}), level="grid",
+                               parents=village())
+    problem = only(report, "overlap")
+    assert (problem.index, problem.feature_code) == (0, G1)
+    assert (problem.detail["other_index"], problem.detail["other_code"]) == (1, G2)
+    line = next(x for x in report.summary().splitlines() if " overlap: " in x)
+    assert line.startswith(f"#0 ({G1}) overlap: overlaps #1 ({G2}) by "), line
+
+
+def test_problems_not_about_one_feature_are_marked_so():
+    _, report = validate_areas(grids(G3={"geometry": None}, G4={"geometry": None}),
+                               level="grid", parents=village())
+    assert only(report, "gap").feature is None
+    assert report.summary().splitlines()[-1].startswith("#- gap: ")
 
 
 def test_cousins_may_overlap_only_siblings_may_not():
