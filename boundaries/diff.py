@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from boundaries.errors import Invalid
 from boundaries.units import M_PER_DEG_MAX
 from boundaries.validate import AREA_EPSILON_M2, LocalMetres, as_multipolygons, texts
 
@@ -99,12 +100,13 @@ def _positions(frame: gpd.GeoDataFrame, which: str) -> dict[str, int]:
     repeated: set[str] = set()
     for row, code in enumerate(texts(frame, "code")):
         if code is None:
-            raise ValueError(f"{which} areas: row {row} has no code")
+            raise Invalid(f"{which} areas: row {row} has no code", "code", code="missing")
         if code in at:
             repeated.add(code)
         at.setdefault(code, row)
     if repeated:
-        raise ValueError(f"{which} areas: repeated codes {', '.join(sorted(repeated))}")
+        raise Invalid(f"{which} areas: repeated codes {', '.join(sorted(repeated))}", "code",
+                      code="repeated_code")
     return at
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pyogrio
 
 from boundaries.crs import WGS84, UnknownCRS, geometry_to_wgs84, normalize_crs
+from boundaries.errors import Invalid
 from boundaries.validate import Problem, texts
 
 AREA_COLUMNS = ("code", "name", "parent_code", "kind", "index", "geometry")
@@ -111,7 +112,8 @@ def write_areas(
     path = Path(path)
     driver = DRIVERS.get(path.suffix.lower())
     if driver is None:
-        raise ValueError(f"cannot write {path.name}: expected one of {', '.join(DRIVERS)}")
+        raise Invalid(f"cannot write {path.name}: expected one of {', '.join(DRIVERS)}",
+                      "path", code="unsupported_file")
     frame = gdf
     options: dict[str, Any] = {}
     if driver == "ESRI Shapefile":

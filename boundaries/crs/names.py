@@ -17,6 +17,8 @@ import numpy as np
 import pyproj
 from pyproj.exceptions import CRSError
 
+from boundaries.errors import Invalid
+
 from .proj import proj_crs, proj_transformer
 
 WGS84 = "EPSG:4326"
@@ -41,16 +43,18 @@ _ACCEPTED = (
 )
 
 
-class UnknownCRS(ValueError):
+class UnknownCRS(Invalid):
     """A CRS the service cannot convert; the message names it and lists what is accepted."""
 
+    default_code = "unknown_crs"
+
     def __init__(self, name: object, reason: str = "not recognised") -> None:
-        super().__init__(name, reason)  # both args, so the exception pickles faithfully
+        super().__init__(f"unknown CRS {name!r} ({reason}); {_ACCEPTED}", "crs")
         self.name = name
         self.reason = reason
 
-    def __str__(self) -> str:
-        return f"unknown CRS {self.name!r} ({self.reason}); {_ACCEPTED}"
+    def __reduce__(self) -> tuple:  # pickles as what it was made from
+        return (type(self), (self.name, self.reason))
 
 
 def normalize_crs(name: str | int | None) -> str:

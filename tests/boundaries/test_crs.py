@@ -133,9 +133,12 @@ def test_normalize_crs_rejects(given: object) -> None:
         assert accepted in message
 
 
-def test_unknown_crs_is_value_error_and_pickles() -> None:
+def test_unknown_crs_is_a_400_of_the_error_family_and_pickles() -> None:
+    from boundaries.errors import Invalid
+
     err = UnknownCRS("foo", "not recognised")
-    assert isinstance(err, ValueError)  # the service maps ValueError to HTTP 400
+    assert isinstance(err, Invalid)  # the one handler answers it: 400 unknown_crs
+    assert (err.status, err.code, err.field) == (400, "unknown_crs", "crs")
     assert str(pickle.loads(pickle.dumps(err))) == str(err)
 
 

@@ -15,6 +15,7 @@ import shapely
 from shapely import MultiPolygon, Polygon
 
 from boundaries.diff import AreaDiff, diff_areas
+from boundaries.errors import Invalid
 
 D = 0.01
 CELL_M2 = D * 91_288.0 * D * 110_941.0  # one cell at 35°N, about 1.0128 km²
@@ -149,5 +150,5 @@ def test_to_dict_is_plain_json():
     {"": ("无编码", cell(0))},  # no code at all
 ])
 def test_codes_must_be_unique_and_present(bad):
-    with pytest.raises(ValueError, match="new areas"):
+    with pytest.raises(Invalid, match="new areas"):
         diff_areas(village(OLD), village(bad))

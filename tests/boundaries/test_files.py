@@ -16,6 +16,7 @@ import pytest
 import shapely
 
 from boundaries.crs import distance_m, geometry_from_wgs84
+from boundaries.errors import Invalid
 from boundaries.files import AREA_COLUMNS, read_areas, write_areas
 
 G1, G2 = "623001001001001", "623001001001002"
@@ -206,7 +207,7 @@ def test_write_household_points_to_a_geopackage(tmp_path):
 
 
 def test_write_refuses_an_unknown_extension(tmp_path):
-    with pytest.raises(ValueError, match=r"\.gpkg"):
+    with pytest.raises(Invalid, match=r"\.gpkg"):
         write_areas(two_grids(), tmp_path / "grids.kml")
 
 

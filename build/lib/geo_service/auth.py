@@ -1,0 +1,133 @@
+"""Users, roles and API bearer tokens. Every endpoint is denied unless it says who may call.
+
+Tokens are random, shown once, and stored only as SHA-256 hashes. A token may be limited
+to one subtree of the area tree (a county's or a township's center).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from geo_service.audit import audit
+from geo_service.errors import Forbidden, Invalid, NotFound, Unauthorized
+from geo_service.store.tables import api_tokens, areas, users, workers
+from geo_service.versions import live_version, valid_in
+
+ROLES = ("admin", "planner", "dispatcher", "worker", "viewer")
+ANY_ROLE = ROLES
+DRAFT_ROLES = ("admin", "planner")  # who may see unpublished boundary versions
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's user, role, (optional) area scope and, for a field
+    worker's token, the worker's code."""
+
+    name: str
+    role: str
+    area_code: str | None = None
+    worker_code: str | None = None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(conn: sa.Connection, *, name: str, role: str,
+                 area_code: str | None = None, worker_code: str | None = None,
+                 actor: str = "cli") -> str:
+    """A new token for user `name` (created if new) with its own `role` and area scope;
+    returned once. Earlier tokens of the same user keep the rights they were issued with.
+    `area_code` must name an area of the live boundary version; `worker_code` (role
+    `worker` only) an existing field worker."""
+    if role not in ROLES:
+        raise Invalid(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", "role",
+                      code="invalid_role")
+    if worker_code is not None:
+        if role != "worker":
+            raise Invalid("only a token of role worker names a worker", "worker")
+        if conn.execute(sa.select(workers.c.id).where(workers.c.code == worker_code)
+                        ).first() is None:
+            raise NotFound(f"no worker {worker_code!r}", "worker", code="unknown_worker")
+    if area_code is not None:
+        live = live_version(conn)
+        found = live is not None and conn.execute(sa.select(areas.c.id).where(
+            valid_in(live), areas.c.code == area_code).limit(1)).first()
+        if not found:
+            raise NotFound(f"no area {area_code!r} in the live boundary version: a token can "
+                           "only be limited to an existing area", "area", code="unknown_area")
+    now = datetime.now(UTC)
+    user_id = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
+    if user_id is None:
+        user_id = conn.execute(users.insert().values(
+            name=name, created_at=now)).inserted_primary_key[0]
+    token = "gs_" + secrets.token_urlsafe(32)
+    conn.execute(api_tokens.insert().values(
+        user_id=user_id, token_hash=_hash(token), prefix=token[:10], role=role,
+        area_code=area_code, worker_code=worker_code, created_at=now))
+    audit(conn, actor, "create_token", name, prefix=token[:10], role=role, area=area_code,
+          **({"worker": worker_code} if worker_code else {}))
+    return token
+
+
+def revoke_tokens(conn: sa.Connection, *, name: str | None = None,
+                  prefix: str | None = None, actor: str = "cli") -> int:
+    """Revoke a user's tokens, or the one token starting with `prefix`; returns how many."""
+    q = api_tokens.update().where(api_tokens.c.revoked_at.is_(None))
+    if prefix:
+        q = q.where(api_tokens.c.prefix == prefix[:10])
+    elif name:
+        q = q.where(api_tokens.c.user_id.in_(
+            sa.select(users.c.id).where(users.c.name == name).scalar_subquery()))
+    else:
+        raise Invalid("name or prefix is required", "name", code="missing")
+    n = conn.execute(q.values(revoked_at=datetime.now(UTC))).rowcount
+    audit(conn, actor, "revoke_tokens", name or "", prefix=prefix and prefix[:10], revoked=n)
+    return n
+
+
+class TokenCache:
+    """Verified tokens, remembered for `ttl` seconds so a lookup costs no query.
+
+    A revoked token stops working within `ttl` seconds in every process.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._seen: dict[str, tuple[float, Principal | None]] = {}
+
+    def verify(self, conn_factory, token: str) -> Principal | None:  # noqa: ANN001
+        key = _hash(token)
+        hit = self._seen.get(key)
+        now = time.monotonic()
+        if hit and now - hit[0] < self.ttl:
+            return hit[1]
+        with conn_factory() as conn:
+            row = conn.execute(
+                sa.select(users.c.name, api_tokens.c.role, api_tokens.c.area_code,
+                          api_tokens.c.worker_code)
+                .join(api_tokens, api_tokens.c.user_id == users.c.id)
+                .where(api_tokens.c.token_hash == key, api_tokens.c.revoked_at.is_(None))
+            ).first()
+        principal = Principal(*row) if row else None
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[key] = (now, principal)
+        return principal
+
+
+def authorize(principal: Principal | None, allowed: tuple[str, ...] | None) -> None:
+    """Raise 401/403 unless `principal` may call an endpoint that allows `allowed`."""
+    if allowed is not None and PUBLIC in allowed:
+        return
+    if principal is None:
+        raise Unauthorized("a valid bearer token is required (Authorization: Bearer <token>)")
+    if not allowed or principal.role not in allowed:
+        raise Forbidden(f"role {principal.role!r} may not use this endpoint")

@@ -1,0 +1,80 @@
+"""Events: small facts about what changed, published through one function.
+
+`publish(conn, event)` writes the event into the outbox in the caller's transaction, so an
+event exists exactly when its change does (a rollback takes both). The unit of work
+(`db.unit_of_work`) remembers what was published and, after the commit, tells in-process
+listeners (`listen`, used by tests to capture events). Readers that need every event
+(the live stream, other systems) read the outbox table in id order (`outbox.read_after`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from geo_service.store import outbox
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event: `kind` names it on the stream; `area_code` is the area whose
+    scope may see it (None: every scope, e.g. a new boundary version)."""
+
+    kind: ClassVar[str] = "event"
+
+    @property
+    def area_code(self) -> str | None:
+        return None
+
+    def payload(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class BoundaryPublished(Event):
+    """A boundary version went live; households were moved to their grids in it."""
+
+    kind: ClassVar[str] = "boundary.published"
+    version: int
+    previous: int | None
+    households_moved: int
+
+
+_PENDING = "geo_events"  # key in Connection.info: (transaction, event) not yet handed off
+_listeners: list[Callable[[Event], None]] = []
+
+
+def publish(conn: sa.Connection, event: Event) -> None:
+    """Record `event` in the outbox, in the transaction of `conn`."""
+    outbox.append(conn, event.kind, event.area_code, event.payload())
+    conn.info.setdefault(_PENDING, []).append((conn.get_transaction(), event))
+
+
+def take_pending(conn: sa.Connection, tx: sa.RootTransaction) -> list[Event]:
+    """The events published in transaction `tx` (the unit of work's hand-off). Whatever
+    else is pending on the connection (a transaction not run by a unit of work) is
+    dropped: its events are in the outbox, but no listener hears of them."""
+    return [e for t, e in conn.info.pop(_PENDING, []) if t is tx]
+
+
+def notify(events: list[Event]) -> None:
+    """Tell in-process listeners about committed events."""
+    for event in events:
+        for listener in list(_listeners):
+            listener(event)
+
+
+@contextmanager
+def listen() -> Iterator[list[Event]]:
+    """Collect the events committed while the block runs (for tests and tools)."""
+    seen: list[Event] = []
+    _listeners.append(seen.append)
+    try:
+        yield seen
+    finally:
+        _listeners.remove(seen.append)

@@ -1,0 +1,67 @@
+"""The one area-scope policy: what a token limited to one area may see.
+
+A token may be limited to one area of the tree (a county's, a township's or a village's
+center: `create-token --area CODE`). Every endpoint, stream and export applies this policy
+through a `Scope`; the web layer refuses to answer a scoped token from a view that never
+consulted it (see `web.scope`), so a new endpoint is scoped by default.
+
+- **Areas.** The scope area and everything below it are visible: geometry, children,
+  households, workers, cases. Its ancestors are visible only as codes and names in a chain
+  (a township center may know its county's name), never their geometry or their other
+  children. Anything else is `403 out_of_scope`.
+- **Points.** A point in a grid inside the scope is answered in full. A point in a grid
+  outside it is refused: `403 out_of_scope` for a single lookup, a per-point error in a
+  batch (the grid is not named). A point in no grid is answered as usual, but the nearest
+  grid is named only when it is inside the scope.
+- **Households and workers** follow the area they belong to (a household its grid, a
+  worker the areas it answers for).
+- Unscoped tokens see the whole tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from geo_service.errors import Forbidden
+from geo_service.versions import VersionIndex
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The area a caller is limited to (None: the whole tree)."""
+
+    area: str | None = None
+
+    def covers(self, vi: VersionIndex, code: str | None) -> bool:
+        """True when `code` is the scope area or lies below it."""
+        if self.area is None:
+            return True
+        return code is not None and any(a.code == self.area for a in vi.chain(code))
+
+    def require(self, vi: VersionIndex, code: str, field: str) -> None:
+        """403 `out_of_scope`, naming `field`, unless `code` is inside the scope."""
+        if not self.covers(vi, code):
+            raise self.refusal(field)
+
+    def refusal(self, field: str) -> Forbidden:
+        return Forbidden(f"this token is limited to area {self.area}", field, code="out_of_scope")
+
+    def grids_outside(self, vi: VersionIndex, positions: np.ndarray) -> np.ndarray:
+        """Indices of the points whose grid (by position in `vi.grids`) lies outside the
+        scope; points in no grid are not among them."""
+        if self.area is None:
+            return np.empty(0, dtype=np.int64)
+        allowed = vi.memo.get(("scope", self.area))
+        if allowed is None:  # once per version and scope area
+            allowed = vi.memo["scope", self.area] = np.fromiter(
+                (self.covers(vi, str(c)) for c in vi.grids.codes), dtype=bool,
+                count=len(vi.grids))
+        inside = np.ones(len(positions), dtype=bool)
+        found = positions >= 0
+        inside[found] = allowed[positions[found]]
+        return np.flatnonzero(~inside)
+
+
+EVERYTHING = Scope()

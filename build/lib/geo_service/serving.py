@@ -1,0 +1,122 @@
+"""Run the app under gunicorn: sized for the machine, migrations once, one index build per
+machine and boundary version.
+
+The master migrates, builds the live index and loads the roster before it forks, so
+workers start at once and share those pages (one copy in memory and in the CPU caches);
+`gc.freeze` keeps the collector from writing to them. The master then follows the live
+version itself: every `INDEX_REFRESH_S` it looks in the store, and when a new version
+went live it builds that index (once for the machine, while the workers go on answering
+from the old one), forks a fresh set of workers that share it, and retires the old
+workers gracefully (each finishes its request in flight). Workers never build the live
+index; earlier versions (`version=`) each worker builds in its background thread.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import time
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+
+from geo_service.app import create_app, services
+from geo_service.web import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
+
+log = logging.getLogger(__name__)
+
+
+def _freeze() -> None:
+    """Collect, then move every object so far out of the collector's sight: workers forked
+    after this never write to these pages (no copy-on-write of the shared index)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's master, which also rolls the workers onto each new live version."""
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        app: Flask = self.app.application
+        svc = services(app)
+        if time.monotonic() - self._geo_checked < svc.settings["INDEX_REFRESH_S"]:
+            return
+        self._geo_checked = time.monotonic()
+        try:
+            swapped = svc.indexes.refresh()  # builds here, in the master: once per machine
+        except Exception:  # the workers keep the old version; try again next time
+            log.exception("building the new live index failed")
+            return
+        if swapped:
+            svc.people.reload()
+            _freeze()
+            self.log.info("boundary version %s is live: starting fresh workers",
+                          svc.indexes.live().version)
+            for _ in range(self.num_workers):
+                self.spawn_worker()
+            super().manage_workers()  # the oldest, beyond num_workers, get SIGTERM
+
+    _geo_checked = time.monotonic()
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, options: dict, application: Flask) -> None:
+        self.options = options
+        self.application = application
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):  # noqa: ANN201
+        return self.application
+
+    def run(self) -> None:
+        _Arbiter(self).run()
+
+
+def preload(app: Flask) -> Flask:
+    """Build the live index and load the roster now, then freeze the collector: call it in
+    a process that will fork workers (gunicorn's master), so they share one copy."""
+    svc = services(app)
+    svc.indexes.refresh()
+    svc.people.reload()
+    _freeze()
+    return app
+
+
+def serve(host: str, port: int) -> None:
+    """gunicorn, by default one sync worker process per core: lookups are CPU-bound and
+    hold the GIL, so processes, not threads, use the cores."""
+    app = create_app(migrate=True)  # in the master: migrations run once, before the fork
+    preload(app)
+    workers = app.config["WORKERS"] or os.cpu_count() or 1
+    threads = app.config["THREADS"]
+
+    def post_fork(_server, _worker) -> None:  # noqa: ANN001
+        svc = services(app)
+        svc.engine.dispose(close=False)  # never share DB sockets across a fork
+        svc.indexes.follow_live = False  # the master builds new versions, once
+
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "post_fork": post_fork,
+        "accesslog": None,
+        "keepalive": 5,
+        # Above the app's own limits, so clients get its JSON 414/431; only requests past
+        # these (gunicorn caps the request line at 8190 bytes) get gunicorn's plain text.
+        "limit_request_line": min(2 * MAX_URL_BYTES, 8190),
+        "limit_request_field_size": 2 * MAX_HEADER_BYTES,
+        "limit_request_fields": 2 * MAX_HEADERS,
+    }
+    runner = _Gunicorn(options, app)
+    print(f"geo-service listening on http://{host}:{port}/", flush=True)
+    runner.run()

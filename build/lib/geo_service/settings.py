@@ -1,0 +1,129 @@
+"""The one table of settings: name, default, help. Each is read from `GEO_<NAME>`.
+
+The README's settings table is checked against this one by a test, so a setting cannot
+exist without being documented.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"GEO_{self.name}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "",
+            "SQLAlchemy URL of the store. Empty: the embedded SQLite file "
+            "`instance/geo_service.sqlite3`. Production: "
+            "`postgresql+psycopg://user:pw@host/db` (PostGIS)."),
+    Setting("NEAR_BOUNDARY_M", 30.0,
+            "A point closer than this many metres to another grid is flagged "
+            "`near_boundary`."),
+    Setting("IMPORT_TOLERANCE_M", 5.0,
+            "How far (metres) a child area may stick out of its parent before an import "
+            "reports it."),
+    Setting("INDEX_REFRESH_S", 2.0,
+            "How often (seconds) the service checks whether a new boundary version went "
+            "live; its index is built in the background (once, by the `serve` master) "
+            "while lookups answer from the old one."),
+    Setting("ROSTER_REFRESH_S", 30.0,
+            "How often (seconds) each process reloads who answers for each area (the "
+            "people in a lookup answer), in the background."),
+    Setting("TOKEN_CACHE_S", 2.0,
+            "How long (seconds) a process trusts a token it checked: a revoked token stops "
+            "working within this time."),
+    Setting("VERSIONS_KEPT", 4,
+            "How many earlier boundary versions (`version=`) each process keeps built; "
+            "asking for another builds it in the background (503 `version_warming` "
+            "meanwhile) and forgets the least recently used."),
+    Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
+            "Largest request body accepted; larger ones get 413."),
+    Setting("ACCESS_LOG", True, "Write one access-log line per request to stderr (method, "
+            "path, status, milliseconds, token prefix; never a token, a query secret or a "
+            "phone)."),
+    Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: one per "
+            "core: lookups are CPU-bound, and each extra process costs an index's memory "
+            "and cache misses)."),
+    Setting("THREADS", 1, "Threads per gunicorn worker (1: sync workers, steadiest for "
+            "this CPU-bound service; more: gthread)."),
+)
+
+
+class SettingsError(ValueError):
+    """A setting that does not exist or cannot be read: the service refuses to start."""
+
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+_ENV_IGNORED = ("GEO_TEST_",)  # the test suite's own variables
+
+
+def _coerce(setting: Setting, raw: str) -> Any:
+    kind = type(setting.default)
+    if kind is bool:
+        value = raw.strip().lower()
+        if value not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            raise SettingsError(f"{setting.env}={raw!r} is not true or false")
+        return value in ("1", "true", "yes", "on")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{setting.env}={raw!r} is not {_KINDS[kind]}") from None
+
+
+_KINDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+
+
+def _unknown(name: str, shown: str) -> SettingsError:
+    near = difflib.get_close_matches(name, _BY_NAME, n=1)
+    hint = f"; did you mean {shown.replace(name, near[0])!r}?" if near else ""
+    return SettingsError(f"unknown setting {shown!r}{hint} (known: {', '.join(_BY_NAME)})")
+
+
+def _fits(kind: type, value: Any) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)
+
+
+def _check(name: str, value: Any) -> Any:
+    setting = _BY_NAME.get(name)
+    if setting is None:
+        raise _unknown(name, name)
+    kind = type(setting.default)
+    if not _fits(kind, value):
+        raise SettingsError(f"setting {name} must be {_KINDS[kind]}, got {value!r}")
+    if kind in (int, float) and value < 0:
+        raise SettingsError(f"setting {name} must not be negative, got {value!r}")
+    return value
+
+
+def load(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+         ) -> dict[str, Any]:
+    """Defaults, then `GEO_*` environment variables, then explicit overrides; anything
+    unknown, unreadable or negative stops the start with a message naming it."""
+    environ = os.environ if environ is None else environ
+    stray = [k for k in environ if k.startswith("GEO_") and not k.startswith(_ENV_IGNORED)
+             and k[4:] not in _BY_NAME]
+    if stray:
+        raise _unknown(stray[0][4:], stray[0])
+    values = {}
+    for s in SETTINGS:
+        raw = environ.get(s.env)
+        values[s.name] = s.default if raw is None else _check(s.name, _coerce(s, raw))
+    for name, value in (overrides or {}).items():
+        values[name] = _check(name, value)
+    return values

@@ -1,0 +1,40 @@
+"""The outbox: every event, durable, in commit order, for the stream and other systems.
+
+Ids are monotonic and, on PostgreSQL, committed in id order: a transaction that appends
+takes a transaction-level advisory lock first, so a reader that asks "after id N" never
+skips an event committed late with a smaller id. (SQLite serialises writers anyway.)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from geo_service.store.tables import outbox
+
+_LOCK = 7_231_001  # the advisory lock key for outbox writers
+
+
+def append(conn: sa.Connection, kind: str, area_code: str | None,
+           payload: dict[str, Any]) -> int:
+    """Append one event in the caller's transaction; returns its id."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+    return conn.execute(outbox.insert().values(
+        at=datetime.now(UTC), kind=kind, area_code=area_code, payload=payload)
+    ).inserted_primary_key[0]
+
+
+def read_after(conn: sa.Connection, after: int, limit: int = 1000) -> list[dict[str, Any]]:
+    """Events with an id above `after`, oldest first."""
+    rows = conn.execute(sa.select(outbox).where(outbox.c.id > after)
+                        .order_by(outbox.c.id).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+def prune(conn: sa.Connection, older_than: timedelta) -> int:
+    """Delete events older than `older_than`; returns how many."""
+    cutoff = datetime.now(UTC) - older_than
+    return conn.execute(outbox.delete().where(outbox.c.at < cutoff)).rowcount

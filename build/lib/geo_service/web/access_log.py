@@ -1,0 +1,42 @@
+"""The access log: one line per request, for operators and incident review.
+
+`GET /api/v1/lookup 200 0.4ms gs_AbCdEfG` — method, path, status, duration and the first
+characters of the bearer token (enough to find it with `revoke-token --prefix`). The query
+string is left out (it may carry a kiosk's `?token=`, and a report's position), and so is
+everything else the caller sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+
+log = logging.getLogger("geo_service.access")
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+
+
+def _line(response: Response) -> Response:
+    header = request.headers.get("Authorization", "")
+    prefix = header.split(None, 1)[1][:10] if " " in header else "-"
+    ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    log.info("%s %s %d %.1fms %s", request.method, request.path, response.status_code, ms,
+             prefix if prefix.startswith("gs_") else "-")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    if not app.config["ACCESS_LOG"]:
+        return
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    app.before_request(_start)
+    app.after_request(_line)

@@ -1,0 +1,144 @@
+"""`/api/v1/areas`: the area tree as GeoJSON, and households per area."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from geo_service.app import services
+from geo_service.auth import ANY_ROLE
+from geo_service.errors import Invalid
+from geo_service.households import household_page
+from geo_service.lookup import parse_crs, parse_number
+from geo_service.versions import areas as domain
+from geo_service.web import allow, principal, query, scope
+from geo_service.web.lookup import version_index
+
+bp = Blueprint("areas", __name__, url_prefix="/api/v1")
+MAX_SIMPLIFY_M = 100_000  # coarser than any map needs; huge tolerances overflow GEOS
+
+
+def _int_arg(args: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
+        raise Invalid(f"{name} must be an integer from {lo} to {hi}", name)
+    return int(raw)
+
+
+@bp.get("/areas/<code>")
+@allow(*ANY_ROLE)
+def area(code: str):  # noqa: ANN201
+    """One area as a GeoJSON Feature, with its chain and its children.
+    ---
+    get:
+      parameters: [code, version, out_crs]
+      responses:
+        "200":
+          description: the area
+          content:
+            application/json:
+              schema: AreaFeature
+        "400": BadRequest
+        "404": NotFound
+        "503": NoBoundaries
+    """
+    args = query()
+    vi = version_index(args.get("version"))
+    crs = parse_crs(args.get("crs"))
+    scope().require(vi, code, "code")
+    with services(current_app).engine.connect() as conn:
+        return jsonify(domain.area_feature(conn, vi, code, crs=crs))
+
+
+@bp.get("/areas")
+@allow(*ANY_ROLE)
+def area_list():  # noqa: ANN201
+    """One level of the area tree as a GeoJSON FeatureCollection.
+    ---
+    get:
+      parameters:
+        - in: query
+          name: level
+          schema: {type: string, enum: [prefecture, county, township, village, grid, group],
+                   default: grid}
+        - {in: query, name: parent, schema: {type: string},
+           description: only the children of this area code}
+        - in: query
+          name: bbox
+          schema: {type: string,
+                   pattern: "^-?[0-9]+([.][0-9]+)?(,-?[0-9]+([.][0-9]+)?){3}$"}
+          description: "minlon,minlat,maxlon,maxlat (WGS84): only areas meeting this box"
+        - in: query
+          name: simplify
+          schema: {type: number, minimum: 0, maximum: 100000, default: 0}
+          description: >-
+            simplification tolerance in metres; neighbours keep meeting exactly
+        - version
+        - out_crs
+      responses:
+        "200":
+          description: the areas
+          content:
+            application/json:
+              schema: AreaCollection
+        "400": BadRequest
+        "404": NotFound
+        "503": NoBoundaries
+    """
+    args = query()
+    vi = version_index(args.get("version"))
+    crs = parse_crs(args.get("crs"))
+    level = args.get("level", "grid")
+    bbox = None
+    if "bbox" in args:
+        parts = args["bbox"].split(",")
+        if len(parts) != 4:
+            raise Invalid("bbox is minlon,minlat,maxlon,maxlat", "bbox", code="invalid_bbox")
+        bbox = tuple(parse_number(p, "bbox") for p in parts)
+    simplify = parse_number(args.get("simplify", "0"), "simplify")
+    if not 0 <= simplify <= MAX_SIMPLIFY_M:
+        raise Invalid("simplify is a tolerance in metres from 0 to "
+                      f"{MAX_SIMPLIFY_M}", "simplify")
+    allowed = scope()
+    if args.get("parent"):
+        allowed.require(vi, args["parent"], "parent")
+    with services(current_app).engine.connect() as conn:
+        out = domain.area_collection(conn, vi, level=level, parent=args.get("parent"),
+                                     bbox=bbox, simplify_m=simplify, crs=crs)
+    if allowed.area:
+        out["features"] = [f for f in out["features"] if allowed.covers(vi, f["id"])]
+    return jsonify(out)
+
+
+@bp.get("/areas/<code>/households")
+@allow("admin", "dispatcher", "planner", "worker")
+def area_households(code: str):  # noqa: ANN201
+    """Households in an area of any level, paged; heads' names and phones per role.
+    ---
+    get:
+      parameters:
+        - code
+        - {in: query, name: page, schema: {type: integer, minimum: 1, maximum: 1000000,
+           default: 1}}
+        - {in: query, name: per_page, schema: {type: integer, minimum: 1, maximum: 1000,
+           default: 100}}
+        - version
+      responses:
+        "200":
+          description: one page of households, ordered by code
+          content:
+            application/json:
+              schema: HouseholdPage
+        "400": BadRequest
+        "404": NotFound
+        "503": NoBoundaries
+    """
+    args = query()
+    vi = version_index(args.get("version"))
+    scope().require(vi, code, "code")
+    page = _int_arg(args, "page", 1, 1, 1_000_000)
+    per_page = _int_arg(args, "per_page", 100, 1, 1000)
+    with services(current_app).engine.connect() as conn:
+        return jsonify(household_page(conn, vi, code, principal().role, page=page,
+                                      per_page=per_page))

@@ -1,0 +1,311 @@
+"""The OpenAPI 3 document, generated from the registered views, and its offline docs page.
+
+Each view's docstring carries its operation after `---` (parameters, requestBody and
+responses naming the components below). What the auth gate decides is not repeated there:
+the builder reads each view's `allow(...)` declaration and adds the bearer-token security
+requirement, the 401/403 answers and the roles line itself, so the document cannot drift
+from the gate. The document is built once per app, on first request.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from apispec import APISpec
+from apispec_webframeworks.flask import FlaskPlugin
+from flask import Blueprint, Flask, current_app, jsonify, render_template_string, url_for
+
+from boundaries.levels import LEVELS
+from geo_service.auth import PUBLIC
+from geo_service.lookup import MAX_BATCH, SUPPORTED_CRS
+from geo_service.web import allow
+
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+PREFIX = "/api/v1/"
+TAGS = {"api": "service", "openapi": "docs"}  # blueprint -> tag, when the names differ
+SWAGGER_UI = "vendor/swagger-ui-dist-5.35.0"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _object(props: dict[str, Any], *, optional: tuple[str, ...] = (), closed: bool = True,
+            description: str | None = None, title: str | None = None) -> dict[str, Any]:
+    """An object whose properties are all required except `optional`."""
+    out: dict[str, Any] = {"type": "object", "properties": props,
+                           "required": [k for k in props if k not in optional]}
+    if closed:
+        out["additionalProperties"] = False
+    if description:
+        out["description"] = description
+    if title:
+        out["title"] = title
+    return out
+
+
+STR, INT, NUM, BOOL = ({"type": "string"}, {"type": "integer"}, {"type": "number"},
+                       {"type": "boolean"})
+NULL_STR = {"type": ["string", "null"]}
+POSITION = {"type": "array", "items": NUM, "minItems": 2, "maxItems": 2,
+            "description": "[x, y]: longitude then latitude in geographic CRSs"}
+
+
+def _area_properties(**extra: Any) -> dict[str, Any]:
+    return _object({"code": STR, "name": STR, "level": {"type": "string", "enum": list(LEVELS)},
+                    "kind": NULL_STR, "parent_code": NULL_STR, "version": INT, **extra})
+
+
+def _area_feature(properties: dict[str, Any]) -> dict[str, Any]:
+    return _object({"type": {"const": "Feature"}, "id": STR, "properties": properties,
+                    "geometry": ref("Geometry"), "crs": OUT_CRS}, optional=("crs",))
+
+
+OUT_CRS = {"type": "string", "description": "CRS of the coordinates when not EPSG:4326"}
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": _object({"error": _object({
+        "code": {"type": "string", "description": "stable machine-readable code"},
+        "message": {"type": "string", "description": "what went wrong, for people"},
+        "field": {"type": ["string", "null"],
+                  "description": "the input that was wrong (query parameter, JSON path)"},
+        "detail": {"description": "more about the failure, when there is more"},
+    }, optional=("detail",))}, description="The one shape of every error the service returns."),
+    "Health": _object({"status": {"const": "ok"}, "live_version": {"type": ["integer", "null"]},
+                       "grids": {"type": "integer", "minimum": 0}}),
+    "Versions": _object({"versions": {"type": "array", "items": _object({
+        "id": INT, "state": {"type": "string", "enum": ["draft", "live", "retired"]},
+        "author": STR, "note": STR, "created_at": {"type": "string", "format": "date-time"},
+        "published_at": {"type": ["string", "null"], "format": "date-time"},
+        "base_version": {"type": ["integer", "null"],
+                         "description": "the published version this one started from"},
+    })}}, description="Drafts are listed for planners and admins only."),
+    "AreaBrief": _object({"code": STR, "name": STR, "kind": NULL_STR}),
+    "ChainLink": _object({"level": {"type": "string", "enum": list(LEVELS)}, "code": STR,
+                          "name": STR}),
+    "Person": _object({"code": STR, "role": STR, "area_code": STR, "on_duty": BOOL,
+                       "name": STR, "phone": STR},
+                      description="A worker answering for an area; name and phone are "
+                      "masked except for admin and dispatcher."),
+    "Geometry": {"type": "object", "required": ["type"], "description": "GeoJSON geometry "
+                 "(areas are Polygon or MultiPolygon, WGS84)",
+                 "properties": {"type": STR, "coordinates": {"type": "array"},
+                                "geometries": {"type": "array"}}},
+    "LookupAnswer": _object({
+        "version": INT, "lon": NUM, "lat": NUM,
+        "grid": nullable(ref("AreaBrief")), "group": nullable(ref("AreaBrief")),
+        "chain": {"type": "array", "items": ref("ChainLink"),
+                  "description": "grid up to prefecture; empty when no grid covers the point"},
+        "near_boundary": BOOL,
+        "nearest": {**nullable(_object({"grid": nullable(ref("AreaBrief")),
+                                        "distance_m": NUM})),
+                    "description": "only when no grid covers the point"},
+        "people": {"type": "array", "items": ref("Person")},
+        "point": {**_object({"crs": STR, "x": NUM, "y": NUM}),
+                  "description": "the point in out_crs, when that is not EPSG:4326"},
+    }, optional=("nearest", "point")),
+    "BatchRequest": {"oneOf": [
+        _object({"points": {"type": "array", "items": POSITION, "maxItems": MAX_BATCH},
+                 "crs": STR, "chain": BOOL, "version": {"type": "integer", "minimum": 1}},
+                optional=("crs", "chain", "version"), title="points",
+                description="points form: [[x, y], ...]"),
+        _object({"type": {"const": "FeatureCollection"},
+                 "features": {"type": "array", "maxItems": MAX_BATCH, "items": {
+                     "type": "object", "required": ["geometry"],
+                     "properties": {"type": {"const": "Feature"},
+                                    "id": {"type": ["string", "integer", "null"]},
+                                    "geometry": _object({"type": {"const": "Point"},
+                                                         "coordinates": POSITION}),
+                                    "properties": {"type": ["object", "null"]}}}},
+                 "crs": STR, "chain": BOOL, "version": {"type": "integer", "minimum": 1}},
+                optional=("crs", "chain", "version"), closed=False, title="GeoJSON",
+                description="GeoJSON form: a FeatureCollection of Points"),
+    ], "description": f"At most {MAX_BATCH} points. Points that cannot be read are listed "
+       "in the answer's errors, not refused."},
+    "BatchAnswer": _object({
+        "version": INT, "count": INT,
+        "grid": {"type": "array", "items": NULL_STR, "description": "in input order"},
+        "group": {"type": "array", "items": NULL_STR},
+        "errors": {"type": "array", "items": _object({
+            "index": INT, "code": STR, "field": NULL_STR, "reason": STR}),
+            "description": "points that could not be looked up: the error code and field "
+                           "a single lookup would answer (out_of_range, swapped_axes, "
+                           "invalid_number, invalid_point, invalid_geometry)"},
+        "chain": {"type": "array", "items": {"type": "array", "items": ref("ChainLink")},
+                  "description": "with chain=true"},
+        "ids": {"type": "array", "description": "the features' ids (GeoJSON form)"},
+    }, optional=("chain", "ids")),
+    "AreaFeature": _area_feature(_area_properties(
+        chain={"type": "array", "items": ref("ChainLink"), "description": "parent upwards"},
+        children={"type": "array", "items": _object(
+            {"code": STR, "name": STR, "level": {"type": "string", "enum": list(LEVELS)}})})),
+    "AreaCollection": _object({"type": {"const": "FeatureCollection"}, "crs": OUT_CRS,
+                               "features": {"type": "array",
+                                            "items": _area_feature(_area_properties())}},
+                              optional=("crs",)),
+    "HouseholdPage": _object({
+        "area": STR, "page": INT, "per_page": INT, "total": INT,
+        "households": {"type": "array", "items": _object({
+            "code": STR, "grid_code": NULL_STR, "group_code": NULL_STR, "members": INT,
+            "address": {"type": "string", "description": "planners: up to the village"},
+            "care_tags": {"type": "array", "items": STR,
+                          "description": "empty for planners"},
+            "lon": {"type": "number", "description": "planners: to 0.001°"}, "lat": NUM,
+            "head": _object({"name": STR, "phone": STR},
+                            description="masked except for admin and dispatcher"),
+        })},
+    }),
+}
+
+ERRORS = {
+    "BadRequest": (400, "Malformed input; `error.field` names it."),
+    "Unauthorized": (401, "No valid bearer token."),
+    "Forbidden": (403, "The token's role may not call this, or the area is outside its scope."),
+    "NotFound": (404, "No such area or boundary version."),
+    "TooLarge": (413, "Request body or batch over the limit."),
+    "NotJson": (415, "The body was not sent as `Content-Type: application/json`."),
+    "Unprocessable": (422, "A well-formed point that cannot be right: out of range, or "
+                           "longitude and latitude swapped."),
+    "NoBoundaries": (503, "No boundary version is live yet (`no_boundaries`), or the "
+                          "earlier version asked for is being loaded (`version_warming`: "
+                          "ask again after the Retry-After header's seconds)."),
+}
+
+PARAMETERS = {
+    "version": {"in": "query", "name": "version", "required": False,
+                "schema": {"type": "integer", "minimum": 1},
+                "description": "a boundary version (default: the live one)"},
+    "code": {"in": "path", "name": "code", "required": True, "schema": STR,
+             "description": "area code"},
+    "out_crs": {"in": "query", "name": "crs", "required": False,
+                "schema": {"type": "string", "default": "EPSG:4326"},
+                "description": f"CRS of the returned geometries: {SUPPORTED_CRS}"},
+    "crs": {"in": "query", "name": "crs", "required": False,
+            "schema": {"type": "string", "default": "EPSG:4326"},
+            "description": f"CRS of the input coordinates: {SUPPORTED_CRS}"},
+}
+
+
+class GatedFlaskPlugin(FlaskPlugin):
+    """FlaskPlugin that also writes what the auth gate enforces into each operation."""
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None,
+                         **kwargs: Any) -> None:
+        view = kwargs["view"]
+        blueprint = self._rule_for_view(view, app=kwargs.get("app")).endpoint.split(".")[0]
+        roles = getattr(view, "allowed_roles", ())
+        prose = (view.__doc__ or "").split("---", 1)[0].strip()
+        summary, _, rest = prose.partition("\n")
+        for op in (operations or {}).values():
+            op.setdefault("summary", summary.strip().rstrip("."))
+            op["operationId"] = view.__name__
+            op.setdefault("tags", [TAGS.get(blueprint, blueprint)])
+            responses = {str(code): r for code, r in op.get("responses", {}).items()}
+            if PUBLIC in roles:
+                op["security"] = []
+                note = "Public: no token needed."
+            else:
+                op["security"] = [{"bearerAuth": []}]
+                responses.setdefault("401", "Unauthorized")
+                responses.setdefault("403", "Forbidden")
+                note = f"Roles: {', '.join(roles)}."
+            op["responses"] = dict(sorted(responses.items()))
+            op["description"] = "\n\n".join(p for p in (" ".join(rest.split()), note) if p)
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document of every /api/v1 route registered on `app`."""
+    try:
+        version = metadata.version("geo-service")
+    except metadata.PackageNotFoundError:
+        version = "0"
+    spec = APISpec(
+        title="geo-service grid registry API", version=version, openapi_version="3.1.0",
+        plugins=[GatedFlaskPlugin()],
+        info={"description": "Point-in-grid lookup and the area tree (prefecture → county "
+              "→ township → village → grid → ten-household group). Send "
+              "`Authorization: Bearer <token>`. Every error has one shape: "
+              '`{"error": {"code", "message", "field"}}`.'})
+    for name, text in (("lookup", "Which grid holds a point"),
+                       ("areas", "The area tree as GeoJSON, and households per area"),
+                       ("service", "Health and boundary versions"),
+                       ("docs", "This document and its page")):
+        spec.tag({"name": name, "description": text})
+    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for name, schema in SCHEMAS.items():
+        spec.components.schema(name, schema)
+    for name, (status, text) in ERRORS.items():
+        spec.components.response(name, {"description": f"{status}: {text}", "content": {
+            "application/json": {"schema": ref("Error")}}})
+    for name, param in PARAMETERS.items():
+        spec.components.parameter(name, param["in"], {
+            k: v for k, v in param.items() if k != "in"})
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        if rule.rule.startswith(PREFIX):
+            spec.path(view=app.view_functions[rule.endpoint], app=app)
+    return spec.to_dict()
+
+
+def document(app: Flask) -> dict[str, Any]:
+    """The app's OpenAPI document, built on first use."""
+    if "openapi" not in app.extensions:
+        app.extensions["openapi"] = build_spec(app)
+    return app.extensions["openapi"]
+
+
+@bp.get("/openapi.json")
+@allow(PUBLIC)
+def openapi_json():  # noqa: ANN201
+    """This API's OpenAPI 3.1 document, generated from the code.
+    ---
+    get:
+      responses:
+        "200":
+          description: the OpenAPI document
+          content:
+            application/json:
+              schema: {type: object, required: [openapi, paths]}
+    """
+    return jsonify(document(current_app))
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>geo-service API</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{{ url_for('static', filename=ui + '/swagger-ui.css') }}">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script id="docs-config" type="application/json">{{ config|tojson }}</script>
+<script src="{{ url_for('static', filename=ui + '/swagger-ui-bundle.js') }}"></script>
+<script src="{{ url_for('static', filename='js/docs.js') }}"></script>
+</body>
+</html>
+"""
+
+
+@bp.get("/docs")
+@allow(PUBLIC)
+def docs():  # noqa: ANN201
+    """The API documentation page (Swagger UI, served from this service; works offline).
+    ---
+    get:
+      responses:
+        "200":
+          description: an HTML page
+          content:
+            text/html:
+              schema: {type: string}
+    """
+    config = {"specUrl": url_for("openapi.openapi_json")}
+    return render_template_string(DOCS_PAGE, ui=SWAGGER_UI, config=config)
