@@ -92,9 +92,11 @@ def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:  # noqa: AN
     port = _free_port()
     env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_INDEX_REFRESH_S": "0.2",
            "GEO_WORKERS": "2", "GEO_THREADS": "2"}
+    log_path = tmp_path / "serve.log"  # a file, not a pipe nobody drains (the access log)
+    log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "geo_service.cli", "serve", "--port",
                              str(port)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/api/v1"
 
     def grid_at(lon: float) -> tuple[str, int]:
@@ -111,7 +113,7 @@ def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:  # noqa: AN
                 urllib.request.urlopen(f"{base}/health", timeout=1)
                 break
             except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.2)
         assert {grid_at(103.012)[0] for _ in range(10)} == {G2}
         result = import_now(engine, _moved_grids(103.015), "grid", author="t")
@@ -125,7 +127,7 @@ def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:  # noqa: AN
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-        proc.stdout.close()
+        log.close()
         engine.dispose()
 
 

@@ -170,9 +170,11 @@ def test_gunicorn_publish_under_lookups_never_stalls(tmp_path) -> None:  # noqa:
     port = _free_port()
     env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_INDEX_REFRESH_S": "0.2",
            "GEO_WORKERS": "2", "GEO_THREADS": "1"}
+    log_path = tmp_path / "serve.log"  # a file, not a pipe nobody drains (the access log)
+    log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "geo_service.cli", "serve", "--port",
                              str(port)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/api/v1"
     try:
         deadline = time.monotonic() + 60
@@ -181,7 +183,7 @@ def test_gunicorn_publish_under_lookups_never_stalls(tmp_path) -> None:  # noqa:
                 urllib.request.urlopen(f"{base}/health", timeout=1)
                 break
             except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.2)
         lookup = f"{base}/lookup?lon={POINT['lon']}&lat={POINT['lat']}"
         with Stream(lambda: _get(lookup, token)) as stream:
@@ -198,4 +200,4 @@ def test_gunicorn_publish_under_lookups_never_stalls(tmp_path) -> None:  # noqa:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        proc.stdout.close()
+        log.close()
