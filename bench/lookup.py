@@ -286,10 +286,10 @@ def in_process(table: Table, layer: Layer, lon: np.ndarray, lat: np.ndarray,
 # ------------------------------------------------------------------------------- PostGIS
 def postgis(table: Table, layers: list[Layer], lon: np.ndarray, lat: np.ndarray,
             ours: dict[str, np.ndarray], url: str | None, sample: int) -> None:
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     if url is None:
-        from tests import pgcluster  # noqa: PLC0415
+        from tests import pgcluster
 
         why = pgcluster.available()
         if why:

@@ -26,14 +26,14 @@ from rtree import index as rtree_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from timing import best  # noqa: E402
+from timing import best
 
-from boundaries.synthetic import build_demo  # noqa: E402
-from geo_service.app import create_app, services  # noqa: E402
-from geo_service.demo import load_demo  # noqa: E402
-from geo_service.households import import_households  # noqa: E402
-from geo_service.index import GridIndex  # noqa: E402
-from geo_service.store.uow import unit_of_work  # noqa: E402
+from boundaries.synthetic import build_demo
+from geo_service.app import create_app, services
+from geo_service.demo import load_demo
+from geo_service.households import import_households
+from geo_service.index import GridIndex
+from geo_service.store.uow import unit_of_work
 
 
 def per_point_rtree(codes: np.ndarray, geoms: np.ndarray, lon: np.ndarray,
@@ -81,7 +81,7 @@ def main() -> None:
                          f"{time.perf_counter() - t0:.1f} s",
                          f"areas + {summary['households']:,} households"))
             vi = services(app).indexes.live()
-            def once(vi=vi, engine=engine):  # noqa: ANN001, ANN202
+            def once(vi=vi, engine=engine):
                 with engine.begin() as conn:
                     return import_households(conn, demo.households, vi.grids, vi.groups)
 

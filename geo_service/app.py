@@ -66,7 +66,7 @@ def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -
         tokens=TokenCache(ttl=values["TOKEN_CACHE_S"]),
         people=PeopleDirectory(engine, ttl=values["ROSTER_REFRESH_S"]),
     )
-    from geo_service.web import init_app  # noqa: PLC0415 - web depends on the app being configured
+    from geo_service.web import init_app
 
     init_app(app)
     return app

@@ -114,7 +114,7 @@ def import_households(conn: sa.Connection, source: str | Path | pd.DataFrame,
     try:
         df, file_crs = read_roster(source)
         crs = normalize_crs(crs or file_crs or "EPSG:4326")
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a report, not a crash
+    except Exception as exc:
         name = "roster" if isinstance(source, pd.DataFrame) else Path(source).name
         result.error = f"cannot read {name}: {exc}"
         return result

@@ -34,7 +34,7 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def full_demo():  # noqa: ANN201
+def full_demo():
     """The full Gannan demo, built once per session (the expensive part)."""
     from boundaries.synthetic import build_demo
 
@@ -68,14 +68,14 @@ def _fresh_postgres(server_url: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN001
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'geo.sqlite3'}"
     return _fresh_postgres(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture
-def app(db_url: str):  # noqa: ANN201
+def app(db_url: str):
     app = create_app({"DATABASE_URL": db_url, "INDEX_REFRESH_S": 0.0, "ROSTER_REFRESH_S": 0.0,
                       "TOKEN_CACHE_S": 0.0},
                      migrate=True)
@@ -85,7 +85,7 @@ def app(db_url: str):  # noqa: ANN201
 
 
 @pytest.fixture
-def engine(app) -> sa.Engine:  # noqa: ANN001
+def engine(app) -> sa.Engine:
     return services(app).engine
 
 
@@ -102,8 +102,8 @@ def load_tiny(engine: sa.Engine) -> int:
     return draft
 
 
-def import_now(engine: sa.Engine, source, level: str, *, dry_run: bool = False,  # noqa: ANN001
-               author: str = "t", **kw) -> ImportResult:  # noqa: ANN003
+def import_now(engine: sa.Engine, source, level: str, *, dry_run: bool = False,
+               author: str = "t", **kw) -> ImportResult:
     """One import in its own unit of work (rolled back for a dry run); a refused import's
     result instead of the exception."""
     try:
@@ -122,7 +122,7 @@ def tiny(engine: sa.Engine) -> int:
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     return app.test_client()
 
 

@@ -21,7 +21,7 @@ class _Lines(logging.Handler):
 
 
 @pytest.fixture
-def lines():  # noqa: ANN201
+def lines():
     handler = _Lines()
     log = logging.getLogger("geo_service.access")
     log.addHandler(handler)
@@ -29,7 +29,7 @@ def lines():  # noqa: ANN201
     log.removeHandler(handler)
 
 
-def test_one_line_per_request_without_secrets(client, tiny, tokens, lines) -> None:  # noqa: ANN001
+def test_one_line_per_request_without_secrets(client, tiny, tokens, lines) -> None:
     token = tokens["dispatcher"]
     client.get("/api/v1/lookup?lon=103.005&lat=35.01&token=gs_secret_in_query",
                headers=bearer(token))
@@ -42,7 +42,7 @@ def test_one_line_per_request_without_secrets(client, tiny, tokens, lines) -> No
     assert token not in text and "secret" not in text and "139123" not in text
 
 
-def test_access_log_can_be_turned_off(db_url, lines) -> None:  # noqa: ANN001
+def test_access_log_can_be_turned_off(db_url, lines) -> None:
     app = create_app({"DATABASE_URL": db_url, "ACCESS_LOG": False}, migrate=True)
     app.test_client().get("/api/v1/health")
     services(app).engine.dispose()

@@ -37,11 +37,11 @@ def _one_household(engine: sa.Engine) -> None:
             geom=shapely.Point(103.005, 35.01)))
 
 
-def test_demo_failing_in_the_household_step_changes_nothing(engine, tiny, monkeypatch) -> None:  # noqa: ANN001
+def test_demo_failing_in_the_household_step_changes_nothing(engine, tiny, monkeypatch) -> None:
     _one_household(engine)
     before = _state(engine)
 
-    def fail(conn, frame) -> None:  # noqa: ANN001
+    def fail(conn, frame) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(households_module, "store_households", fail)
@@ -50,7 +50,7 @@ def test_demo_failing_in_the_household_step_changes_nothing(engine, tiny, monkey
     assert _state(engine) == before == (tiny, 1, before[2])
 
 
-def test_demo_killed_mid_write_leaves_the_store_as_it_was(tmp_path) -> None:  # noqa: ANN001
+def test_demo_killed_mid_write_leaves_the_store_as_it_was(tmp_path) -> None:
     """`kill -9` while the demo's transaction is writing (the SQLite WAL is growing)."""
     db = tmp_path / "geo.sqlite3"
     env = {**os.environ, "GEO_DATABASE_URL": f"sqlite:///{db}",

@@ -15,7 +15,7 @@ from .conftest import bearer
 from .tiny import G1, G2, G3, G4
 
 
-def test_area_feature_has_chain_and_children(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_area_feature_has_chain_and_children(client, tiny, tokens) -> None:
     body = client.get("/api/v1/areas/900002001001", headers=bearer(tokens["viewer"])
                       ).get_json()
     assert body["type"] == "Feature" and body["id"] == "900002001001"
@@ -25,7 +25,7 @@ def test_area_feature_has_chain_and_children(client, tiny, tokens) -> None:  # n
     assert shape(body["geometry"]).area == pytest.approx(0.02 * 0.02)
 
 
-def test_collection_by_level_parent_and_bbox(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_collection_by_level_parent_and_bbox(client, tiny, tokens) -> None:
     h = bearer(tokens["viewer"])
     grids = client.get("/api/v1/areas?level=grid", headers=h).get_json()
     assert sorted(f["id"] for f in grids["features"]) == [G1, G2, G3, G4]
@@ -39,7 +39,7 @@ def test_collection_by_level_parent_and_bbox(client, tiny, tokens) -> None:  # n
 
 
 @pytest.mark.parametrize("crs", ["EPSG:3857", "EPSG:4522", "gcj02"])
-def test_geometry_in_the_asked_crs(client, tiny, tokens, crs) -> None:  # noqa: ANN001
+def test_geometry_in_the_asked_crs(client, tiny, tokens, crs) -> None:
     body = client.get(f"/api/v1/areas/{G1}?crs={crs}", headers=bearer(tokens["viewer"])
                       ).get_json()
     assert body["crs"] == crs
@@ -48,7 +48,7 @@ def test_geometry_in_the_asked_crs(client, tiny, tokens, crs) -> None:  # noqa: 
     assert np.isclose(coords, [float(x), float(y)], rtol=0, atol=1e-6).all(axis=1).any()
 
 
-def test_simplify_keeps_neighbours_meeting(engine, tiny) -> None:  # noqa: ANN001
+def test_simplify_keeps_neighbours_meeting(engine, tiny) -> None:
     """Jagged shared edges, simplified as a coverage: still no gaps and no overlaps."""
     import geopandas as gpd
 

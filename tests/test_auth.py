@@ -12,7 +12,7 @@ from .conftest import bearer
 from .tiny import G1
 
 
-def _endpoints(app) -> list[tuple[str, str, tuple[str, ...]]]:  # noqa: ANN001
+def _endpoints(app) -> list[tuple[str, str, tuple[str, ...]]]:
     out = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
@@ -24,7 +24,7 @@ def _endpoints(app) -> list[tuple[str, str, tuple[str, ...]]]:  # noqa: ANN001
     return out
 
 
-def test_every_endpoint_declares_its_roles(app) -> None:  # noqa: ANN001
+def test_every_endpoint_declares_its_roles(app) -> None:
     undeclared = [(m, u) for m, u, roles in _endpoints(app) if not roles]
     assert undeclared == []
 
@@ -34,7 +34,7 @@ def test_every_endpoint_declares_its_roles(app) -> None:  # noqa: ANN001
     {"Authorization": "Bearer gs_wrong"},  # a token that was never issued
     {"Authorization": "Basic abc"},        # not a bearer token
 ])
-def test_missing_or_wrong_token_is_401(app, client, tiny, header) -> None:  # noqa: ANN001
+def test_missing_or_wrong_token_is_401(app, client, tiny, header) -> None:
     checked = 0
     for method, url, roles in _endpoints(app):
         if PUBLIC in roles:
@@ -46,7 +46,7 @@ def test_missing_or_wrong_token_is_401(app, client, tiny, header) -> None:  # no
     assert checked >= 5
 
 
-def test_wrong_role_is_403(app, client, tiny, tokens) -> None:  # noqa: ANN001
+def test_wrong_role_is_403(app, client, tiny, tokens) -> None:
     refused = 0
     for method, url, roles in _endpoints(app):
         for role in ROLES:
@@ -59,7 +59,7 @@ def test_wrong_role_is_403(app, client, tiny, tokens) -> None:  # noqa: ANN001
     assert refused >= 1  # the viewer (wall display) may not list households
 
 
-def test_revoked_token_stops_working(client, engine, tiny) -> None:  # noqa: ANN001
+def test_revoked_token_stops_working(client, engine, tiny) -> None:
     with engine.begin() as conn:
         token = create_token(conn, name="hotline", role="viewer")
     assert client.get("/api/v1/ping", headers=bearer(token)).status_code == 200
@@ -69,14 +69,14 @@ def test_revoked_token_stops_working(client, engine, tiny) -> None:  # noqa: ANN
     assert client.get("/api/v1/ping", headers=bearer(token)).status_code == 401
 
 
-def test_tokens_are_stored_hashed(engine, tokens) -> None:  # noqa: ANN001
+def test_tokens_are_stored_hashed(engine, tokens) -> None:
     with engine.connect() as conn:
         stored = conn.execute(sa.select(api_tokens.c.token_hash)).scalars().all()
     assert len(stored) == len(ROLES)
     assert not set(stored) & set(tokens.values())
 
 
-def test_area_scoped_token_sees_only_its_subtree(client, engine, tiny) -> None:  # noqa: ANN001
+def test_area_scoped_token_sees_only_its_subtree(client, engine, tiny) -> None:
     with engine.begin() as conn:
         token = create_token(conn, name="county-1", role="dispatcher", area_code="900001")
     assert client.get(f"/api/v1/areas/{G1}", headers=bearer(token)).status_code == 200
@@ -86,7 +86,7 @@ def test_area_scoped_token_sees_only_its_subtree(client, engine, tiny) -> None: 
     assert {f["id"][:6] for f in grids["features"]} == {"900001"}
 
 
-def test_rights_belong_to_each_token(client, engine, tiny) -> None:  # noqa: ANN001
+def test_rights_belong_to_each_token(client, engine, tiny) -> None:
     """A second token under the same name never changes what the first may do."""
     with engine.begin() as conn:
         wall = create_token(conn, name="x", role="viewer", area_code="900001")
@@ -101,7 +101,7 @@ def test_rights_belong_to_each_token(client, engine, tiny) -> None:  # noqa: ANN
 
 
 @pytest.mark.parametrize("area", ["62300I", "900003", ""])
-def test_token_scope_must_name_an_existing_area(engine, tiny, area) -> None:  # noqa: ANN001
+def test_token_scope_must_name_an_existing_area(engine, tiny, area) -> None:
     from geo_service.errors import NotFound
 
     with pytest.raises(NotFound, match="no area") as err, engine.begin() as conn:
@@ -111,7 +111,7 @@ def test_token_scope_must_name_an_existing_area(engine, tiny, area) -> None:  # 
         assert conn.execute(sa.select(sa.func.count()).select_from(api_tokens)).scalar() == 0
 
 
-def test_token_changes_are_audited(engine, tiny) -> None:  # noqa: ANN001
+def test_token_changes_are_audited(engine, tiny) -> None:
     from geo_service.store.tables import audit_log
 
     with engine.begin() as conn:
@@ -128,7 +128,7 @@ def test_token_changes_are_audited(engine, tiny) -> None:  # noqa: ANN001
     assert token not in str([r.detail for r in rows])
 
 
-def test_a_field_workers_token_knows_its_worker(app, engine, tiny) -> None:  # noqa: ANN001
+def test_a_field_workers_token_knows_its_worker(app, engine, tiny) -> None:
     from geo_service.app import services
     from geo_service.errors import ServiceError
     from geo_service.store.tables import workers

@@ -19,7 +19,7 @@ from .tiny import G1
 LOOKUP = "/api/v1/lookup"
 
 
-def _error(resp, status: int, code: str, field: str | None = None) -> dict:  # noqa: ANN001
+def _error(resp, status: int, code: str, field: str | None = None) -> dict:
     body = resp.get_json()
     assert resp.status_code == status, resp.get_data(as_text=True)[:300]
     assert set(body) == {"error"} and {"code", "message", "field"} <= set(body["error"])
@@ -29,8 +29,8 @@ def _error(resp, status: int, code: str, field: str | None = None) -> dict:  # n
     return body["error"]
 
 
-def _post(client, token: str, data: bytes | str, content_type: str = "application/json",  # noqa: ANN001
-          **kw):  # noqa: ANN003, ANN202
+def _post(client, token: str, data: bytes | str, content_type: str = "application/json",
+          **kw):
     return client.post(LOOKUP, data=data, content_type=content_type, headers=bearer(token),
                        **kw)
 
@@ -47,12 +47,12 @@ def _post(client, token: str, data: bytes | str, content_type: str = "applicatio
     ('{"points": [[NaN, 35.01]], "crs": "\\ud800"}', "surrogate"),  # via the json fallback
     ('{"points": [[103.005, 35.01]', "not valid JSON"),
 ])
-def test_unparseable_json_is_400_naming_the_problem(client, tiny, tokens, body, says) -> None:  # noqa: ANN001
+def test_unparseable_json_is_400_naming_the_problem(client, tiny, tokens, body, says) -> None:
     err = _error(_post(client, tokens["viewer"], body), 400, "invalid_json", "body")
     assert says in err["message"]
 
 
-def test_nan_still_reported_by_index(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_nan_still_reported_by_index(client, tiny, tokens) -> None:
     resp = _post(client, tokens["viewer"], '{"points": [[103.005, 35.01], [NaN, 35.0]]}')
     body = resp.get_json()
     assert resp.status_code == 200 and body["grid"] == [G1, None]
@@ -62,7 +62,7 @@ def test_nan_still_reported_by_index(client, tiny, tokens) -> None:  # noqa: ANN
 # --------------------------------------------------------------------- 6. bodies
 
 
-def test_chunked_body_over_the_limit_is_413(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_chunked_body_over_the_limit_is_413(client, tiny, tokens) -> None:
     big = io.BytesIO(b'{"points": [' + b"[103.005, 35.01]," * (40 * 2**20 // 17) + b"[1, 2]]}")
     resp = client.post(LOOKUP, input_stream=big, content_type="application/json",
                        headers={**bearer(tokens["viewer"]), "Transfer-Encoding": "chunked"})
@@ -70,7 +70,7 @@ def test_chunked_body_over_the_limit_is_413(client, tiny, tokens) -> None:  # no
     assert str(32 * 1024 * 1024) in err["message"]
 
 
-def test_small_chunked_body_is_read(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_small_chunked_body_is_read(client, tiny, tokens) -> None:
     resp = client.post(LOOKUP, input_stream=io.BytesIO(b'{"points": [[103.005, 35.01]]}'),
                        content_type="application/json",
                        headers={**bearer(tokens["viewer"]), "Transfer-Encoding": "chunked"})
@@ -79,7 +79,7 @@ def test_small_chunked_body_is_read(client, tiny, tokens) -> None:  # noqa: ANN0
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
                                           None])
-def test_json_sent_as_something_else_is_415(client, tiny, tokens, content_type) -> None:  # noqa: ANN001
+def test_json_sent_as_something_else_is_415(client, tiny, tokens, content_type) -> None:
     resp = client.post(LOOKUP, data='{"points": [[103.005, 35.01]]}',
                        headers={**bearer(tokens["viewer"]),
                                 **({"Content-Type": content_type} if content_type else {})})
@@ -97,11 +97,11 @@ def test_json_sent_as_something_else_is_415(client, tiny, tokens, content_type) 
     ("/api/v1/areas?level=grid&level=county", "level"),
     (f"/api/v1/areas/{G1}/households?page=1&page=2", "page"),
 ])
-def test_repeated_query_key_is_400_everywhere(client, tiny, tokens, url, key) -> None:  # noqa: ANN001
+def test_repeated_query_key_is_400_everywhere(client, tiny, tokens, url, key) -> None:
     _error(client.get(url, headers=bearer(tokens["admin"])), 400, "repeated_parameter", key)
 
 
-def test_repeated_query_key_in_batch_is_400(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_repeated_query_key_in_batch_is_400(client, tiny, tokens) -> None:
     resp = client.post(f"{LOOKUP}?crs=gcj02&crs=bd09", json={"points": [[103.005, 35.01]]},
                        headers=bearer(tokens["viewer"]))
     _error(resp, 400, "repeated_parameter", "crs")
@@ -110,38 +110,38 @@ def test_repeated_query_key_in_batch_is_400(client, tiny, tokens) -> None:  # no
 # --------------------------------------------------------------------- 8. HTTP conventions
 
 
-def test_401_says_bearer(client, tiny) -> None:  # noqa: ANN001
+def test_401_says_bearer(client, tiny) -> None:
     resp = client.get(f"{LOOKUP}?lon=103.005&lat=35.01")
     _error(resp, 401, "unauthorized")
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_405_says_allow(client, tokens) -> None:  # noqa: ANN001
+def test_405_says_allow(client, tokens) -> None:
     resp = client.delete(LOOKUP, headers=bearer(tokens["admin"]))
     _error(resp, 405, "method_not_allowed")
     assert {"GET", "POST"} <= {m.strip() for m in resp.headers["Allow"].split(",")}
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer", "bEaReR"])
-def test_bearer_scheme_is_case_insensitive(client, tiny, tokens, scheme) -> None:  # noqa: ANN001
+def test_bearer_scheme_is_case_insensitive(client, tiny, tokens, scheme) -> None:
     resp = client.get(f"{LOOKUP}?lon=103.005&lat=35.01",
                       headers={"Authorization": f"{scheme} {tokens['viewer']}"})
     assert resp.status_code == 200 and resp.get_json()["grid"]["code"] == G1
 
 
-def test_long_url_is_json_414(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_long_url_is_json_414(client, tiny, tokens) -> None:
     resp = client.get(f"{LOOKUP}?lon=103.005&lat=35.01&x={'9' * 5000}",
                       headers=bearer(tokens["viewer"]))
     _error(resp, 414, "uri_too_long", "url")
 
 
-def test_huge_header_is_json_431(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_huge_header_is_json_431(client, tiny, tokens) -> None:
     resp = client.get(f"{LOOKUP}?lon=103.005&lat=35.01",
                       headers={**bearer(tokens["viewer"]), "X-Note": "n" * 9000})
     _error(resp, 431, "header_too_large", "X-Note")
 
 
-def test_out_of_scope_names_the_field(app, client, tiny) -> None:  # noqa: ANN001
+def test_out_of_scope_names_the_field(app, client, tiny) -> None:
     from geo_service.app import services
     from geo_service.auth import create_token
 
@@ -159,7 +159,7 @@ def test_out_of_scope_names_the_field(app, client, tiny) -> None:  # noqa: ANN00
     (f"/api/v1/areas/{G1}?version=", "invalid_version", "version"),
     ("/api/v1/lookup?lon=103.005&lat=35.01&version=", "invalid_version", "version"),
 ])
-def test_empty_parameter_is_not_absent(client, tiny, tokens, url, code, field) -> None:  # noqa: ANN001
+def test_empty_parameter_is_not_absent(client, tiny, tokens, url, code, field) -> None:
     _error(client.get(url, headers=bearer(tokens["viewer"])), 400, code, field)
 
 
@@ -188,7 +188,7 @@ OUT_OF_RANGE = [
 
 
 @pytest.mark.parametrize(("crs", "x", "y", "code", "field", "why"), OUT_OF_RANGE)
-def test_out_of_range_in_its_crs_single_and_batch(client, tiny, tokens, crs, x, y, code,  # noqa: ANN001, PLR0913
+def test_out_of_range_in_its_crs_single_and_batch(client, tiny, tokens, crs, x, y, code,
                                                   field, why) -> None:
     resp = client.get(LOOKUP, query_string={"lon": repr(x), "lat": repr(y), "crs": crs},
                       headers=bearer(tokens["viewer"]))
@@ -203,7 +203,7 @@ def test_out_of_range_in_its_crs_single_and_batch(client, tiny, tokens, crs, x, 
 @pytest.mark.parametrize(("crs", "x", "y"), [("EPSG:3857", _MERC_X, _MERC_Y),
                                              ("EPSG:4522", _GK_X, _GK_Y),
                                              ("EPSG:4543", _GK_X - 34_000_000, _GK_Y)])
-def test_in_range_projected_points_still_answer(client, tiny, tokens, crs, x, y) -> None:  # noqa: ANN001
+def test_in_range_projected_points_still_answer(client, tiny, tokens, crs, x, y) -> None:
     resp = client.get(LOOKUP, query_string={"lon": repr(x), "lat": repr(y), "crs": crs},
                       headers=bearer(tokens["viewer"]))
     assert resp.status_code == 200 and resp.get_json()["grid"]["code"] == G1
@@ -216,7 +216,7 @@ def _feature(i: int, geometry: dict | None) -> dict:
     return {"type": "Feature", "id": f"f{i}", "geometry": geometry, "properties": {}}
 
 
-def test_only_point_features_are_looked_up(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_only_point_features_are_looked_up(client, tiny, tokens) -> None:
     geoms = [
         {"type": "Point", "coordinates": [103.005, 35.01]},
         {"type": "LineString", "coordinates": [[103.005, 35.01], [103.015, 35.01]]},
@@ -237,7 +237,7 @@ def test_only_point_features_are_looked_up(client, tiny, tokens) -> None:  # noq
 
 
 @pytest.mark.parametrize("others", [[], [[1]], [[103.005, 35.01]], ["x"]])
-def test_string_coordinates_are_refused_whatever_the_other_points(client, tiny, tokens,  # noqa: ANN001
+def test_string_coordinates_are_refused_whatever_the_other_points(client, tiny, tokens,
                                                                   others) -> None:
     points = [["103.005", "35.01"], [103.005, "35.01"], [True, 35.01], *others]
     body = client.post(LOOKUP, json={"points": points},
@@ -254,7 +254,7 @@ def test_string_coordinates_are_refused_whatever_the_other_points(client, tiny, 
 
 @pytest.mark.parametrize("lon", ["١٠٣.٠٠٥", "１０３.００５", "1_03.005", " 103.005", "103.005 ",
                                  "0x67", "nan", "infinity", "103,005", "1e", "."])
-def test_query_numbers_are_plain_ascii_decimals(client, tiny, tokens, lon) -> None:  # noqa: ANN001
+def test_query_numbers_are_plain_ascii_decimals(client, tiny, tokens, lon) -> None:
     resp = client.get(LOOKUP, query_string={"lon": lon, "lat": "35.01"},
                       headers=bearer(tokens["viewer"]))
     _error(resp, 400, "invalid_number", "lon")
@@ -262,13 +262,13 @@ def test_query_numbers_are_plain_ascii_decimals(client, tiny, tokens, lon) -> No
 
 @pytest.mark.parametrize("lon", ["103.005", "+103.005", "1.03005e2", "1.03005E+2",
                                  "10300.5e-2"])
-def test_plain_decimals_still_read(client, tiny, tokens, lon) -> None:  # noqa: ANN001
+def test_plain_decimals_still_read(client, tiny, tokens, lon) -> None:
     resp = client.get(LOOKUP, query_string={"lon": lon, "lat": "35.01"},
                       headers=bearer(tokens["viewer"]))
     assert resp.status_code == 200 and resp.get_json()["grid"]["code"] == G1
 
 
-def test_bbox_numbers_are_plain_ascii_decimals(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_bbox_numbers_are_plain_ascii_decimals(client, tiny, tokens) -> None:
     resp = client.get("/api/v1/areas", query_string={"bbox": "１０３,35,103.1,35.1"},
                       headers=bearer(tokens["viewer"]))
     _error(resp, 400, "invalid_number", "bbox")
@@ -280,11 +280,11 @@ def test_bbox_numbers_are_plain_ascii_decimals(client, tiny, tokens) -> None:  #
 class _NoProj:
     """Stands in for pyproj: any use fails the test."""
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         raise AssertionError(f"pyproj.{name} used to refuse a CRS name")
 
 
-def _forbid_proj(monkeypatch) -> None:  # noqa: ANN001
+def _forbid_proj(monkeypatch) -> None:
     """Replace pyproj by _NoProj in every module of boundaries.crs that uses it."""
     import importlib
     import pkgutil
@@ -307,7 +307,7 @@ def _forbid_proj(monkeypatch) -> None:  # noqa: ANN001
     "EPSG:٤٣٢٦",           # non-ASCII digits
     "x" * 500,
 ])
-def test_undocumented_crs_refused_without_proj(client, tiny, tokens, monkeypatch, crs) -> None:  # noqa: ANN001
+def test_undocumented_crs_refused_without_proj(client, tiny, tokens, monkeypatch, crs) -> None:
     _forbid_proj(monkeypatch)
     resp = client.get(LOOKUP, query_string={"lon": "103.005", "lat": "35.01", "crs": crs},
                       headers=bearer(tokens["viewer"]))
@@ -320,14 +320,14 @@ def test_undocumented_crs_refused_without_proj(client, tiny, tokens, monkeypatch
 
 @pytest.mark.parametrize("crs", ["wgs84", "CRS84", "epsg:4326", "4490", "CGCS2000", "GCJ-02",
                                  "bd09ll", "BD_09", " EPSG:3857 "])
-def test_documented_aliases_still_accepted(client, tiny, tokens, crs) -> None:  # noqa: ANN001
+def test_documented_aliases_still_accepted(client, tiny, tokens, crs) -> None:
     resp = client.get(LOOKUP, query_string={"lon": "103.03", "lat": "35.01", "crs": crs},
                       headers=bearer(tokens["viewer"]))
     assert resp.status_code in (200, 422), resp.get_json()  # 3857 degrees: out of service
     assert resp.status_code == 200 or crs.strip() == "EPSG:3857"
 
 
-def test_100000_swapped_bd09_points_get_their_errors(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_100000_swapped_bd09_points_get_their_errors(client, tiny, tokens) -> None:
     rng = np.random.default_rng(7)
     lon, lat = rng.uniform(103.001, 103.039, 100_000), rng.uniform(35.001, 35.019, 100_000)
     x, y = from_wgs84(lon, lat, "bd09")
@@ -367,7 +367,7 @@ def test_query_reads_what_parse_qsl_reads(qs: str) -> None:
     ("EPSG:٤٣٢٦", None), ("+proj=longlat", None), ("EPSG::4326", None), (True, None),
     (4.0, None), ("9" * 100, None),
 ])
-def test_canonical_name_never_asks_proj(monkeypatch, name, canonical) -> None:  # noqa: ANN001
+def test_canonical_name_never_asks_proj(monkeypatch, name, canonical) -> None:
     from boundaries.crs import canonical_name
 
     _forbid_proj(monkeypatch)

@@ -13,12 +13,12 @@ from .tiny import tiny_areas
 
 
 @pytest.fixture
-def cli_env(tmp_path, monkeypatch) -> CliRunner:  # noqa: ANN001
+def cli_env(tmp_path, monkeypatch) -> CliRunner:
     monkeypatch.setenv("GEO_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     return CliRunner()
 
 
-def test_import_levels_then_households_then_export(cli_env, tmp_path) -> None:  # noqa: ANN001
+def test_import_levels_then_households_then_export(cli_env, tmp_path) -> None:
     areas = tiny_areas()
     for level in ("prefecture", "county", "township", "village", "grid", "group"):
         path = tmp_path / f"{level}.geojson"
@@ -45,14 +45,14 @@ def test_import_levels_then_households_then_export(cli_env, tmp_path) -> None:  
     assert {p["head_name"] for p in props} == {"王*", "孙*"}  # masked unless --with-pii
 
 
-def test_bad_file_exits_nonzero_with_the_report(cli_env, tmp_path) -> None:  # noqa: ANN001
+def test_bad_file_exits_nonzero_with_the_report(cli_env, tmp_path) -> None:
     bad = tmp_path / "bad.geojson"
     bad.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
     res = cli_env.invoke(main, ["import-areas", str(bad), "--level", "grid"])
     assert res.exit_code == 1 and "unreadable_file" in res.output
 
 
-def test_create_and_revoke_token(cli_env) -> None:  # noqa: ANN001
+def test_create_and_revoke_token(cli_env) -> None:
     res = cli_env.invoke(main, ["create-token", "--role", "viewer", "--name", "wall"])
     token = res.output.strip()
     assert res.exit_code == 0 and token.startswith("gs_") and len(token) > 30
@@ -60,7 +60,7 @@ def test_create_and_revoke_token(cli_env) -> None:  # noqa: ANN001
     assert res.output.strip() == "revoked 1 token(s)"
 
 
-def test_draft_then_publish(cli_env, tmp_path) -> None:  # noqa: ANN001
+def test_draft_then_publish(cli_env, tmp_path) -> None:
     areas = tiny_areas()
     for level in ("prefecture", "county"):
         path = tmp_path / f"{level}.geojson"
@@ -83,7 +83,7 @@ def test_draft_then_publish(cli_env, tmp_path) -> None:  # noqa: ANN001
         assert res.exit_code == 0 and f"wrote {n} county" in res.output, res.output
 
 
-def test_personal_data_leaving_is_audited(cli_env, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_personal_data_leaving_is_audited(cli_env, tmp_path, monkeypatch) -> None:
     """Roster imports and PII exports leave an audit line naming who and where."""
     import sqlalchemy as sa
 
@@ -105,7 +105,7 @@ def test_personal_data_leaving_is_audited(cli_env, tmp_path, monkeypatch) -> Non
     assert rows[1].detail == {"households": 2}
 
 
-def test_workers_do_not_migrate_but_say_how(cli_env) -> None:  # noqa: ANN001
+def test_workers_do_not_migrate_but_say_how(cli_env) -> None:
     """An app on an unmigrated store refuses to start and names the command; after
     `geo-service migrate` it starts."""
     from geo_service.app import create_app, services
@@ -118,7 +118,7 @@ def test_workers_do_not_migrate_but_say_how(cli_env) -> None:  # noqa: ANN001
     services(create_app()).close()
 
 
-def test_a_mistyped_setting_is_one_line_not_a_traceback(cli_env, monkeypatch) -> None:  # noqa: ANN001
+def test_a_mistyped_setting_is_one_line_not_a_traceback(cli_env, monkeypatch) -> None:
     monkeypatch.setenv("GEO_WORKER", "4")
     res = cli_env.invoke(main, ["versions"])
     assert res.exit_code == 1 and "Traceback" not in res.output
@@ -132,7 +132,7 @@ def test_a_mistyped_setting_is_one_line_not_a_traceback(cli_env, monkeypatch) ->
     (["import-areas", "file.csv", "--level", "grid"], "file.csv"),
     (["export", "--level", "household", "--version", "999", "out.gpkg"], "not versioned"),
 ])
-def test_wrong_arguments_get_one_line_and_exit_2(cli_env, tmp_path, args, says) -> None:  # noqa: ANN001
+def test_wrong_arguments_get_one_line_and_exit_2(cli_env, tmp_path, args, says) -> None:
     areas = tiny_areas()
     path = tmp_path / "grid.geojson"
     areas[areas.level == "prefecture"].drop(columns="level").to_file(path)

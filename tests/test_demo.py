@@ -22,24 +22,24 @@ from geo_service.store.uow import unit_of_work
 
 
 @pytest.fixture
-def demo(full_demo):  # noqa: ANN001, ANN201
+def demo(full_demo):
     return full_demo
 
 
 @pytest.fixture
-def loaded(app, demo):  # noqa: ANN001, ANN201
+def loaded(app, demo):
     with unit_of_work(services(app).engine) as uow:
         summary = load_demo(uow.conn, demo=demo)
     return app, summary
 
 
-def test_demo_has_gannan_scale(loaded) -> None:  # noqa: ANN001
+def test_demo_has_gannan_scale(loaded) -> None:
     _, s = loaded
     assert [s[k] for k in ("prefecture", "county", "township", "village")] == [1, 8, 102, 697]
     assert [s[k] for k in ("grid", "group", "households")] == [959, 8_626, 206_400]
 
 
-def test_stored_grids_equal_the_imported_layer(loaded, demo) -> None:  # noqa: ANN001
+def test_stored_grids_equal_the_imported_layer(loaded, demo) -> None:
     """The same areas come back on either backend: codes, names, parents, geometries."""
     from geo_service.versions import area_frame, live_version
 
@@ -53,7 +53,7 @@ def test_stored_grids_equal_the_imported_layer(loaded, demo) -> None:  # noqa: A
     assert stored.geometry.geom_equals_exact(given.geometry, tolerance=0).all()
 
 
-def test_every_household_in_exactly_one_grid_equal_to_sjoin(loaded, demo) -> None:  # noqa: ANN001
+def test_every_household_in_exactly_one_grid_equal_to_sjoin(loaded, demo) -> None:
     app, _ = loaded
     engine = services(app).engine
     with engine.connect() as conn:
@@ -78,7 +78,7 @@ def test_every_household_in_exactly_one_grid_equal_to_sjoin(loaded, demo) -> Non
     assert (parents.reindex(stored["group"]).to_numpy() == stored["grid"].to_numpy()).all()
 
 
-def test_counties_are_converted_from_gcj02(loaded) -> None:  # noqa: ANN001
+def test_counties_are_converted_from_gcj02(loaded) -> None:
     from boundaries.crs import distance_m, geometry_to_wgs84
     from boundaries.files import read_areas
 
@@ -101,7 +101,7 @@ def test_counties_are_converted_from_gcj02(loaded) -> None:  # noqa: ANN001
     assert 100 < np.median(shift) < 400  # GCJ-02 moves Hezuo a few hundred metres
 
 
-def test_export_reads_back_with_geopandas_and_ogrinfo(loaded, tmp_path) -> None:  # noqa: ANN001
+def test_export_reads_back_with_geopandas_and_ogrinfo(loaded, tmp_path) -> None:
     app, _ = loaded
     engine = services(app).engine
     out = tmp_path / "grids.gpkg"
@@ -122,7 +122,7 @@ def test_export_reads_back_with_geopandas_and_ogrinfo(loaded, tmp_path) -> None:
     assert "Feature Count: 959" in info and "4326" in info
 
 
-def test_areas_api_simplify_is_a_distance(loaded, demo) -> None:  # noqa: ANN001
+def test_areas_api_simplify_is_a_distance(loaded, demo) -> None:
     """GET /areas?simplify=500 moves no county boundary more than 500 m."""
     from boundaries.crs import geometry_from_wgs84
     from boundaries.simplify import largest_displacement_m

@@ -16,7 +16,7 @@ from .test_index_cache import _moved_grids
 from .tiny import G1, G2
 
 
-def _draft(engine, edge: float) -> int:  # noqa: ANN001
+def _draft(engine, edge: float) -> int:
     """A draft moving the G1/G2 edge to `edge` (not published)."""
     result = import_now(engine, _moved_grids(edge), "grid", author="planner",
                         publish_now=False)
@@ -24,14 +24,14 @@ def _draft(engine, edge: float) -> int:  # noqa: ANN001
     return result.version
 
 
-def _g1(engine, version: int):  # noqa: ANN001, ANN202
+def _g1(engine, version: int):
     with engine.connect() as conn:
         frame = area_frame(conn, version, "grid").set_index("code")
     return frame.geometry[G1].bounds[2], len(frame)
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_version_parameter_never_serves_a_draft(client, engine, tiny, tokens, role) -> None:  # noqa: ANN001
+def test_version_parameter_never_serves_a_draft(client, engine, tiny, tokens, role) -> None:
     draft = _draft(engine, 103.015)
     h = bearer(tokens[role])
     answers = [
@@ -56,7 +56,7 @@ def test_version_parameter_never_serves_a_draft(client, engine, tiny, tokens, ro
     assert ok.status_code == 200 and ok.get_json()["grid"]["code"] == G2
 
 
-def test_versions_list_shows_drafts_to_planners_only(client, engine, tiny, tokens) -> None:  # noqa: ANN001
+def test_versions_list_shows_drafts_to_planners_only(client, engine, tiny, tokens) -> None:
     draft = _draft(engine, 103.015)
     for role in ROLES:
         ids = [v["id"] for v in client.get("/api/v1/versions",
@@ -64,13 +64,13 @@ def test_versions_list_shows_drafts_to_planners_only(client, engine, tiny, token
         assert ids == ([tiny, draft] if role in ("admin", "planner") else [tiny]), role
 
 
-def test_a_draft_sees_its_base_and_its_own_changes(engine, tiny) -> None:  # noqa: ANN001
+def test_a_draft_sees_its_base_and_its_own_changes(engine, tiny) -> None:
     draft = _draft(engine, 103.015)
     assert _g1(engine, draft) == (103.015, 4)
     assert _g1(engine, tiny) == (103.01, 4)
 
 
-def test_an_unpublished_draft_leaks_into_no_later_version(engine, tiny) -> None:  # noqa: ANN001
+def test_an_unpublished_draft_leaks_into_no_later_version(engine, tiny) -> None:
     first = _draft(engine, 103.015)  # abandoned
     second = _draft(engine, 103.005)
     assert _g1(engine, second) == (103.005, 4)  # not the first draft's 103.015
@@ -85,7 +85,7 @@ def test_an_unpublished_draft_leaks_into_no_later_version(engine, tiny) -> None:
     assert _g1(engine, second) == (103.005, 4)
 
 
-def test_a_draft_based_on_an_older_version_cannot_be_published(engine, tiny) -> None:  # noqa: ANN001
+def test_a_draft_based_on_an_older_version_cannot_be_published(engine, tiny) -> None:
     stale = _draft(engine, 103.015)
     import_now(engine, _moved_grids(103.005), "grid", author="p")
     with engine.begin() as conn, pytest.raises(Conflict, match="was based on"):

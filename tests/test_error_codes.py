@@ -39,7 +39,7 @@ def test_every_code_is_documented_under_its_status() -> None:
         assert readme[kind.default_code] == kind.status, kind
 
 
-def test_every_kind_answers_in_the_one_shape_with_its_status(app) -> None:  # noqa: ANN001
+def test_every_kind_answers_in_the_one_shape_with_its_status(app) -> None:
     """Raise each kind from a view: the one handler answers with its status and shape."""
     from geo_service.web import allow
 
@@ -47,7 +47,7 @@ def test_every_kind_answers_in_the_one_shape_with_its_status(app) -> None:  # no
 
     @app.get("/api/v1/raise/<int:i>")
     @allow("public")
-    def raiser(i: int):  # noqa: ANN202
+    def raiser(i: int):
         raise kinds[i]("it went wrong", "here", headers={"X-Why": "test"})
 
     client = app.test_client()

@@ -17,20 +17,20 @@ from .conftest import bearer
 from .tiny import G1, G4
 
 
-def _shape(resp) -> dict:  # noqa: ANN001
+def _shape(resp) -> dict:
     body = resp.get_json()
     assert set(body) == {"error"} and {"code", "message", "field"} <= set(body["error"])
     return body["error"]
 
 
-def test_unknown_route_and_method(client, tokens) -> None:  # noqa: ANN001
+def test_unknown_route_and_method(client, tokens) -> None:
     assert _shape(client.get("/api/v1/nope", headers=bearer(tokens["admin"])))["code"] \
         == "not_found"
     resp = client.delete("/api/v1/lookup", headers=bearer(tokens["admin"]))
     assert resp.status_code == 405 and _shape(resp)["code"] == "method_not_allowed"
 
 
-def test_oversized_body_is_413_with_the_limit(tmp_path) -> None:  # noqa: ANN001
+def test_oversized_body_is_413_with_the_limit(tmp_path) -> None:
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
                       "MAX_BODY_BYTES": 1000}, migrate=True)
     with services(app).engine.begin() as conn:
@@ -42,7 +42,7 @@ def test_oversized_body_is_413_with_the_limit(tmp_path) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def roster(engine, tiny):  # noqa: ANN001, ANN201
+def roster(engine, tiny):
     vi = services_vi(engine)
     df = pd.DataFrame({"code": ["H1", "H2", "H3"], "address": ["甲村1号", "甲村2号", "乙村1号"],
                        "lon": [103.005, 103.006, 103.03], "lat": [35.01, 35.011, 35.01],
@@ -55,7 +55,7 @@ def roster(engine, tiny):  # noqa: ANN001, ANN201
     return df
 
 
-def services_vi(engine):  # noqa: ANN001, ANN201
+def services_vi(engine):
     with engine.connect() as conn:
         return build_indexes(conn, live_version(conn))
 
@@ -66,7 +66,7 @@ def services_vi(engine):  # noqa: ANN001, ANN201
     ("planner", "王**", "139****5678"),        # masked
     ("worker", "王**", "139****5678"),         # masked
 ])
-def test_households_pii_per_role(client, tokens, roster, role, name, phone) -> None:  # noqa: ANN001
+def test_households_pii_per_role(client, tokens, roster, role, name, phone) -> None:
     body = client.get(f"/api/v1/areas/{G1}/households", headers=bearer(tokens[role])
                       ).get_json()
     assert body["total"] == 2
@@ -75,7 +75,7 @@ def test_households_pii_per_role(client, tokens, roster, role, name, phone) -> N
     assert first["grid_code"] == G1 and first["group_code"] == G1 + "001"
 
 
-def test_households_of_a_county_and_paging(client, tokens, roster) -> None:  # noqa: ANN001
+def test_households_of_a_county_and_paging(client, tokens, roster) -> None:
     h = bearer(tokens["admin"])
     county = client.get("/api/v1/areas/900002/households", headers=h).get_json()
     assert [x["code"] for x in county["households"]] == ["H3"]
@@ -88,12 +88,12 @@ def test_households_of_a_county_and_paging(client, tokens, roster) -> None:  # n
     assert bad.status_code == 400 and _shape(bad)["field"] == "per_page"
 
 
-def test_viewer_may_not_list_households(client, tokens, roster) -> None:  # noqa: ANN001
+def test_viewer_may_not_list_households(client, tokens, roster) -> None:
     resp = client.get(f"/api/v1/areas/{G1}/households", headers=bearer(tokens["viewer"]))
     assert resp.status_code == 403
 
 
-def test_reimport_replaces_by_code_and_bad_rows_keep_the_rest(engine, roster) -> None:  # noqa: ANN001
+def test_reimport_replaces_by_code_and_bad_rows_keep_the_rest(engine, roster) -> None:
     vi = services_vi(engine)
     df = pd.DataFrame({"code": ["H1", "H4", "H5", "H4"], "lon": ["103.025", "x", "103.01",
                                                                   "103.011"],
@@ -109,7 +109,7 @@ def test_reimport_replaces_by_code_and_bad_rows_keep_the_rest(engine, roster) ->
     assert rows == {"H1": "900002001001001", "H2": G1, "H3": G4}
 
 
-def test_roster_as_geopackage_in_gcj02(engine, tiny, tmp_path) -> None:  # noqa: ANN001
+def test_roster_as_geopackage_in_gcj02(engine, tiny, tmp_path) -> None:
     import geopandas as gpd
 
     from boundaries.crs import from_wgs84
@@ -135,7 +135,7 @@ def test_roster_as_geopackage_in_gcj02(engine, tiny, tmp_path) -> None:  # noqa:
     ("planner", "乙村…", (103.03, 35.01), []),  # where, roughly; never circumstances
 ])
 def test_households_address_position_and_care_per_role(client, tokens, roster, engine, role,
-                                                       address, position, tags) -> None:  # noqa: ANN001
+                                                       address, position, tags) -> None:
     with engine.begin() as conn:  # a position with more digits than a planner may see
         conn.execute(households.update().where(households.c.code == "H3").values(
             geom=shapely.Point(103.030444, 35.010321)))

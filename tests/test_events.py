@@ -24,7 +24,7 @@ def _outbox(engine: sa.Engine) -> list[dict]:
         return outbox.read_after(conn, 0)
 
 
-def test_a_publish_is_one_event_in_the_outbox(engine, tiny) -> None:  # noqa: ANN001
+def test_a_publish_is_one_event_in_the_outbox(engine, tiny) -> None:
     with events.listen() as heard:
         version = import_now(engine, _moved_grids(103.015), "grid").version
     assert heard == [BoundaryPublished(version=version, previous=tiny, households_moved=0)]
@@ -35,7 +35,7 @@ def test_a_publish_is_one_event_in_the_outbox(engine, tiny) -> None:  # noqa: AN
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
 
 
-def test_a_rolled_back_change_leaves_no_event(engine, tiny) -> None:  # noqa: ANN001
+def test_a_rolled_back_change_leaves_no_event(engine, tiny) -> None:
     before = _outbox(engine)
     with (events.listen() as heard,
           pytest.raises(RuntimeError, match="after the publish"),
@@ -51,7 +51,7 @@ def test_a_rolled_back_change_leaves_no_event(engine, tiny) -> None:  # noqa: AN
         assert not uow.conn.info.get("geo_events")
 
 
-def test_a_dry_run_announces_nothing(engine, tiny) -> None:  # noqa: ANN001
+def test_a_dry_run_announces_nothing(engine, tiny) -> None:
     with events.listen() as heard:
         result = import_now(engine, _moved_grids(103.015), "grid", dry_run=True)
     assert result.report.ok and not result.written
@@ -61,7 +61,7 @@ def test_a_dry_run_announces_nothing(engine, tiny) -> None:  # noqa: ANN001
     assert n == 1
 
 
-def test_read_after_and_prune(engine, tiny) -> None:  # noqa: ANN001
+def test_read_after_and_prune(engine, tiny) -> None:
     import_now(engine, _moved_grids(103.015), "grid")
     first, second = _outbox(engine)
     with engine.connect() as conn:

@@ -26,13 +26,13 @@ def _square(x0: float, y0: float, x1: float, y1: float) -> list:
 
 
 def _feature(code: str, coords, parent: str = "900001001001", kind: str = "Polygon",
-             **props) -> dict:  # noqa: ANN001, ANN003
+             **props) -> dict:
     return {"type": "Feature", "properties": {"code": code, "name": f"网格{code[-3:]}",
                                               "parent_code": parent, **props},
             "geometry": {"type": kind, "coordinates": coords} if coords is not None else None}
 
 
-def _write(tmp_path, features: list[dict], text: str | None = None) -> str:  # noqa: ANN001
+def _write(tmp_path, features: list[dict], text: str | None = None) -> str:
     path = tmp_path / "grids.geojson"
     path.write_text(text if text is not None else json.dumps(
         {"type": "FeatureCollection", "features": features}, ensure_ascii=False),
@@ -76,7 +76,7 @@ BAD_FILES = [
 @pytest.mark.parametrize(("name", "content", "expected"), BAD_FILES,
                          ids=[b[0] for b in BAD_FILES])
 def test_bad_file_reports_everything_and_changes_nothing(engine, tiny, tmp_path, name,
-                                                         content, expected) -> None:  # noqa: ANN001
+                                                         content, expected) -> None:
     before = _snapshot(engine)
     path = (_write(tmp_path, [], text=content) if isinstance(content, str)
             else _write(tmp_path, content))
@@ -90,7 +90,7 @@ def test_bad_file_reports_everything_and_changes_nothing(engine, tiny, tmp_path,
             assert p.index is not None  # each problem points at its feature
 
 
-def test_unknown_crs_is_reported(engine, tiny, tmp_path) -> None:  # noqa: ANN001
+def test_unknown_crs_is_reported(engine, tiny, tmp_path) -> None:
     before = _snapshot(engine)
     result = import_now(engine, _write(tmp_path, [GOOD_G1, GOOD_G2]), "grid", author="t",
                           crs="EPSG:999999")
@@ -98,7 +98,7 @@ def test_unknown_crs_is_reported(engine, tiny, tmp_path) -> None:  # noqa: ANN00
     assert _snapshot(engine) == before
 
 
-def test_dry_run_reports_but_writes_nothing(engine, tiny, tmp_path) -> None:  # noqa: ANN001
+def test_dry_run_reports_but_writes_nothing(engine, tiny, tmp_path) -> None:
     before = _snapshot(engine)
     result = import_now(engine, _write(tmp_path, [GOOD_G1, GOOD_G2]), "grid", author="t",
                         dry_run=True)
@@ -106,7 +106,7 @@ def test_dry_run_reports_but_writes_nothing(engine, tiny, tmp_path) -> None:  # 
     assert _snapshot(engine) == before
 
 
-def test_good_file_publishes_a_new_version_and_keeps_the_old(engine, tiny, tmp_path) -> None:  # noqa: ANN001
+def test_good_file_publishes_a_new_version_and_keeps_the_old(engine, tiny, tmp_path) -> None:
     moved = [_feature(G1, _square(103.0, 35.0, 103.015, 35.02)),
              _feature(G2, _square(103.015, 35.0, 103.02, 35.02))]
     result = import_now(engine, _write(tmp_path, moved), "grid", author="planner-1")
@@ -124,7 +124,7 @@ def test_good_file_publishes_a_new_version_and_keeps_the_old(engine, tiny, tmp_p
     assert G4  # the enclave is untouched too
 
 
-def test_gap_in_parent_is_a_warning_not_fatal(engine, tiny, tmp_path) -> None:  # noqa: ANN001
+def test_gap_in_parent_is_a_warning_not_fatal(engine, tiny, tmp_path) -> None:
     result = import_now(engine, _write(tmp_path, [
         _feature(G1, _square(103.0, 35.0, 103.01, 35.02)),
         _feature(G2, _square(103.01, 35.0, 103.019, 35.02))]), "grid", author="t",

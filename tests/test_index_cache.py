@@ -21,7 +21,7 @@ from .conftest import import_now, load_tiny
 from .tiny import G1, G2, tiny_areas
 
 
-def _moved_grids(edge: float):  # noqa: ANN202
+def _moved_grids(edge: float):
     grids = tiny_areas()
     grids = grids[(grids.level == "grid") & grids.parent_code.eq("900001001001")].copy()
     grids.loc[grids.code == G1, "geometry"] = shapely.MultiPolygon(
@@ -31,7 +31,7 @@ def _moved_grids(edge: float):  # noqa: ANN202
     return grids
 
 
-def test_second_process_notices_new_version(app, db_url, tiny) -> None:  # noqa: ANN001
+def test_second_process_notices_new_version(app, db_url, tiny) -> None:
     other = create_app({"DATABASE_URL": db_url, "INDEX_REFRESH_S": 0.0}, migrate=True)
     try:
         assert services(other).indexes.live().version == tiny
@@ -43,7 +43,7 @@ def test_second_process_notices_new_version(app, db_url, tiny) -> None:  # noqa:
         services(other).close()
 
 
-def test_lookups_during_publishes_see_whole_versions(app, tiny) -> None:  # noqa: ANN001
+def test_lookups_during_publishes_see_whole_versions(app, tiny) -> None:
     """While versions flip, every answer matches the version it reports."""
     cache = services(app).indexes
     expected = {tiny: G2}
@@ -81,7 +81,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:  # noqa: ANN001
+def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:
     """`geo-service serve`: every worker answers from the new version, no restart."""
     url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
     app = create_app({"DATABASE_URL": url}, migrate=True)
@@ -131,7 +131,7 @@ def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:  # noqa: AN
         engine.dispose()
 
 
-def test_earlier_versions_kept_are_bounded(app, tiny) -> None:  # noqa: ANN001
+def test_earlier_versions_kept_are_bounded(app, tiny) -> None:
     """VERSIONS_KEPT bounds the memory `version=` can make a process hold: the least
     recently used earlier version is forgotten (and built again if asked for)."""
     from geo_service.index_cache import VersionWarming
@@ -143,7 +143,7 @@ def test_earlier_versions_kept_are_bounded(app, tiny) -> None:  # noqa: ANN001
     cache.settle()
     cache.versions_kept = 1
 
-    def served(version: int):  # noqa: ANN202
+    def served(version: int):
         for _ in range(2):
             try:
                 return cache.version(version)
@@ -152,6 +152,6 @@ def test_earlier_versions_kept_are_bounded(app, tiny) -> None:  # noqa: ANN001
         raise AssertionError(f"version {version} was never built")
 
     assert served(tiny).version == tiny and served(second).version == second
-    assert list(cache._earlier) == [second]  # noqa: SLF001 - the bound itself
+    assert list(cache._earlier) == [second]
     assert served(tiny).version == tiny
     assert cache.builds["earlier", tiny] == 2

@@ -14,7 +14,7 @@ from .conftest import bearer, import_now
 from .tiny import G1, G2, G3, G4, tiny_areas
 
 
-def get(client, token, **params):  # noqa: ANN001, ANN003, ANN201
+def get(client, token, **params):
     return client.get("/api/v1/lookup", query_string=params, headers=bearer(token))
 
 
@@ -25,7 +25,7 @@ def get(client, token, **params):  # noqa: ANN001, ANN003, ANN201
     (103.03, 35.01, G4, False, "in the hole of G3 (the enclave G4)"),
     (103.0299, 35.0101, G4, False, "in the hole, off-centre"),
 ])
-def test_point_lands_in_its_grid(client, tiny, tokens, lon, lat, grid, near, why) -> None:  # noqa: ANN001
+def test_point_lands_in_its_grid(client, tiny, tokens, lon, lat, grid, near, why) -> None:
     body = get(client, tokens["viewer"], lon=lon, lat=lat).get_json()
     assert body["grid"]["code"] == grid, why
     assert body["group"]["code"] == grid + "001"
@@ -35,7 +35,7 @@ def test_point_lands_in_its_grid(client, tiny, tokens, lon, lat, grid, near, why
                                                    "prefecture"]
 
 
-def test_point_just_outside_answers_nearest(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_point_just_outside_answers_nearest(client, tiny, tokens) -> None:
     resp = get(client, tokens["viewer"], lon=102.999, lat=35.01)
     body = resp.get_json()
     assert resp.status_code == 200 and body["grid"] is None
@@ -45,14 +45,14 @@ def test_point_just_outside_answers_nearest(client, tiny, tokens) -> None:  # no
 
 @pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:4490", "EPSG:3857", "EPSG:4522",
                                  "EPSG:4543", "EPSG:4496", "gcj02", "bd09"])
-def test_same_physical_point_in_every_crs(client, tiny, tokens, crs) -> None:  # noqa: ANN001
+def test_same_physical_point_in_every_crs(client, tiny, tokens, crs) -> None:
     x, y = from_wgs84(103.0305, 35.0095, crs)
     body = get(client, tokens["viewer"], lon=float(x), lat=float(y), crs=crs).get_json()
     assert body["grid"]["code"] == G4
     assert body["lon"] == pytest.approx(103.0305, abs=1e-6)
 
 
-def test_gcj02_point_read_as_wgs84_lands_elsewhere(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_gcj02_point_read_as_wgs84_lands_elsewhere(client, tiny, tokens) -> None:
     # Near the G1/G2 edge, the GCJ-02 shift (hundreds of metres) changes the grid.
     x, y = from_wgs84(103.0098, 35.01, "gcj02")
     right = get(client, tokens["viewer"], lon=float(x), lat=float(y), crs="gcj02")
@@ -73,7 +73,7 @@ def test_gcj02_point_read_as_wgs84_lands_elsewhere(client, tiny, tokens) -> None
     ({"lon": 103.0, "lat": 35.0, "version": "x"}, 400, "invalid_version", "version"),
     ({"lon": 103.0, "lat": 35.0, "version": 99}, 404, "unknown_version", "version"),
 ])
-def test_bad_input_gets_one_error_shape(client, tiny, tokens, params, status, code, field) -> None:  # noqa: ANN001, E501
+def test_bad_input_gets_one_error_shape(client, tiny, tokens, params, status, code, field) -> None:
     resp = get(client, tokens["viewer"], **params)
     assert resp.status_code == status
     err = resp.get_json()["error"]
@@ -83,7 +83,7 @@ def test_bad_input_gets_one_error_shape(client, tiny, tokens, params, status, co
         assert "swapped" in err["message"]
 
 
-def test_batch_keeps_order_and_reports_bad_points(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_batch_keeps_order_and_reports_bad_points(client, tiny, tokens) -> None:
     points = [[103.005, 35.01], [103.015, 35.01], "bad", [103.0, float("nan")],
               [103.03, 35.01], [200, 35], [103.01, 35.01], [102.0, 35.0], [True, False]]
     body = client.post("/api/v1/lookup", json={"points": points},
@@ -92,7 +92,7 @@ def test_batch_keeps_order_and_reports_bad_points(client, tiny, tokens) -> None:
     assert [e["index"] for e in body["errors"]] == [2, 3, 5, 8]
 
 
-def test_batch_geojson_carries_ids_and_chain(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_batch_geojson_carries_ids_and_chain(client, tiny, tokens) -> None:
     fc = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": f"r{i}", "geometry": {"type": "Point", "coordinates": p}}
         for i, p in enumerate([[103.005, 35.01], [103.035, 35.003]])]}
@@ -102,19 +102,19 @@ def test_batch_geojson_carries_ids_and_chain(client, tiny, tokens) -> None:  # n
     assert body["chain"][1][-1]["code"] == "900000"
 
 
-def test_batch_over_the_limit_is_413(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_batch_over_the_limit_is_413(client, tiny, tokens) -> None:
     resp = client.post("/api/v1/lookup", json={"points": [[103.0, 35.0]] * 100_001},
                        headers=bearer(tokens["viewer"]))
     assert resp.status_code == 413 and "100000" in resp.get_json()["error"]["message"]
 
 
-def test_malformed_batch_is_400(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_malformed_batch_is_400(client, tiny, tokens) -> None:
     resp = client.post("/api/v1/lookup", data="{not json", content_type="application/json",
                        headers=bearer(tokens["viewer"]))
     assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "body"
 
 
-def test_version_answers_from_the_earlier_boundaries(app, client, tiny, tokens) -> None:  # noqa: ANN001
+def test_version_answers_from_the_earlier_boundaries(app, client, tiny, tokens) -> None:
     # Redraw the two grids of county 900001: move their shared edge east to 103.015.
     grids = tiny_areas()
     grids = grids[(grids.level == "grid") & grids.parent_code.eq("900001001001")].copy()
@@ -135,7 +135,7 @@ def test_version_answers_from_the_earlier_boundaries(app, client, tiny, tokens) 
     assert before["grid"]["code"] == G2 and before["version"] == tiny
 
 
-def test_people_masked_per_role(client, engine, tiny, tokens) -> None:  # noqa: ANN001
+def test_people_masked_per_role(client, engine, tiny, tokens) -> None:
     with engine.begin() as conn:
         wid = conn.execute(workers.insert().values(
             code="W1", name="张三丰", role="grid_leader", phone="13812345678", on_duty=True)
@@ -149,12 +149,12 @@ def test_people_masked_per_role(client, engine, tiny, tokens) -> None:  # noqa: 
     assert seen["viewer"][0]["phone"] == "138****5678"
 
 
-def test_lookup_before_any_boundaries_is_503(client, tokens) -> None:  # noqa: ANN001
+def test_lookup_before_any_boundaries_is_503(client, tokens) -> None:
     resp = get(client, tokens["viewer"], lon=103.0, lat=35.0)
     assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "no_boundaries"
 
 
-def test_many_points_batch_equals_single(client, tiny, tokens) -> None:  # noqa: ANN001
+def test_many_points_batch_equals_single(client, tiny, tokens) -> None:
     rng = np.random.default_rng(1)
     pts = np.column_stack([rng.uniform(102.998, 103.042, 200),
                            rng.uniform(34.998, 35.022, 200)]).tolist()

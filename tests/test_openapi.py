@@ -61,7 +61,7 @@ def tiny_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(tiny_app: Flask):  # noqa: ANN201
+def api_schema(tiny_app: Flask):
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", tiny_app)
 
 
@@ -72,7 +72,7 @@ def spec(tiny_app: Flask) -> dict:
     return resp.get_json()
 
 
-def test_document_is_valid_openapi(api_schema) -> None:  # noqa: ANN001
+def test_document_is_valid_openapi(api_schema) -> None:
     api_schema.validate()  # against the OpenAPI meta-schema; raises when invalid
     assert api_schema.raw_schema["openapi"].startswith("3.")
 
@@ -158,7 +158,7 @@ HAPPY = [
 
 
 @pytest.mark.parametrize(("method", "path", "data", "role"), HAPPY)
-def test_known_good_answers_match_the_document(tiny_app, api_schema, method, path, data,  # noqa: ANN001
+def test_known_good_answers_match_the_document(tiny_app, api_schema, method, path, data,
                                                role) -> None:
     client = tiny_app.test_client()
     headers = bearer(tiny_app.config["TEST_TOKENS"][role])
@@ -194,7 +194,7 @@ ONCE_5XX = [
 
 
 @pytest.mark.parametrize(("method", "path", "data", "status"), ONCE_5XX)
-def test_inputs_that_once_got_a_5xx(tiny_app, api_schema, method, path, data, status) -> None:  # noqa: ANN001
+def test_inputs_that_once_got_a_5xx(tiny_app, api_schema, method, path, data, status) -> None:
     client = tiny_app.test_client()
     headers = bearer(tiny_app.config["TEST_TOKENS"]["admin"])
     if method == "GET":
@@ -207,7 +207,7 @@ def test_inputs_that_once_got_a_5xx(tiny_app, api_schema, method, path, data, st
     api_schema[template][method].validate_response(resp)
 
 
-def test_version_times_carry_their_offset(tiny_app) -> None:  # noqa: ANN001
+def test_version_times_carry_their_offset(tiny_app) -> None:
     resp = tiny_app.test_client().get(
         "/api/v1/versions", headers=bearer(tiny_app.config["TEST_TOKENS"]["admin"]))
     for v in resp.get_json()["versions"]:
@@ -221,7 +221,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(max_examples=30, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.function_scoped_fixture])
-def test_fuzzed_requests_get_no_5xx_and_documented_answers(case, tiny_app) -> None:  # noqa: ANN001
+def test_fuzzed_requests_get_no_5xx_and_documented_answers(case, tiny_app) -> None:
     case.call_and_validate(
         headers=bearer(tiny_app.config["TEST_TOKENS"]["admin"]),
         checks=[not_a_server_error, status_code_conformance, response_schema_conformance])

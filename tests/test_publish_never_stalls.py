@@ -33,7 +33,7 @@ POINT = {"lon": 103.012, "lat": 35.01}  # G2 in the tiny prefecture; G1 once the
 
 @pytest.fixture
 def slow_builds(monkeypatch: pytest.MonkeyPatch) -> None:
-    def slow(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def slow(*args, **kwargs):
         time.sleep(SLOW_BUILD_S)
         return build_indexes(*args, **kwargs)
 
@@ -43,7 +43,7 @@ def slow_builds(monkeypatch: pytest.MonkeyPatch) -> None:
 class Stream:
     """Threads asking for one point's grid over and over, each answer timed."""
 
-    def __init__(self, ask, threads: int = 3) -> None:  # noqa: ANN001
+    def __init__(self, ask, threads: int = 3) -> None:
         self.ask = ask
         self.answers: list[tuple[float, int, object]] = []  # (seconds, status, body)
         self._stop = threading.Event()
@@ -77,7 +77,7 @@ def _check(stream: Stream, expected: dict[int, str]) -> None:
         assert body["grid"]["code"] == expected[body["version"]], body
 
 
-def test_publish_under_lookups_never_stalls(app, client, tiny, tokens, slow_builds) -> None:  # noqa: ANN001
+def test_publish_under_lookups_never_stalls(app, client, tiny, tokens, slow_builds) -> None:
     """In process (tests, `flask run`): the new index is built in the background; lookups
     answer from the old one meanwhile, then from the new one, each consistent."""
     headers = bearer(tokens["viewer"])
@@ -100,7 +100,7 @@ def test_publish_under_lookups_never_stalls(app, client, tiny, tokens, slow_buil
     assert services(app).indexes.builds["live", result.version] == 1
 
 
-def test_cycling_versions_builds_each_once(app, client, tiny, tokens, slow_builds) -> None:  # noqa: ANN001
+def test_cycling_versions_builds_each_once(app, client, tiny, tokens, slow_builds) -> None:
     """Earlier versions are built off the request path (503 version_warming meanwhile),
     once per process each, however often they are cycled; live lookups never wait."""
     cache = services(app).indexes
@@ -154,10 +154,10 @@ def _get(url: str, token: str) -> tuple[int, object]:
         return err.code, json.load(err)
 
 
-def test_gunicorn_publish_under_lookups_never_stalls(tmp_path) -> None:  # noqa: ANN001
+def test_gunicorn_publish_under_lookups_never_stalls(tmp_path) -> None:
     """`geo-service serve` with two workers, hit over HTTP while `geo-service publish`
     makes a new version live: no lookup waits, every answer matches its version."""
-    from geo_service.app import create_app  # noqa: PLC0415
+    from geo_service.app import create_app
 
     url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
     app = create_app({"DATABASE_URL": url}, migrate=True)

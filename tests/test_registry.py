@@ -23,7 +23,7 @@ def test_tiny_prefecture_is_stored_and_live(engine: sa.Engine, tiny: int) -> Non
     assert g3.geometry.equals(expected.set_index("code").loc[G3].geometry)
 
 
-def test_index_follows_live_version(app, tiny: int) -> None:  # noqa: ANN001
+def test_index_follows_live_version(app, tiny: int) -> None:
     vi = services(app).indexes.live()
     assert vi.version == tiny
     assert len(vi.grids) == 4 and len(vi.groups) == 4
@@ -93,7 +93,7 @@ def test_migrations_and_table_definitions_agree(engine: sa.Engine) -> None:
     assert diff == []
 
 
-def test_upgrade_keeps_token_rights_and_moves_draft_removals_aside(tmp_path) -> None:  # noqa: ANN001
+def test_upgrade_keeps_token_rights_and_moves_draft_removals_aside(tmp_path) -> None:
     """A store made by migration 0001, with a live version, an unpublished draft that
     closed a live row, and a scoped token, upgraded to head."""
     from alembic import command

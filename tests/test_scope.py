@@ -17,7 +17,7 @@ IN, OUT = (103.005, 35.01), (103.03, 35.01)  # a point in G1 (county 900001), on
 
 
 @pytest.fixture
-def scoped(engine, tiny) -> dict[str, str]:  # noqa: ANN001
+def scoped(engine, tiny) -> dict[str, str]:
     """A token per role, each limited to county 900001; people and households in both
     counties."""
     with engine.begin() as conn:
@@ -37,7 +37,7 @@ def scoped(engine, tiny) -> dict[str, str]:  # noqa: ANN001
                 for role in ROLES}
 
 
-def test_every_endpoint_applies_the_scope_or_says_why_not(app, client, scoped) -> None:  # noqa: ANN001
+def test_every_endpoint_applies_the_scope_or_says_why_not(app, client, scoped) -> None:
     """Walk every route with a scoped admin token: none answers by skipping the policy
     (the gate refuses those with `out_of_scope` and no field)."""
     walked = 0
@@ -54,12 +54,12 @@ def test_every_endpoint_applies_the_scope_or_says_why_not(app, client, scoped) -
     assert walked >= 5
 
 
-def test_a_view_that_forgets_the_scope_fails_closed(app, scoped) -> None:  # noqa: ANN001
+def test_a_view_that_forgets_the_scope_fails_closed(app, scoped) -> None:
     from geo_service.web import allow
 
     @app.get("/api/v1/forgetful")
     @allow(*ROLES)
-    def forgetful():  # noqa: ANN202
+    def forgetful():
         return {"secret": "every county"}
 
     client = app.test_client()
@@ -74,7 +74,7 @@ def test_a_view_that_forgets_the_scope_fails_closed(app, scoped) -> None:  # noq
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_single_lookup_outside_the_scope_is_refused(client, scoped, role) -> None:  # noqa: ANN001
+def test_single_lookup_outside_the_scope_is_refused(client, scoped, role) -> None:
     ok = client.get("/api/v1/lookup", query_string=dict(zip(("lon", "lat"), IN,
                                                              strict=True)),
                     headers=bearer(scoped[role]))
@@ -90,7 +90,7 @@ def test_single_lookup_outside_the_scope_is_refused(client, scoped, role) -> Non
     assert G4 not in text and "W4" not in text and "138" not in text
 
 
-def test_nearest_grid_outside_the_scope_is_not_named(client, engine, tiny) -> None:  # noqa: ANN001
+def test_nearest_grid_outside_the_scope_is_not_named(client, engine, tiny) -> None:
     with engine.begin() as conn:
         east = create_token(conn, name="c2", role="viewer", area_code="900002")
     body = client.get("/api/v1/lookup", query_string={"lon": 102.999, "lat": 35.01},
@@ -98,7 +98,7 @@ def test_nearest_grid_outside_the_scope_is_not_named(client, engine, tiny) -> No
     assert body["grid"] is None and body["nearest"] is None  # G1 is the other county's
 
 
-def test_batch_lookup_hides_points_outside_the_scope(client, scoped) -> None:  # noqa: ANN001
+def test_batch_lookup_hides_points_outside_the_scope(client, scoped) -> None:
     resp = client.post("/api/v1/lookup", headers=bearer(scoped["dispatcher"]),
                        json={"points": [list(IN), list(OUT), [103.015, 35.01]],
                              "chain": True})
@@ -111,7 +111,7 @@ def test_batch_lookup_hides_points_outside_the_scope(client, scoped) -> None:  #
     assert "900002" not in resp.get_data(as_text=True)
 
 
-def test_areas_outside_the_scope(client, scoped) -> None:  # noqa: ANN001
+def test_areas_outside_the_scope(client, scoped) -> None:
     h = bearer(scoped["planner"])
     assert client.get(f"/api/v1/areas/{G1}", headers=h).status_code == 200
     resp = client.get(f"/api/v1/areas/{G3}", headers=h)
@@ -124,7 +124,7 @@ def test_areas_outside_the_scope(client, scoped) -> None:  # noqa: ANN001
     assert client.get("/api/v1/areas/900000", headers=h).status_code == 403
 
 
-def test_households_outside_the_scope(client, scoped) -> None:  # noqa: ANN001
+def test_households_outside_the_scope(client, scoped) -> None:
     h = bearer(scoped["dispatcher"])
     mine = client.get("/api/v1/areas/900001/households", headers=h).get_json()
     assert [x["code"] for x in mine["households"]] == [f"H{G1}"]

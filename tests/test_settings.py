@@ -31,7 +31,7 @@ def test_environment_overrides_defaults_and_config_overrides_both() -> None:
     ({"ACCESS_LOG": 1}, {}, "ACCESS_LOG must be true or false"),
     ({"DATABASE_URL": None}, {}, "DATABASE_URL must be text"),
 ])
-def test_unknown_or_unreadable_settings_stop_the_start(overrides, environ, message) -> None:  # noqa: ANN001
+def test_unknown_or_unreadable_settings_stop_the_start(overrides, environ, message) -> None:
     with pytest.raises(SettingsError, match=re.escape(message)):
         load(overrides, environ=environ)
 
@@ -40,7 +40,7 @@ def test_the_test_suites_own_variables_are_not_settings() -> None:
     assert load(environ={"GEO_TEST_POSTGRES_URL": "x", "GEO_THREADS": "3"})["THREADS"] == 3
 
 
-def test_an_app_with_a_typo_in_its_settings_does_not_start(tmp_path) -> None:  # noqa: ANN001
+def test_an_app_with_a_typo_in_its_settings_does_not_start(tmp_path) -> None:
     from geo_service.app import create_app
 
     with pytest.raises(SettingsError, match="TOKEN_CACHE"):

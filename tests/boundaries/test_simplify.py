@@ -14,7 +14,7 @@ from boundaries.simplify import largest_displacement_m, simplify_coverage
 
 @pytest.mark.parametrize("level", ["county", "township", "grid"])
 @pytest.mark.parametrize("tolerance_m", [20, 200, 2000])
-def test_no_boundary_moves_more_than_the_tolerance(full_demo, level, tolerance_m) -> None:  # noqa: ANN001
+def test_no_boundary_moves_more_than_the_tolerance(full_demo, level, tolerance_m) -> None:
     geoms = full_demo.areas[full_demo.areas.level == level].geometry.to_numpy()
     out = simplify_coverage(geoms, tolerance_m)
     utm = geometry_from_wgs84(geoms, "EPSG:32648"), geometry_from_wgs84(out, "EPSG:32648")
@@ -31,12 +31,12 @@ def _mismatched(geoms: np.ndarray) -> int:
     return int((~shapely.is_empty(shapely.coverage_invalid_edges(geoms))).sum())
 
 
-def test_a_zero_tolerance_changes_nothing(full_demo) -> None:  # noqa: ANN001
+def test_a_zero_tolerance_changes_nothing(full_demo) -> None:
     geoms = full_demo.areas[full_demo.areas.level == "county"].geometry.to_numpy()
     assert all(a is b for a, b in zip(simplify_coverage(geoms, 0), geoms, strict=True))
 
 
-def test_the_old_conversion_moved_counties_by_more_than_a_kilometre(full_demo) -> None:  # noqa: ANN001
+def test_the_old_conversion_moved_counties_by_more_than_a_kilometre(full_demo) -> None:
     """Why this module exists: Visvalingam–Whyatt's tolerance, in degrees at the equator's
     metres per degree, is not a distance."""
     geoms = full_demo.areas[full_demo.areas.level == "county"].geometry.to_numpy()

@@ -43,23 +43,23 @@ def km2(geoms) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def hezuo():  # noqa: ANN201
+def hezuo():
     return build_demo(counties=[HEZUO])
 
 
 @pytest.fixture(scope="module")
-def maqu():  # noqa: ANN201
+def maqu():
     return build_demo(counties=[MAQU])
 
 
-def level(demo, name: str):  # noqa: ANN001, ANN201
+def level(demo, name: str):
     return demo.areas[demo.areas["level"] == name]
 
 
 # --------------------------------------------------------------------------- the area tree
 
 
-def test_columns_crs_and_geometry_types(hezuo) -> None:  # noqa: ANN001
+def test_columns_crs_and_geometry_types(hezuo) -> None:
     areas = hezuo.areas
     assert list(areas.columns) == ["code", "name", "level", "kind", "parent_code", "synthetic",
                                    "geometry"]
@@ -73,14 +73,14 @@ def test_columns_crs_and_geometry_types(hezuo) -> None:  # noqa: ANN001
                                            "on_duty"]
 
 
-def test_only_prefecture_and_counties_are_real(hezuo) -> None:  # noqa: ANN001
+def test_only_prefecture_and_counties_are_real(hezuo) -> None:
     real = hezuo.areas.set_index("code")["synthetic"]
     assert not real.loc["623000"] and not real.loc[HEZUO]
     below = hezuo.areas[~hezuo.areas["level"].isin(["prefecture", "county"])]
     assert below["synthetic"].all() and len(below) > 1_000
 
 
-def test_codes_unique_and_prefixed_by_their_parent(hezuo) -> None:  # noqa: ANN001
+def test_codes_unique_and_prefixed_by_their_parent(hezuo) -> None:
     areas = hezuo.areas
     assert areas["code"].is_unique
     assert (areas["code"].str.len() == areas["level"].map(CODE_LENGTH)).all()
@@ -93,7 +93,7 @@ def test_codes_unique_and_prefixed_by_their_parent(hezuo) -> None:  # noqa: ANN0
     assert all(c.startswith(p) for c, p in zip(below["code"], below["parent_code"], strict=True))
 
 
-def test_townships_and_village_counts_come_from_the_shared_list(hezuo) -> None:  # noqa: ANN001
+def test_townships_and_village_counts_come_from_the_shared_list(hezuo) -> None:
     with open(DATA / "gannan_townships_list.csv", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["county_adcode"] == HEZUO]
     towns = level(hezuo, "township").set_index("code")
@@ -110,7 +110,7 @@ def test_townships_and_village_counts_come_from_the_shared_list(hezuo) -> None: 
     assert villages[villages["kind"] == "village"]["name"].str.endswith("村").all()
 
 
-def test_each_level_is_the_exact_union_of_its_children(hezuo) -> None:  # noqa: ANN001
+def test_each_level_is_the_exact_union_of_its_children(hezuo) -> None:
     areas = hezuo.areas
     children = areas.groupby("parent_code").geometry
     worst = {}
@@ -125,7 +125,7 @@ def test_each_level_is_the_exact_union_of_its_children(hezuo) -> None:  # noqa: 
 
 
 @pytest.mark.parametrize("name", LEVELS[1:])
-def test_siblings_do_not_overlap(hezuo, name) -> None:  # noqa: ANN001
+def test_siblings_do_not_overlap(hezuo, name) -> None:
     geoms = level(hezuo, name).geometry.to_numpy()
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     pairs = left < right
@@ -135,7 +135,7 @@ def test_siblings_do_not_overlap(hezuo, name) -> None:  # noqa: ANN001
     assert max(overlap, default=0.0) <= 1.0
 
 
-def test_no_gaps_inside_the_county(hezuo) -> None:  # noqa: ANN001
+def test_no_gaps_inside_the_county(hezuo) -> None:
     county = level(hezuo, "county").geometry.iloc[0]
     for name in ("township", "village", "grid", "group"):
         cover = shapely.coverage_union_all(level(hezuo, name).geometry.to_numpy())
@@ -144,7 +144,7 @@ def test_no_gaps_inside_the_county(hezuo) -> None:  # noqa: ANN001
             shapely.get_num_interior_rings(shapely.get_parts(county)).sum()
 
 
-def test_counties_are_the_amap_outlines_moved_from_gcj02(hezuo, maqu) -> None:  # noqa: ANN001
+def test_counties_are_the_amap_outlines_moved_from_gcj02(hezuo, maqu) -> None:
     with open(DATA / "gannan_counties_gcj02.geojson", encoding="utf-8") as f:
         raw = {ft["properties"]["adcode"]: ft for ft in json.load(f)["features"]}
     for demo, code in ((hezuo, HEZUO), (maqu, MAQU)):
@@ -158,7 +158,7 @@ def test_counties_are_the_amap_outlines_moved_from_gcj02(hezuo, maqu) -> None:  
         assert np.abs(back - ours).max() < 1e-9
 
 
-def test_prefecture_is_the_union_of_its_counties(hezuo) -> None:  # noqa: ANN001
+def test_prefecture_is_the_union_of_its_counties(hezuo) -> None:
     pref = level(hezuo, "prefecture")
     assert pref["code"].tolist() == ["623000"] and pref["name"].tolist() == ["甘南藏族自治州"]
     assert pref.geometry.iloc[0].equals(level(hezuo, "county").geometry.iloc[0])
@@ -167,7 +167,7 @@ def test_prefecture_is_the_union_of_its_counties(hezuo) -> None:  # noqa: ANN001
 # --------------------------------------------------------------------------- realism
 
 
-def test_grids_near_the_hezuo_seat_are_much_smaller_than_in_maqu(hezuo, maqu) -> None:  # noqa: ANN001
+def test_grids_near_the_hezuo_seat_are_much_smaller_than_in_maqu(hezuo, maqu) -> None:
     grids = level(hezuo, "grid")
     centre = shapely.centroid(grids.geometry.to_numpy())
     near = distance_m(*HEZUO_SEAT, shapely.get_x(centre), shapely.get_y(centre)) < 3_000
@@ -181,7 +181,7 @@ def test_grids_near_the_hezuo_seat_are_much_smaller_than_in_maqu(hezuo, maqu) ->
     assert (level(maqu, "grid")["kind"] == "pastoral").mean() > 0.7
 
 
-def test_grids_are_not_plain_voronoi_cells(hezuo) -> None:  # noqa: ANN001
+def test_grids_are_not_plain_voronoi_cells(hezuo) -> None:
     grids = level(hezuo, "grid").geometry.to_numpy()
     county = level(hezuo, "county").geometry.iloc[0]
     cells = shapely.get_parts(shapely.voronoi_polygons(
@@ -194,7 +194,7 @@ def test_grids_are_not_plain_voronoi_cells(hezuo) -> None:  # noqa: ANN001
     assert np.median(convexity) < 0.9  # ridges and valleys, not convex cells
 
 
-def test_households_cluster_around_the_seat(hezuo) -> None:  # noqa: ANN001
+def test_households_cluster_around_the_seat(hezuo) -> None:
     hh = hezuo.households
     d = distance_m(*HEZUO_SEAT, hh["lon"].to_numpy(), hh["lat"].to_numpy())
     county_km2 = km2(level(hezuo, "county").geometry)[0]
@@ -203,7 +203,7 @@ def test_households_cluster_around_the_seat(hezuo) -> None:  # noqa: ANN001
     assert near_share > 0.3 and near_share > 25 * area_share  # ~50 times denser than average
 
 
-def test_households_sit_strictly_inside_exactly_one_group(hezuo) -> None:  # noqa: ANN001
+def test_households_sit_strictly_inside_exactly_one_group(hezuo) -> None:
     hh = hezuo.households
     groups = level(hezuo, "group")
     pts = shapely.points(hh["lon"].to_numpy(), hh["lat"].to_numpy())
@@ -219,7 +219,7 @@ def test_households_sit_strictly_inside_exactly_one_group(hezuo) -> None:  # noq
     assert len(per_group) == len(groups) and per_group.median() > 15
 
 
-def test_household_records(hezuo) -> None:  # noqa: ANN001
+def test_household_records(hezuo) -> None:
     hh = hezuo.households
     assert hh["code"].is_unique and hh["code"].str.fullmatch(r"\d{21}").all()
     assert hh["phone"].str.fullmatch(r"1[3-9]\d{9}").all() and hh["phone"].is_unique
@@ -231,7 +231,7 @@ def test_household_records(hezuo) -> None:  # noqa: ANN001
     assert hh["head_name"].str.fullmatch(r"[\u4e00-\u9fff]{2,4}").all()
 
 
-def test_workers_per_area(hezuo) -> None:  # noqa: ANN001
+def test_workers_per_area(hezuo) -> None:
     w = hezuo.workers
     assert w["code"].is_unique
     levels = hezuo.areas.set_index("code")["level"]
@@ -293,12 +293,12 @@ def test_luqu_without_geonames_places_still_gets_its_townships() -> None:
     ({"counties": [HEZUO], "households": 12_000, "grids": 20, "groups": 200}, "grids"),
     ({"counties": [HEZUO], "households": 12_000, "grids": 60, "groups": 100}, "groups"),
 ])
-def test_impossible_requests_are_refused(kwargs, message) -> None:  # noqa: ANN001
+def test_impossible_requests_are_refused(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         build_demo(**kwargs)
 
 
-def test_full_demo_has_gannan_scale(hezuo, full_demo) -> None:  # noqa: ANN001
+def test_full_demo_has_gannan_scale(hezuo, full_demo) -> None:
     demo = full_demo  # timed in bench/registry.py; tests never fail on timing
     counts = demo.areas["level"].value_counts().to_dict()
     assert counts == {"prefecture": 1, "county": 8, "township": 102, "village": 697,

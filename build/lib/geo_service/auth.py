@@ -103,7 +103,7 @@ class TokenCache:
         self.ttl = ttl
         self._seen: dict[str, tuple[float, Principal | None]] = {}
 
-    def verify(self, conn_factory, token: str) -> Principal | None:  # noqa: ANN001
+    def verify(self, conn_factory, token: str) -> Principal | None:
         key = _hash(token)
         hit = self._seen.get(key)
         now = time.monotonic()

@@ -73,7 +73,7 @@ class _Gunicorn(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self):  # noqa: ANN201
+    def load(self):
         return self.application
 
     def run(self) -> None:
@@ -98,7 +98,7 @@ def serve(host: str, port: int) -> None:
     workers = app.config["WORKERS"] or os.cpu_count() or 1
     threads = app.config["THREADS"]
 
-    def post_fork(_server, _worker) -> None:  # noqa: ANN001
+    def post_fork(_server, _worker) -> None:
         svc = services(app)
         svc.engine.dispose(close=False)  # never share DB sockets across a fork
         svc.indexes.follow_live = False  # the master builds new versions, once

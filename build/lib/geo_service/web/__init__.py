@@ -146,7 +146,7 @@ def _authenticate(app: Flask) -> None:
         return  # routing will answer 404/405 in the one error shape
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 11.1)
-        from geo_service.app import services  # noqa: PLC0415
+        from geo_service.app import services
 
         svc = services(app)
         g.principal = svc.tokens.verify(svc.engine.connect, token.strip())
@@ -154,21 +154,21 @@ def _authenticate(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from geo_service.web import access_log, api, areas, lookup, openapi  # noqa: PLC0415
+    from geo_service.web import access_log, api, areas, lookup, openapi
 
     access_log.init_app(app)
     app.before_request(lambda: _authenticate(app))
     app.after_request(lambda response: _scope_applied(app, response))
 
     @app.errorhandler(ServiceError)
-    def _service_error(err: ServiceError):  # noqa: ANN202
+    def _service_error(err: ServiceError):
         headers = dict(err.headers)
         if err.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="geo-service"'
         return jsonify(err.to_dict()), err.status, headers
 
     @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException):  # noqa: ANN202
+    def _http_error(err: HTTPException):
         code = {413: "too_large"}.get(err.code or 500, (err.name or "error").lower()
                                       .replace(" ", "_"))
         message = err.description or err.name
@@ -180,7 +180,7 @@ def init_app(app: Flask) -> None:
 
     @app.get("/")
     @allow(PUBLIC)
-    def index():  # noqa: ANN202 - the URL `serve` prints leads to the API docs
+    def index():
         return redirect(url_for("openapi.docs"))
 
     app.register_blueprint(api.bp)

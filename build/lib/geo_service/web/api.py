@@ -16,7 +16,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 @bp.get("/health")
 @allow(PUBLIC)
-def health():  # noqa: ANN201
+def health():
     """Whether the service is up, and which boundary version it answers from.
     ---
     get:
@@ -34,7 +34,7 @@ def health():  # noqa: ANN201
 
 @bp.get("/ping")
 @allow(*ANY_ROLE, unscoped="answers only whether the token is valid")
-def ping():  # noqa: ANN201
+def ping():
     """The trivial authenticated endpoint: the framework's ceiling in benchmarks.
     ---
     get:
@@ -53,7 +53,7 @@ def ping():  # noqa: ANN201
 
 @bp.get("/versions")
 @allow(*ANY_ROLE, unscoped="a version is the whole tree's, not one area's data")
-def versions():  # noqa: ANN201
+def versions():
     """Every boundary version: the live one, the retired ones, and (for planners and
     admins only) the drafts.
     ---

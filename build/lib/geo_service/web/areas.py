@@ -28,7 +28,7 @@ def _int_arg(args: dict[str, str], name: str, default: int, lo: int, hi: int) ->
 
 @bp.get("/areas/<code>")
 @allow(*ANY_ROLE)
-def area(code: str):  # noqa: ANN201
+def area(code: str):
     """One area as a GeoJSON Feature, with its chain and its children.
     ---
     get:
@@ -53,7 +53,7 @@ def area(code: str):  # noqa: ANN201
 
 @bp.get("/areas")
 @allow(*ANY_ROLE)
-def area_list():  # noqa: ANN201
+def area_list():
     """One level of the area tree as a GeoJSON FeatureCollection.
     ---
     get:
@@ -113,7 +113,7 @@ def area_list():  # noqa: ANN201
 
 @bp.get("/areas/<code>/households")
 @allow("admin", "dispatcher", "planner", "worker")
-def area_households(code: str):  # noqa: ANN201
+def area_households(code: str):
     """Households in an area of any level, paged; heads' names and phones per role.
     ---
     get:

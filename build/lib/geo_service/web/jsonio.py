@@ -56,6 +56,6 @@ class OrjsonProvider(DefaultJSONProvider):
             raise ValueError(_TOO_DEEP) from None
         return value
 
-    def response(self, *args: Any, **kwargs: Any):  # noqa: ANN201
+    def response(self, *args: Any, **kwargs: Any):
         body = self._bytes(self._prepare_response_obj(args, kwargs))
         return self._app.response_class(body, mimetype=self.mimetype)

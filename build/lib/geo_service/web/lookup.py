@@ -14,7 +14,7 @@ from geo_service.web import allow, json_body, principal, query, scope
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 
 
-def version_index(raw: object):  # noqa: ANN201
+def version_index(raw: object):
     """The live index, or the one of `version=` (query string or JSON); 404/503 when there
     is none. Absent (None) means the live one; an empty `version=` is a 400."""
     cache = services(current_app).indexes
@@ -37,7 +37,7 @@ def version_index(raw: object):  # noqa: ANN201
 
 @bp.get("/lookup")
 @allow(*ANY_ROLE)
-def lookup_one():  # noqa: ANN201
+def lookup_one():
     """Which grid and group hold one point, its area chain, and who answers for it.
 
     A point on a shared edge or vertex belongs to the grid with the lowest code among those
@@ -79,7 +79,7 @@ def lookup_one():  # noqa: ANN201
 
 @bp.post("/lookup")
 @allow(*ANY_ROLE)
-def lookup_many():  # noqa: ANN201
+def lookup_many():
     """Grid and group codes for many points at once, in input order.
 
     The body's crs wins over the query's; the query's version wins over the body's.

@@ -262,7 +262,7 @@ def document(app: Flask) -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 @allow(PUBLIC)
-def openapi_json():  # noqa: ANN201
+def openapi_json():
     """This API's OpenAPI 3.1 document, generated from the code.
     ---
     get:
@@ -296,7 +296,7 @@ DOCS_PAGE = """<!doctype html>
 
 @bp.get("/docs")
 @allow(PUBLIC)
-def docs():  # noqa: ANN201
+def docs():
     """The API documentation page (Swagger UI, served from this service; works offline).
     ---
     get:
