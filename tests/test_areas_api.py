@@ -40,7 +40,7 @@ def test_collection_by_level_parent_and_bbox(client, tiny, tokens) -> None:
 
 @pytest.mark.parametrize("crs", ["EPSG:3857", "EPSG:4522", "gcj02"])
 def test_geometry_in_the_asked_crs(client, tiny, tokens, crs) -> None:
-    body = client.get(f"/api/v1/areas/{G1}?crs={crs}", headers=bearer(tokens["viewer"])
+    body = client.get(f"/api/v1/areas/{G1}?out_crs={crs}", headers=bearer(tokens["viewer"])
                       ).get_json()
     assert body["crs"] == crs
     x, y = from_wgs84(103.0, 35.0, crs)
@@ -76,3 +76,14 @@ def test_simplify_keeps_neighbours_meeting(engine, tiny) -> None:
     assert shapely.coverage_is_valid(geoms)
     assert shapely.intersection(geoms[0], geoms[1]).area == pytest.approx(0, abs=1e-12)
     assert shapely.union_all(geoms).area == pytest.approx(0.02 * 0.02, rel=1e-9)
+
+
+def test_crs_means_input_and_out_crs_output(client, tiny, tokens) -> None:
+    """One meaning per name: /areas has no input coordinates but the WGS84 bbox."""
+    h = bearer(tokens["viewer"])
+    for url in (f"/api/v1/areas/{G1}?crs=EPSG:3857", "/api/v1/areas?crs=EPSG:3857"):
+        resp = client.get(url, headers=h)
+        assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "crs"
+        assert "out_crs" in resp.get_json()["error"]["message"]
+    bad = client.get(f"/api/v1/areas/{G1}?out_crs=EPSG:9999", headers=h)
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "out_crs"

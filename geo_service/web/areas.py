@@ -17,6 +17,15 @@ bp = Blueprint("areas", __name__, url_prefix="/api/v1")
 MAX_SIMPLIFY_M = 100_000  # coarser than any map needs; huge tolerances overflow GEOS
 
 
+def _out_crs(args: dict[str, str]) -> str:
+    """`out_crs`: the CRS of the returned geometry. `crs` always means the CRS of input
+    coordinates, and /areas takes none (bbox is WGS84), so it is refused, not reread."""
+    if "crs" in args:
+        raise Invalid("crs names the CRS of input coordinates; for the CRS of the returned "
+                      "geometry use out_crs", "crs", code="invalid")
+    return parse_crs(args.get("out_crs"), "out_crs")
+
+
 def _int_arg(args: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = args.get(name)
     if raw is None:
@@ -45,7 +54,7 @@ def area(code: str):
     """
     args = query()
     vi = version_index(args.get("version"))
-    crs = parse_crs(args.get("crs"))
+    crs = _out_crs(args)
     scope().require(vi, code, "code")
     with services(current_app).engine.connect() as conn:
         return jsonify(domain.area_feature(conn, vi, code, crs=crs))
@@ -88,7 +97,7 @@ def area_list():
     """
     args = query()
     vi = version_index(args.get("version"))
-    crs = parse_crs(args.get("crs"))
+    crs = _out_crs(args)
     level = args.get("level", "grid")
     bbox = None
     if "bbox" in args:

@@ -184,7 +184,7 @@ PARAMETERS = {
                 "description": "a boundary version (default: the live one)"},
     "code": {"in": "path", "name": "code", "required": True, "schema": STR,
              "description": "area code"},
-    "out_crs": {"in": "query", "name": "crs", "required": False,
+    "out_crs": {"in": "query", "name": "out_crs", "required": False,
                 "schema": {"type": "string", "default": "EPSG:4326"},
                 "description": f"CRS of the returned geometries: {SUPPORTED_CRS}"},
     "crs": {"in": "query", "name": "crs", "required": False,
