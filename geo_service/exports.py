@@ -28,17 +28,17 @@ def household_frame(conn: sa.Connection, with_pii: bool) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(df, geometry=[r[-1] for r in rows], crs="EPSG:4326")
 
 
-def export_level(engine: sa.Engine, level: str, out: Path, *, version: int | None = None,
+def export_level(conn: sa.Connection, level: str, out: Path, *, version: int | None = None,
                  with_pii: bool = False, actor: str | None = None) -> int:
     """Write one level of one version (live by default); returns the feature count.
-    Personal data leaves only with an audit line naming who took it, and where."""
-    with engine.begin() as conn:
-        if level == "household":
-            gdf = household_frame(conn, with_pii)
-        else:
-            gdf = area_frame(conn, resolve_version(conn, version, drafts=True), level)
-        write_areas(gdf, out)
-        if with_pii and level == "household":
-            audit(conn, actor or os.environ.get("USER", "cli"), "export_pii", str(out),
-                  households=len(gdf))
+    Personal data leaves only with an audit line naming who took it, and where (in the
+    caller's unit of work: no line, no file reported as written)."""
+    if level == "household":
+        gdf = household_frame(conn, with_pii)
+    else:
+        gdf = area_frame(conn, resolve_version(conn, version, drafts=True), level)
+    write_areas(gdf, out)
+    if with_pii and level == "household":
+        audit(conn, actor or os.environ.get("USER", "cli"), "export_pii", str(out),
+              households=len(gdf))
     return len(gdf)

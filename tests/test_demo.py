@@ -105,12 +105,14 @@ def test_export_reads_back_with_geopandas_and_ogrinfo(loaded, tmp_path) -> None:
     app, _ = loaded
     engine = services(app).engine
     out = tmp_path / "grids.gpkg"
-    assert export_level(engine, "grid", out) == 959
+    with engine.connect() as conn:
+        assert export_level(conn, "grid", out) == 959
     back = gpd.read_file(out)
     assert len(back) == 959 and back.crs.to_epsg() == 4326
     assert back["name"].str.contains("网格").all()
     hh = tmp_path / "households.gpkg"
-    assert export_level(engine, "household", hh) == 206_400
+    with engine.connect() as conn:
+        assert export_level(conn, "household", hh) == 206_400
     pts = gpd.read_file(hh, rows=5)
     assert pts["grid_code"].notna().all() and pts["head_name"].str.contains(r"\*").all()
     ogrinfo = shutil.which("ogrinfo")

@@ -17,7 +17,6 @@ from geo_service.store.engine import SchemaNotCurrent
 class InputError(click.ClickException):
     """A wrong argument or option: one line on stderr ("Error: ..."), exit code 2, like
     click's own usage errors, and never a traceback."""
-
     exit_code = 2
 
 

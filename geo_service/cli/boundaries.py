@@ -18,6 +18,9 @@ from geo_service.cli.base import (
     main,
 )
 from geo_service.errors import ServiceError
+from geo_service.exports import export_level
+from geo_service.store.uow import unit_of_work
+from geo_service.versions import ImportRefused, import_areas, publish, versions
 
 
 @main.command("import-areas")
@@ -39,9 +42,6 @@ def import_areas_cmd(path: str, level: str, crs: str | None, code_field: str,
                      dry_run: bool, draft: bool, author: str, note: str,
                      as_json: bool) -> None:
     """Import one level of areas from GeoJSON, GeoPackage or Shapefile, all or nothing."""
-    from geo_service.store.uow import unit_of_work
-    from geo_service.versions import ImportRefused, import_areas
-
     check_boundary_file(path, "import")
     app = app_for_command()
     svc = services(app)
@@ -71,8 +71,6 @@ def import_areas_cmd(path: str, level: str, crs: str | None, code_field: str,
 @main.command("versions")
 def versions_cmd() -> None:
     """List boundary versions (draft, live, retired)."""
-    from geo_service.versions import versions
-
     with services(app_for_command(migrate=False)).engine.connect() as conn:
         for v in versions(conn):
             click.echo(f"{v['id']:>4}  {v['state']:<8} {v['created_at']:%Y-%m-%d %H:%M}  "
@@ -84,9 +82,6 @@ def versions_cmd() -> None:
 @click.option("--author", default=lambda: os.environ.get("USER", "cli"))
 def publish_cmd(version: int, author: str) -> None:
     """Make a draft boundary version live (households follow their new grids)."""
-    from geo_service.store.uow import unit_of_work
-    from geo_service.versions import publish
-
     try:
         with unit_of_work(services(app_for_command()).engine) as uow:
             moved = publish(uow.conn, version, author)
@@ -102,15 +97,14 @@ def publish_cmd(version: int, author: str) -> None:
 @click.option("--with-pii", is_flag=True, help="Include household heads' names and phones.")
 def export_cmd(out: str, level: str, version: int | None, with_pii: bool) -> None:
     """Export one level (or households as points) to .gpkg, .geojson or .shp."""
-    from geo_service.exports import export_level
-
     check_boundary_file(out, "export to")
     if level == "household" and version is not None:
         raise InputError("--version applies to area levels: households are not versioned "
                          "(they follow the live boundaries)")
     svc = services(app_for_command(migrate=False))
     try:
-        n = export_level(svc.engine, level, Path(out), version=version, with_pii=with_pii)
+        with unit_of_work(svc.engine) as uow:
+            n = export_level(uow.conn, level, Path(out), version=version, with_pii=with_pii)
     except ServiceError as err:
         raise InputError(err.message) from None
     click.echo(f"wrote {n} {level} features to {out}")

@@ -8,9 +8,11 @@ import time
 import click
 
 from geo_service.app import services
-from geo_service.auth import ROLES
+from geo_service.auth import ROLES, create_token, revoke_tokens
 from geo_service.cli.base import app_for_command, echo_report, main
 from geo_service.errors import ServiceError
+from geo_service.households import import_households
+from geo_service.store.uow import unit_of_work
 
 
 @main.command("import-households")
@@ -20,15 +22,13 @@ from geo_service.errors import ServiceError
 @click.option("--json", "as_json", is_flag=True)
 def import_households_cmd(path: str, crs: str | None, dry_run: bool, as_json: bool) -> None:
     """Import a household roster (CSV with lon/lat, or a point file), assigning grids."""
-    from geo_service.households import import_households
-
     svc = services(app_for_command())
     vi = svc.indexes.live()
     if vi is None:
         raise click.ClickException("no boundary version is live: import grids first")
     t0 = time.perf_counter()
-    with svc.engine.begin() as conn:
-        result = import_households(conn, path, vi.grids, vi.groups, crs=crs, dry_run=dry_run,
+    with unit_of_work(svc.engine, commit=not dry_run) as uow:
+        result = import_households(uow.conn, path, vi.grids, vi.groups, crs=crs, dry_run=dry_run,
                                    actor=os.environ.get("USER", "cli"))
     echo_report(result.to_dict(), as_json)
     if result.error:
@@ -53,11 +53,9 @@ def import_households_cmd(path: str, crs: str | None, dry_run: bool, as_json: bo
 def create_token_cmd(role: str, name: str, area_code: str | None, worker_code: str | None,
                      actor: str) -> None:
     """Create an API token with its own role and scope; printed once, stored hashed."""
-    from geo_service.auth import create_token
-
     try:
-        with services(app_for_command()).engine.begin() as conn:
-            click.echo(create_token(conn, name=name, role=role, area_code=area_code,
+        with unit_of_work(services(app_for_command()).engine) as uow:
+            click.echo(create_token(uow.conn, name=name, role=role, area_code=area_code,
                                     worker_code=worker_code, actor=actor))
     except ServiceError as err:
         raise click.UsageError(err.message) from None
@@ -69,10 +67,8 @@ def create_token_cmd(role: str, name: str, area_code: str | None, worker_code: s
 @click.option("--actor", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
 def revoke_token_cmd(name: str | None, prefix: str | None, actor: str) -> None:
     """Revoke tokens by user name or by token prefix."""
-    from geo_service.auth import revoke_tokens
-
     if not (name or prefix):
         raise click.UsageError("give --name or --prefix")
-    with services(app_for_command()).engine.begin() as conn:
-        n = revoke_tokens(conn, name=name, prefix=prefix, actor=actor)
+    with unit_of_work(services(app_for_command()).engine) as uow:
+        n = revoke_tokens(uow.conn, name=name, prefix=prefix, actor=actor)
     click.echo(f"revoked {n} token(s)")

@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 
 from geo_service.app import services
+from geo_service.auth import create_token
 from geo_service.cli.base import app_for_command, main
+from geo_service.demo import load_demo
+from geo_service.serving import serve
+from geo_service.store.uow import unit_of_work
 
 
 @main.command("migrate")
@@ -21,10 +25,6 @@ def migrate_cmd() -> None:
 @click.option("--small", is_flag=True, help="Hezuo city only, scaled down (for trying out).")
 def demo_cmd(seed: int, small: bool) -> None:
     """Load the synthetic Gannan demo prefecture into the configured database."""
-    from geo_service.auth import create_token
-    from geo_service.demo import load_demo
-    from geo_service.store.uow import unit_of_work
-
     svc = services(app_for_command())
     with unit_of_work(svc.engine) as uow:
         summary = load_demo(uow.conn, seed=seed, small=small, progress=True)
@@ -42,6 +42,4 @@ def demo_cmd(seed: int, small: bool) -> None:
 def serve_cmd(host: str, port: int) -> None:
     """Run the service under gunicorn (GEO_WORKERS, GEO_THREADS); each worker holds its
     own grid index and follows boundary versions by itself."""
-    from geo_service.serving import serve
-
     serve(host=host, port=port)
