@@ -129,7 +129,7 @@ class GridIndex:
         """
         x = np.asarray(lon, dtype=np.float64).ravel()
         y = np.asarray(lat, dtype=np.float64).ravel()
-        out = np.full(x.shape[0], TIERS[0])
+        out = np.full(x.shape[0], TIERS[0], dtype=TIERS.dtype)
         if not len(self.geoms):
             return out
         ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))

@@ -64,7 +64,9 @@ class _RasterBuild:
                  max_cells: int = _MAX_CELLS) -> None:
         """At most about `max_cells` cells (fewer where they would be under ~5 m)."""
         x0, y0, x1, y1 = bounds
-        size = max(np.sqrt((x1 - x0) * (y1 - y0) / max_cells), _MIN_CELL_DEG)
+        # A Python float, as the origin is: the single-point path does plain float
+        # arithmetic (the same values as numpy's, without overflow warnings or overhead).
+        size = float(max(np.sqrt((x1 - x0) * (y1 - y0) / max_cells), _MIN_CELL_DEG))
         self.x0, self.y0, self.size = x0 - size, y0 - size, size
         self.nx = int(np.ceil((x1 - x0) / size)) + 2
         self.ny = int(np.ceil((y1 - y0) / size)) + 2
