@@ -11,7 +11,7 @@ from flask import Flask
 
 from geo_service import settings
 from geo_service.auth import TokenCache
-from geo_service.index_cache import IndexCache
+from geo_service.index.cache import IndexCache
 from geo_service.lookup.roster import PeopleDirectory
 from geo_service.store.engine import check_current, make_engine, upgrade
 from geo_service.web.jsonio import OrjsonProvider

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +14,8 @@ import shapely
 from geo_service.index import GridIndex
 
 from .tiny import G1, G2, G3, G4, GRIDS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["raster", "plain"])
@@ -105,6 +108,40 @@ def test_empty_index_assigns_nothing() -> None:
     empty = GridIndex([], [])
     assert empty.assign([103.0], [35.0]).tolist() == [-1]
     assert empty.nearest(103.0, 35.0) == (-1, float("inf"))
+
+
+def test_tiers_name_how_each_point_is_answered(index: GridIndex) -> None:
+    """A point on a boundary is left to shapely; the middle of a grid is its cell's; a
+    point with no finite coordinate needs no geometry. A plain index uses shapely only."""
+    lon = np.array([103.005, 103.01, 103.02, 103.025, 103.03, float("nan")])
+    lat = np.array([35.01, 35.01, 35.00, 35.01, 35.01, 35.01])
+    want = (["cell", "exact", "exact", "exact", "cell", "cell"] if index._cells is not None
+            else ["exact"] * 5 + ["cell"])
+    assert index.tiers(lon, lat).tolist() == want
+
+
+@pytest.mark.parametrize("max_cells", [1, 16, 400])
+def test_a_smaller_raster_gives_the_same_answers(max_cells: int) -> None:
+    """max_cells only trades memory for work per point: cells get larger, more points go
+    to fine cells and shapely, and every answer stays the same."""
+    codes = [G3, G1, G4, G2]
+    small = GridIndex(codes, [GRIDS[c][2] for c in codes], max_cells=max_cells)
+    default = GridIndex(codes, [GRIDS[c][2] for c in codes])
+    assert small._cells.nx * small._cells.ny < default._cells.nx * default._cells.ny
+    rng = np.random.default_rng(3)
+    lon = np.concatenate([[c[0] for c in CASES], rng.uniform(102.99, 103.05, 5000)])
+    lat = np.concatenate([[c[1] for c in CASES], rng.uniform(34.99, 35.03, 5000)])
+    assert (small.assign(lon, lat) == default.assign(lon, lat)).all()
+    assert (small.tiers(lon, lat) == "cell").sum() < (default.tiers(lon, lat) == "cell").sum()
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    singles = [small.assign_one(a, b) for a, b in zip(lon[ok].tolist(), lat[ok].tolist(),
+                                                     strict=True)]
+    assert singles == default.assign(lon[ok], lat[ok]).tolist()
+
+
+def test_max_cells_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_cells"):
+        GridIndex([G1], [GRIDS[G1][2]], max_cells=0)
 
 
 def _voronoi_coverage(n: int, seed: int) -> tuple[list[str], list[shapely.Geometry]]:

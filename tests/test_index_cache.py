@@ -134,7 +134,7 @@ def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:
 def test_earlier_versions_kept_are_bounded(app, tiny) -> None:
     """VERSIONS_KEPT bounds the memory `version=` can make a process hold: the least
     recently used earlier version is forgotten (and built again if asked for)."""
-    from geo_service.index_cache import VersionWarming
+    from geo_service.index.cache import VersionWarming
 
     engine = services(app).engine
     second = import_now(engine, _moved_grids(103.015), "grid").version

@@ -20,11 +20,10 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from geo_service import index as index_module
 from geo_service.index import GridIndex
 
 S = 0.01  # most coordinates x + k·S are not exact in binary
-# Raster size (_MAX_CELLS) -> the largest fine split F the layer must reach at that size.
+# Raster size (max_cells) -> the largest fine split F the layer must reach at that size.
 SIZES = {4_000_000: 2, 40_000: 2, 2_000: 2, 300: 8}
 ONE_SAMPLE = 20_000  # assign_one: every vertex probe plus this many others
 FAMILY = 50_000
@@ -139,7 +138,7 @@ class Case:
     def report(self, bad: np.ndarray, got: np.ndarray) -> str:
         rows = [f"{self.family[k]}: ({float(self.xy[k, 0])!r}, {float(self.xy[k, 1])!r}) "
                 f"got {got[k]}, want {self.want[k]}" for k in bad[:8]]
-        head = f"{bad.size} mismatches, layer {self.layer}, _MAX_CELLS={self.max_cells}:"
+        head = f"{bad.size} mismatches, layer {self.layer}, max_cells={self.max_cells}:"
         return "\n".join([head, *rows])
 
 
@@ -147,13 +146,10 @@ class Case:
                 ids=lambda p: f"{p[0]}-cells={p[1]}")
 def case(request: pytest.FixtureRequest) -> Case:
     """One index, its probes and their expected codes per layer and raster size, built once
-    for the three tests. (An index is immutable: _MAX_CELLS matters only while it is
-    built, and is restored as soon as it is.)"""
+    for the three tests."""
     layer, max_cells = request.param
     geoms = LAYERS[layer]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(index_module, "_MAX_CELLS", max_cells)
-        idx = GridIndex(CODES, geoms)
+    idx = GridIndex(CODES, geoms, max_cells=max_cells)
     assert idx._cells is not None
     probes = _probes(idx, geoms, np.random.default_rng(max_cells))
     xy = np.concatenate(list(probes.values()))
@@ -180,31 +176,26 @@ def test_assign_one_equals_rule(case: Case) -> None:
 
 
 def test_probes_reach_every_tier(case: Case) -> None:
-    """The run tests what it claims: big splits, _EXACT fine cells, points decided by the
-    crossing test and points it leaves to shapely, ties, holes and misses."""
-    c = case.idx._cells
-    assert c.split.max() >= SIZES[case.max_cells]
-    assert (c.fine_ref == index_module._EXACT).any()
+    """The run tests what it claims: every tier answers many probes, big splits, fine
+    cells whose centre only shapely can place, points decided by the crossing test and
+    points it leaves to shapely, ties, holes and misses."""
+    tiers = case.idx.tiers(case.xy[:, 0], case.xy[:, 1])
+    for tier in ("cell", "fine", "exact"):
+        assert (tiers == tier).sum() > 100, tier
+    assert set(tiers[case.family == "vertex"]) == {"exact"}  # floats never place a vertex
+    assert set(tiers[case.family == "non-finite/huge"]) == {"cell"}
     xy = case.xy[np.isfinite(case.xy).all(axis=1)]
     x, y = xy[:, 0], xy[:, 1]
-    found, doubtful = c.locate(x, y)
-    # Each point's fine cell, as locate finds it, and the owner of that cell's centre.
-    cell, u, v = c._cell(x, y)
-    mixed = np.flatnonzero(cell >= 0)
-    mixed = mixed[c.cells[cell[mixed]] <= index_module._BLOCK0]
-    b = index_module._BLOCK0 - c.cells[cell[mixed]].astype(np.int64)
-    f = c.split[b].astype(np.int64)
-    by, bx = np.divmod(c.mixed_cells[b].astype(np.int64), c.nx)
-    fine = (c.fine_base[b] + (np.floor(v[mixed] * f) - by * f) * f
-            + np.floor(u[mixed] * f) - bx * f).astype(np.int64)
-    centre = c.fine_ref[fine]
-    exact_cell = centre == index_module._EXACT
-    segments = c.fine_start[fine + 1] > c.fine_start[fine]
-    settled = ~np.isin(mixed, doubtful)
-    assert (f >= SIZES[case.max_cells]).sum() > 100  # probes land in the largest splits
-    assert exact_cell.sum() > 100  # points in _EXACT fine cells
-    assert (settled & ~exact_cell & (found[mixed] != centre)).sum() > 100  # crossings decided
-    assert (~settled & ~exact_cell & segments).sum() > 100  # float test unsure: shapely
+    trace = case.idx._cells.trace(x, y)  # how the raster answered, and why
+    assert (tiers[np.isfinite(case.xy).all(axis=1)] == np.array(
+        ["cell", "fine", "exact"])[trace.tier]).all()
+    fine, exact = trace.tier == 1, trace.tier == 2
+    assert case.idx._cells.split.max() >= SIZES[case.max_cells]
+    assert (trace.split >= SIZES[case.max_cells]).sum() > 100  # probes in the largest splits
+    assert trace.exact_cell.sum() > 100  # points in fine cells only shapely can place
+    found = case.idx.assign(x, y)
+    assert (fine & (found != trace.centre)).sum() > 100  # crossings decided in floats
+    assert (exact & ~trace.exact_cell & (trace.segments > 0)).sum() > 100  # float test unsure
     assert (case.covering >= 2).sum() > 100  # ties on shared boundaries: lowest code wins
     assert set(case.want[case.want != None]) == set(CODES)  # noqa: E711
     assert (case.want == None).sum() > 100  # noqa: E711

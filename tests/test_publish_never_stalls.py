@@ -17,9 +17,9 @@ import urllib.request
 
 import pytest
 
-from geo_service import index_cache
 from geo_service.app import services
 from geo_service.auth import create_token
+from geo_service.index import cache as index_cache
 from geo_service.versions import build_indexes
 
 from .conftest import bearer, import_now, load_tiny

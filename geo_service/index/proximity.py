@@ -1,0 +1,141 @@
+"""Distances from points to a layer's polygons in metres: near-boundary (batch, single,
+and the polygon cores behind the single path) and the nearest polygon.
+
+Measured in a local metric CRS centred on the layer (`boundaries.crs`); degrees are turned
+into metres with the shortest degree at the layer's highest latitude, so a box of ±`_deg`
+degrees surely holds every point within that many metres.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely import STRtree
+
+from boundaries.crs import distance_m, metric_transformer, to_metres
+from boundaries.units import min_metres_per_degree
+from geo_service.index.raster import _CellRaster
+from geo_service.index.raster_build import _prepare_now
+
+_LOCAL_DEG = 10.0  # farther than this from the layer's centre, nearest() measures geodesically
+
+
+class Proximity:
+    """A layer's polygons in metres, and the cores of each distance asked for; owned by
+    its `GridIndex`, which answers the distance questions through it."""
+
+    def __init__(self, geoms: np.ndarray, tree: STRtree, cells: _CellRaster | None,
+                 bounds: tuple[float, float, float, float], max_cells: int) -> None:
+        """`cells`: the layer's raster (None for a plain index); `max_cells`: the size of
+        the cores' rasters."""
+        self.geoms, self._tree, self._cells, self.bounds = geoms, tree, cells, bounds
+        self._max_cells = max_cells
+        x0, y0, x1, y1 = bounds
+        self._origin = ((x0 + x1) / 2, (y0 + y1) / 2)
+        self._max_lat = float(min(max(abs(y0), abs(y1)), 89.0))
+        self._m_per_deg = min_metres_per_degree(self._max_lat)  # the shortest degree here
+        self._geoms_m = to_metres(self.geoms, *self._origin)
+        self._to_m = metric_transformer(float(self._origin[0]), float(self._origin[1]))
+        self._core_cache: dict[float, tuple[np.ndarray, _CellRaster]] = {}
+        # The shortest side of a cell in metres (0 when there is no raster).
+        self._cell_m = self._cells.size * self._m_per_deg if self._cells else 0.0
+
+    def _deg(self, metres: float) -> float:
+        """Degrees that surely span `metres` at this layer's highest latitude."""
+        return metres / self._m_per_deg
+
+    def near_boundary(self, lon: np.ndarray, lat: np.ndarray, positions: np.ndarray,
+                      metres: float) -> np.ndarray:
+        """True where a point lies within `metres` of a polygon other than its own."""
+        x = np.asarray(lon, dtype=np.float64).ravel()
+        y = np.asarray(lat, dtype=np.float64).ravel()
+        near = np.zeros(x.shape[0], dtype=bool)
+        ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+        if not len(self.geoms) or not ok.size:
+            return near
+        if metres < self._cell_m:  # a point in an owned cell is a cell away from any edge
+            ok = ok[self._cells.near_edge_of(x[ok], y[ok])]
+            if not ok.size:
+                return near
+        pts = shapely.points(x[ok], y[ok])
+        inp, cand = self._tree.query(pts, predicate="dwithin", distance=self._deg(metres))
+        other = cand != positions[ok[inp]]
+        inp, cand = inp[other], cand[other]
+        if inp.size:
+            pts_m = to_metres(pts[inp], *self._origin)
+            close = shapely.dwithin(self._geoms_m[cand], pts_m, metres)
+            near[ok[inp[close]]] = True
+        return near
+
+    def near_boundary_one(self, lon: float, lat: float, position: int, metres: float
+                          ) -> bool:
+        """`near_boundary` for one point: the single-lookup path.
+
+        The cells the point's ± metres box touches name the polygons that can be that
+        close (none but its own for ~2/3 of household points); otherwise a point in its
+        polygon's core (see `in_core`) is not near either, and only the rest are measured.
+        """
+        half = self._deg(metres)
+        around = (self._cells.around(lon, lat, half)
+                  if self._cells is not None and 2 * half < self._cells.size else None)
+        if around is None:
+            return bool(self.near_boundary(np.array([lon]), np.array([lat]),
+                                           np.array([position]), metres)[0])
+        around.discard(position)
+        if not around or self.in_core(lon, lat, position, metres):
+            return False
+        pt_m = shapely.Point(self._to_m.transform(lon, lat))
+        return bool(shapely.dwithin(self._geoms_m[list(around)], pt_m, metres).any())
+
+    def in_core(self, lon: float, lat: float, position: int, metres: float) -> bool:
+        """Whether a point lies in the core of polygon `position`: the polygon shrunk by a
+        little more than `metres`, so farther than that from every other polygon (since
+        polygons do not overlap: imports refuse that).
+
+        The cores of a layer are built on first use per distance (`prepare_near`) and get
+        a cell raster of their own, so the test is the raster walk of `assign_one`.
+        """
+        cores, raster = self.prepare_near(metres)
+        found, block = raster.locate_one(lon, lat)
+        if block >= 0:
+            return bool(shapely.contains_xy(cores[position], lon, lat))
+        return found == position
+
+    def prepare_near(self, metres: float) -> tuple[np.ndarray, _CellRaster]:
+        """The cores for `metres` and their raster (see `in_core`), built once.
+
+        Shrunk in the metric CRS and cut into ≤ 1 km edges before going back to degrees,
+        where such an edge bends by about 2 cm; the margin (1 % + 1 cm) covers that and
+        buffer arcs drawn as chords (≤ 0.5 % of the distance at 8 segments per quarter).
+        """
+        built = self._core_cache.get(metres)
+        if built is None:
+            shrunk = shapely.segmentize(
+                shapely.buffer(self._geoms_m, -(metres * 1.01 + 0.01)), 1000.0)
+            cores = shapely.transform(shrunk, lambda xy: np.column_stack(
+                self._to_m.transform(xy[:, 0], xy[:, 1], direction="INVERSE")))
+            _prepare_now(cores)
+            built = cores, _CellRaster(cores, STRtree(cores), self.bounds, self._max_cells)
+            self._core_cache[metres] = built  # a racing thread builds an equal copy
+        return built
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        """(position, metres) of the polygon nearest a point; (-1, inf) if empty."""
+        if not len(self.geoms):
+            return -1, float("inf")
+        pt = shapely.Point(lon, lat)
+        first = int(self._tree.query_nearest(pt)[0])
+        if max(abs(lon - self._origin[0]), abs(lat - self._origin[1])) > _LOCAL_DEG:
+            # Beyond where the local projection holds (it goes infinite ~90° away): the
+            # nearest in degrees, measured on the ellipsoid.
+            (x0, y0), (x1, y1) = shapely.get_coordinates(
+                shapely.shortest_line(self.geoms[first], pt))
+            return first, float(distance_m(x0, y0, x1, y1))
+        pt_m = to_metres(pt, *self._origin)
+        d_first = float(shapely.distance(self._geoms_m[first], pt_m))
+        # Degrees are not isotropic: anything within d_first metres may be nearer.
+        cands = self._tree.query(pt, predicate="dwithin", distance=self._deg(d_first))
+        cands = np.union1d(cands, [first])
+        dists = shapely.distance(self._geoms_m[cands], pt_m)
+        best = int(np.argmin(dists))
+        return int(cands[best]), float(dists[best])
