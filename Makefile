@@ -7,7 +7,8 @@ test:
 bench:
 	python bench/registry.py && python bench/lookup.py
 # Re-resolve every dependency to today's newest allowed by pyproject.toml in a fresh venv,
-# run the whole suite there, and only then write constraints.txt.
+# run the whole suite there, and only then write constraints.txt (then pin the same
+# setuptools in pyproject.toml's build-system: tests/test_install.py checks they agree).
 lock:
 	rm -rf .lock-venv && python3 -m venv .lock-venv
 	.lock-venv/bin/pip install -q -U setuptools

@@ -36,3 +36,12 @@ def test_constraints_pin_every_declared_dependency() -> None:
     assert declared - set(pins) == set()
     assert all(re.fullmatch(r"[0-9][0-9A-Za-z.+]*", v) for v in pins.values())
     assert pins["pytest"].split(".")[0] == "8"  # schemathesis 4.32 breaks on pytest 9
+
+
+def test_the_build_backend_is_pinned_as_in_the_constraints() -> None:
+    """pip builds the project in an isolated environment that `-c` does not reach."""
+    build = tomllib.loads(ROOT.joinpath("pyproject.toml").read_text("utf-8"))["build-system"]
+    pins = dict(line.split("==") for line in
+                ROOT.joinpath("constraints.txt").read_text("utf-8").splitlines()
+                if "==" in line and not line.startswith("#"))
+    assert build["requires"] == [f"setuptools=={pins['setuptools']}"]
