@@ -1,16 +1,17 @@
 """The grid indexes a process answers from, built off the request path.
 
 - `live()` returns the live version's indexes at once. Every `refresh_s` it asks the
-  background builder (one thread per process, `background.Background`) to look in the
+  background builder (one thread per process, `jobs.background.Background`) to look in the
   store; a new live version is built there in full (raster, encoded answers,
   near-boundary cores) while lookups keep answering from the old one, then swapped in by
   one reference assignment. Only the very first build, before any index exists, runs in
   the caller: there is nothing to answer from yet.
 - `version(n)` serves an earlier version from a plain index (STRtree and the exact
   shapely rule: no raster, no cores; a fraction of the full build), built by the same
-  builder once per process and kept. Until it is ready the caller gets `VersionWarming`
-  (HTTP 503 with Retry-After), so no request ever waits for a build and asking for many
-  versions costs one build each, one at a time.
+  builder once per process and kept (the `VERSIONS_KEPT` most recently used). Until it
+  is ready the caller gets `VersionWarming` (HTTP 503 with Retry-After), so no request
+  ever waits for a build and asking for many versions costs one build each, one at a
+  time.
 - Under `geo-service serve` the workers do not follow the live version themselves
   (`follow_live = False`): the gunicorn master builds each new version once for the
   machine and starts fresh workers on it (see `serving.py`).

@@ -1,9 +1,11 @@
-"""The registry's tables (SQLAlchemy Core). The schema itself is created by Alembic.
+"""The store's tables (SQLAlchemy Core). The schema itself is created by Alembic; a test
+checks that the migrations and these definitions agree.
 
-Areas follow MapIt's generations: a row is valid from the boundary version that
-introduced it (`version_from`) until the version that replaced it (`version_to`, NULL
-while live). Publishing a version never edits what was live in place; it closes old rows
-and opens new ones, so every earlier version can still be asked for.
+Areas follow MapIt's generations: a row is valid from the published version that
+introduced it (`version_from`) until the published version that replaced it (`version_to`,
+set when that one is published; NULL while live). A draft's removals wait in
+`version_removals` until then, so a draft changes what no other version sees. Publishing
+never edits what was live in place, so every earlier version can still be asked for.
 """
 
 from __future__ import annotations
