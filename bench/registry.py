@@ -54,8 +54,25 @@ def per_point_rtree(codes: np.ndarray, geoms: np.ndarray, lon: np.ndarray,
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--postgres", help="SQLAlchemy URL of an empty PostGIS database")
+    ap.add_argument("--postgres", help="SQLAlchemy URL of an empty PostGIS database "
+                    "(default: a throwaway cluster when Debian's postgresql + postgis are "
+                    "installed)")
     args = ap.parse_args()
+    if args.postgres:
+        run(args.postgres)
+        return
+    from tests import pgcluster
+
+    why = pgcluster.available()
+    if why:
+        print(f"PostGIS skipped: {why}; {pgcluster.HOW_TO}", file=sys.stderr)
+        run(None)
+        return
+    with pgcluster.cluster() as url:
+        run(url)
+
+
+def run(postgres: str | None) -> None:
     rows: list[tuple[str, str, str]] = []
 
     t0 = time.perf_counter()
@@ -67,8 +84,8 @@ def main() -> None:
     n = len(lon)
 
     targets = [("SQLite file", None)]
-    if args.postgres:
-        targets.append(("PostGIS", args.postgres))
+    if postgres:
+        targets.append(("PostGIS", postgres))
     for label, url in targets:
         with tempfile.TemporaryDirectory() as tmp:
             app = create_app({"DATABASE_URL": url or f"sqlite:///{tmp}/bench.sqlite3"},
