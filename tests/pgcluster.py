@@ -43,7 +43,7 @@ def available() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -68,7 +68,7 @@ def cluster() -> Iterator[str]:
     data = os.path.join(tmp, "data")
     if run_as:
         os.chown(tmp, run_as["user"], run_as["group"])
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     subprocess.run(
         [f"{bindir}/initdb", "-D", data, "-U", "geo", "-A", "trust", "-E", "UTF8"],

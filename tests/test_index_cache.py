@@ -4,10 +4,6 @@ half an index."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -18,6 +14,7 @@ from geo_service.app import create_app, services
 from geo_service.auth import create_token
 
 from .conftest import import_now, load_tiny
+from .serving import served
 from .tiny import G1, G2, tiny_areas
 
 
@@ -75,12 +72,6 @@ def test_lookups_during_publishes_see_whole_versions(app, tiny) -> None:
     assert cache.settle().version == max(expected)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:
     """`geo-service serve`: every worker answers from the new version, no restart."""
     url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
@@ -89,32 +80,15 @@ def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:
     load_tiny(engine)
     with engine.begin() as conn:
         token = create_token(conn, name="serve", role="viewer")
-    port = _free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_INDEX_REFRESH_S": "0.2",
-           "GEO_WORKERS": "2", "GEO_THREADS": "2"}
-    log_path = tmp_path / "serve.log"  # a file, not a pipe nobody drains (the access log)
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "geo_service.cli", "serve", "--port",
-                             str(port)], env=env, cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/api/v1"
+    with served(tmp_path, url, INDEX_REFRESH_S="0.2", WORKERS="2", THREADS="2") as base:
 
-    def grid_at(lon: float) -> tuple[str, int]:
-        req = urllib.request.Request(f"{base}/lookup?lon={lon}&lat=35.01",
-                                     headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            body = json.load(resp)
-        return body["grid"]["code"], body["version"]
+        def grid_at(lon: float) -> tuple[str, int]:
+            req = urllib.request.Request(f"{base}/lookup?lon={lon}&lat=35.01",
+                                         headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                body = json.load(resp)
+            return body["grid"]["code"], body["version"]
 
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
         assert {grid_at(103.012)[0] for _ in range(10)} == {G2}
         result = import_now(engine, _moved_grids(103.015), "grid", author="t")
         deadline = time.monotonic() + 20  # the master looks every ~1 s, then rolls workers
@@ -124,10 +98,6 @@ def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:
         time.sleep(0.5)  # the retired workers finish their last requests
         answers = {grid_at(103.012) for _ in range(20)}  # spread over both workers
         assert answers == {(G1, result.version)}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
         engine.dispose()
 
 

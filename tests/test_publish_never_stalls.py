@@ -23,7 +23,8 @@ from geo_service.index import cache as index_cache
 from geo_service.versions import build_indexes
 
 from .conftest import bearer, import_now, load_tiny
-from .test_index_cache import _free_port, _moved_grids
+from .serving import served
+from .test_index_cache import _moved_grids
 from .tiny import G1, G2
 
 SLOW_BUILD_S = 2.0
@@ -167,24 +168,8 @@ def test_gunicorn_publish_under_lookups_never_stalls(tmp_path) -> None:
     with engine.begin() as conn:
         token = create_token(conn, name="serve", role="viewer")
     engine.dispose()
-    port = _free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": url, "GEO_INDEX_REFRESH_S": "0.2",
-           "GEO_WORKERS": "2", "GEO_THREADS": "1"}
-    log_path = tmp_path / "serve.log"  # a file, not a pipe nobody drains (the access log)
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "geo_service.cli", "serve", "--port",
-                             str(port)], env=env, cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
+    env = {**os.environ, "GEO_DATABASE_URL": url}
+    with served(tmp_path, url, INDEX_REFRESH_S="0.2", WORKERS="2", THREADS="1") as base:
         lookup = f"{base}/lookup?lon={POINT['lon']}&lat={POINT['lat']}"
         with Stream(lambda: _get(lookup, token)) as stream:
             time.sleep(0.5)
@@ -197,7 +182,3 @@ def test_gunicorn_publish_under_lookups_never_stalls(tmp_path) -> None:
             time.sleep(1.0)
         _check(stream, {tiny: G2, draft: G1})
         assert {_get(lookup, token)[1]["version"] for _ in range(10)} == {draft}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
