@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from geo_service.audit import audit
 from geo_service.errors import Forbidden, Invalid, NotFound, Unauthorized
-from geo_service.store.tables import api_tokens, areas, users, workers
+from geo_service.store.tables import api_tokens, areas, users, worker_areas, workers
 from geo_service.versions import live_version, valid_in
 
 ROLES = ("admin", "planner", "dispatcher", "worker", "viewer")
@@ -46,16 +46,26 @@ def create_token(conn: sa.Connection, *, name: str, role: str,
     """A new token for user `name` (created if new) with its own `role` and area scope;
     returned once. Earlier tokens of the same user keep the rights they were issued with.
     `area_code` must name an area of the live boundary version; `worker_code` (role
-    `worker` only) an existing field worker."""
+    `worker` only) an existing field worker. A worker's token is always limited to an area
+    (the worker's own when it has one): workers see households' doors and care needs."""
     if role not in ROLES:
         raise Invalid(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", "role",
                       code="invalid_role")
     if worker_code is not None:
         if role != "worker":
             raise Invalid("only a token of role worker names a worker", "worker")
-        if conn.execute(sa.select(workers.c.id).where(workers.c.code == worker_code)
-                        ).first() is None:
+        worker_id = conn.execute(sa.select(workers.c.id).where(workers.c.code == worker_code)
+                                 ).scalar()
+        if worker_id is None:
             raise NotFound(f"no worker {worker_code!r}", "worker", code="unknown_worker")
+        if area_code is None:  # the one area the worker answers for, if there is one
+            theirs = conn.execute(sa.select(worker_areas.c.area_code).where(
+                worker_areas.c.worker_id == worker_id)).scalars().all()
+            area_code = theirs[0] if len(theirs) == 1 else None
+    if role == "worker" and area_code is None:
+        raise Invalid("a worker's token is limited to the area the worker answers for: "
+                      "give --area (or --worker of a worker with one area)", "area",
+                      code="missing")
     if area_code is not None:
         live = live_version(conn)
         found = live is not None and conn.execute(sa.select(areas.c.id).where(

@@ -21,6 +21,7 @@ from boundaries.crs import normalize_crs, to_wgs84
 from geo_service.audit import audit
 from geo_service.index import GridIndex
 from geo_service.privacy import household_view, person_view
+from geo_service.scope import EVERYTHING, Scope
 from geo_service.store.tables import households
 
 if TYPE_CHECKING:  # the versions import this module (households follow a publish)
@@ -206,9 +207,10 @@ def reassign_households(conn: sa.Connection, grids: GridIndex,
 
 
 def household_page(conn: sa.Connection, vi: VersionIndex, code: str, role: str, *,
-                   page: int = 1, per_page: int = 100) -> dict[str, Any]:
-    """Households in an area (any level), paged; what each role may see of them is
-    `privacy`'s decision."""
+                   scope: Scope = EVERYTHING, page: int = 1, per_page: int = 100
+                   ) -> dict[str, Any]:
+    """Households in an area (any level) and in the caller's scope, paged; what each role
+    may see of them is `privacy`'s decision."""
     info = vi.area(code)
     if info.level in ("grid", "group"):
         where = households.c[f"{info.level}_code"] == code
@@ -216,6 +218,9 @@ def household_page(conn: sa.Connection, vi: VersionIndex, code: str, role: str, 
         grids = [c for c, a in vi.areas.items() if a.level == "grid"
                  and any(x.code == code for x in vi.chain(c))]
         where = households.c.grid_code.in_(grids)
+    inside = scope.grid_codes(vi)
+    if inside is not None:
+        where = sa.and_(where, households.c.grid_code.in_(inside))
     total = conn.execute(sa.select(sa.func.count()).select_from(households).where(where)
                          ).scalar()
     rows = conn.execute(sa.select(households).where(where).order_by(households.c.code)

@@ -21,11 +21,14 @@ consulted it (see `web.scope`), so a new endpoint is scoped by default.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from geo_service.errors import Forbidden
-from geo_service.versions import VersionIndex
+
+if TYPE_CHECKING:  # the versions import households, which apply this policy
+    from geo_service.versions import VersionIndex
 
 
 @dataclass(frozen=True)
@@ -48,16 +51,30 @@ class Scope:
     def refusal(self, field: str) -> Forbidden:
         return Forbidden(f"this token is limited to area {self.area}", field, code="out_of_scope")
 
+    def _grids_inside(self, vi: VersionIndex) -> np.ndarray:
+        """Which grids (a bool per position in `vi.grids`) lie inside; once per version
+        and scope area."""
+        allowed = vi.memo.get(("scope", self.area))
+        if allowed is None:
+            allowed = vi.memo["scope", self.area] = np.fromiter(
+                (self.covers(vi, str(c)) for c in vi.grids.codes), dtype=bool,
+                count=len(vi.grids))
+        return allowed
+
+    def grid_codes(self, vi: VersionIndex) -> list[str] | None:
+        """The codes of the grids inside the scope (None: every grid). Rows that belong
+        to a grid (households, later cases and positions) are filtered by these, never by
+        a code the caller sent: a group redrawn under another grid stays its own."""
+        if self.area is None:
+            return None
+        return vi.grids.codes[self._grids_inside(vi)].astype(str).tolist()
+
     def grids_outside(self, vi: VersionIndex, positions: np.ndarray) -> np.ndarray:
         """Indices of the points whose grid (by position in `vi.grids`) lies outside the
         scope; points in no grid are not among them."""
         if self.area is None:
             return np.empty(0, dtype=np.int64)
-        allowed = vi.memo.get(("scope", self.area))
-        if allowed is None:  # once per version and scope area
-            allowed = vi.memo["scope", self.area] = np.fromiter(
-                (self.covers(vi, str(c)) for c in vi.grids.codes), dtype=bool,
-                count=len(vi.grids))
+        allowed = self._grids_inside(vi)
         inside = np.ones(len(positions), dtype=bool)
         found = positions >= 0
         inside[found] = allowed[positions[found]]

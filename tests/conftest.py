@@ -127,9 +127,12 @@ def client(app):
 
 
 @pytest.fixture
-def tokens(engine: sa.Engine) -> dict[str, str]:
+def tokens(engine: sa.Engine, tiny: int) -> dict[str, str]:
+    """A token per role on the tiny prefecture; the worker's (always scoped) covers it all."""
     with engine.begin() as conn:
-        return {role: create_token(conn, name=f"test-{role}", role=role) for role in ROLES}
+        return {role: create_token(conn, name=f"test-{role}", role=role,
+                                   area_code="900000" if role == "worker" else None)
+                for role in ROLES}
 
 
 def bearer(token: str) -> dict[str, str]:

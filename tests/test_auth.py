@@ -143,3 +143,21 @@ def test_a_field_workers_token_knows_its_worker(app, engine, tiny) -> None:
         with pytest.raises(ServiceError) as err, engine.begin() as conn:
             create_token(conn, name="x", role=role, worker_code=worker)
         assert err.value.field == field
+
+
+def test_a_workers_token_is_always_limited_to_an_area(engine, tiny) -> None:
+    """Workers see households' doors and care needs: never for the whole tree."""
+    from geo_service.errors import Invalid
+    from geo_service.store.tables import worker_areas, workers
+
+    with pytest.raises(Invalid, match="limited to the area") as err, engine.begin() as conn:
+        create_token(conn, name="w", role="worker")
+    assert err.value.field == "area"
+    with engine.begin() as conn:
+        wid = conn.execute(workers.insert().values(code="GW2", name="卓玛", role="grid_worker")
+                           ).inserted_primary_key[0]
+        conn.execute(worker_areas.insert().values(worker_id=wid, area_code=G1))
+        create_token(conn, name="zhuoma2", role="worker", worker_code="GW2")
+        scope = conn.execute(sa.select(api_tokens.c.area_code).where(
+            api_tokens.c.worker_code == "GW2")).scalar()
+    assert scope == G1  # the worker's own grid

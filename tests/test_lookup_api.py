@@ -8,6 +8,7 @@ import shapely
 
 from boundaries.crs import from_wgs84
 from geo_service.app import services
+from geo_service.auth import create_token
 from geo_service.store.tables import worker_areas, workers
 
 from .conftest import bearer, import_now
@@ -149,8 +150,10 @@ def test_people_masked_per_role(client, engine, tiny, tokens) -> None:
     assert seen["viewer"][0]["phone"] == "138****5678"
 
 
-def test_lookup_before_any_boundaries_is_503(client, tokens) -> None:
-    resp = get(client, tokens["viewer"], lon=103.0, lat=35.0)
+def test_lookup_before_any_boundaries_is_503(client, engine) -> None:
+    with engine.begin() as conn:
+        token = create_token(conn, name="early", role="viewer")
+    resp = get(client, token, lon=103.0, lat=35.0)
     assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "no_boundaries"
 
 

@@ -54,8 +54,10 @@ def tiny_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             code="H1", address="一号院", grid_code=G1, group_code=G1 + "001",
             head_name="李四", phone="13900001111", members=3, care_tags="elderly;",
             geom=shapely.Point(103.005, 35.01)))
-        app.config["TEST_TOKENS"] = {role: create_token(conn, name=f"oa-{role}", role=role)
-                                     for role in ("admin", "worker")}
+        app.config["TEST_TOKENS"] = {
+            role: create_token(conn, name=f"oa-{role}", role=role,
+                               area_code="900000" if role == "worker" else None)
+            for role in ("admin", "worker")}
     yield app
     services(app).close()
 

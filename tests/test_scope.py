@@ -132,3 +132,39 @@ def test_households_outside_the_scope(client, scoped) -> None:
         resp = client.get(f"/api/v1/areas/{code}/households", headers=h)
         assert resp.status_code == 403, code
         assert f"H{G4}" not in resp.get_data(as_text=True)
+
+
+def test_a_redrawn_grid_leaks_neither_households_nor_groups(client, engine, scoped) -> None:
+    """Split G1 in two (grids only): its ten-household group still hangs under G1 but now
+    covers the new grid G5 too. A token of G1 must not see G5's households through that
+    group, and a lookup in G5 names no group (and no person) of G1."""
+    from geo_service.households import reassign_households
+    from geo_service.versions import build_indexes, live_version
+
+    from .conftest import import_now
+    from .tiny import tiny_areas
+
+    grids = tiny_areas()
+    grids = grids[(grids.level == "grid") & grids.parent_code.eq("900001001001")].copy()
+    g5 = "900001001001005"
+    west, east = shapely.box(103.0, 35.0, 103.004, 35.02), shapely.box(103.004, 35.0, 103.01,
+                                                                      35.02)
+    grids.loc[grids.code == G1, "geometry"] = shapely.MultiPolygon([west])
+    grids.loc[len(grids)] = [g5, "第五网格", "grid", "urban", "900001001001",
+                             shapely.MultiPolygon([east])]
+    assert import_now(engine, grids, "grid").written
+    with engine.begin() as conn:  # the household at IN (103.005) is now in G5
+        vi = build_indexes(conn, live_version(conn))
+        reassign_households(conn, vi.grids, vi.groups)
+        g1 = create_token(conn, name="g1", role="dispatcher", area_code=G1)
+        g5_token = create_token(conn, name="g5", role="dispatcher", area_code=g5)
+    page = client.get(f"/api/v1/areas/{G1}001/households", headers=bearer(g1)).get_json()
+    assert page["households"] == [] and page["total"] == 0
+    body = client.get("/api/v1/lookup", query_string=dict(zip(("lon", "lat"), IN,
+                                                                strict=True)),
+                      headers=bearer(g5_token)).get_json()
+    assert body["grid"]["code"] == g5 and body["group"] is None
+    assert all(p["area_code"] == g5 for p in body["people"])  # not G1's worker W1
+    batch = client.post("/api/v1/lookup", json={"points": [list(IN)]},
+                        headers=bearer(g5_token)).get_json()
+    assert batch["grid"] == [g5] and batch["group"] == [None]

@@ -25,6 +25,18 @@ def area_brief(vi: VersionIndex, code: str | None) -> dict[str, Any] | None:
     return {"code": info.code, "name": info.name, "kind": info.kind} if info else None
 
 
+def _group_parents(vi: VersionIndex) -> np.ndarray:
+    """The grid position of each group's parent (-2 when it is no grid of this version),
+    once per version."""
+    parents = vi.memo.get(("group_parents",))
+    if parents is None:
+        at = {str(c): i for i, c in enumerate(vi.grids.codes)}
+        parents = vi.memo["group_parents",] = np.fromiter(
+            (at.get(vi.areas[str(c)].parent_code or "", -2) for c in vi.groups.codes),
+            dtype=np.int64, count=len(vi.groups))
+    return parents
+
+
 def _encoded(vi: VersionIndex, grid: str, group: str | None
              ) -> tuple[Fragment, Fragment | None, Fragment]:
     """The grid's and the group's briefs and the grid's chain as JSON, encoded once per
@@ -67,6 +79,8 @@ def lookup_point(vi: VersionIndex, lon: float, lat: float, *, near_m: float,
         raise scope.refusal("lon")
     gpos = vi.groups.assign_one(lon, lat)
     group = str(vi.groups.codes[gpos]) if gpos >= 0 else None
+    if group is not None and vi.areas[group].parent_code != grid:
+        group = None  # a group left under another grid by a redraw is not this grid's
     brief, group_brief, chain = _encoded(vi, grid, group)
     answer.update(grid=brief, group=group_brief, chain=chain,
                   near_boundary=vi.grids.near_boundary_one(lon, lat, pos, near_m),
@@ -93,6 +107,7 @@ def lookup_batch(vi: VersionIndex, points: list[Any], crs: str, *, chain: bool =
     lon, lat, kinds = point_problems(vi, xs, ys, crs)
     pos = vi.grids.assign(lon, lat)
     gpos = vi.groups.assign(lon, lat)
+    gpos[(gpos >= 0) & (_group_parents(vi)[gpos] != pos)] = -1  # only a group of its grid
     hidden = scope.grids_outside(vi, pos)
     pos[hidden] = gpos[hidden] = -1
     grids = vi.grids.codes_of(pos)

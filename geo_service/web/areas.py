@@ -145,9 +145,10 @@ def area_households(code: str):
     """
     args = query()
     vi = version_index(args.get("version"))
-    scope().require(vi, code, "code")
+    allowed = scope()
+    allowed.require(vi, code, "code")
     page = _int_arg(args, "page", 1, 1, 1_000_000)
     per_page = _int_arg(args, "per_page", 100, 1, 1000)
     with services(current_app).engine.connect() as conn:
-        return jsonify(household_page(conn, vi, code, principal().role, page=page,
-                                      per_page=per_page))
+        return jsonify(household_page(conn, vi, code, principal().role, scope=allowed,
+                                      page=page, per_page=per_page))
