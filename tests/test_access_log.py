@@ -42,6 +42,14 @@ def test_one_line_per_request_without_secrets(client, tiny, tokens, lines) -> No
     assert token not in text and "secret" not in text and "139123" not in text
 
 
+def test_a_path_cannot_forge_a_line(client, tiny, lines) -> None:
+    client.get("/api/v1/areas/x%0a2026-11-29 GET /api/v1/FAKE 200 0.1ms gs_FORGED%00",
+               headers={"Authorization": "Bearer gs_\x1bforged!"})
+    assert len(lines) == 1 and "\n" not in lines[0] and "\x00" not in lines[0]
+    assert lines[0].split()[1] == "/api/v1/areas/x%0A2026-11-29%20GET%20/api/v1/FAKE%20200" \
+        "%200.1ms%20gs_FORGED%00" and lines[0].endswith(" -")
+
+
 def test_access_log_can_be_turned_off(db_url, lines) -> None:
     app = create_app({"DATABASE_URL": db_url, "ACCESS_LOG": False}, migrate=True)
     app.test_client().get("/api/v1/health")

@@ -9,11 +9,17 @@ everything else the caller sent.
 from __future__ import annotations
 
 import logging
+import re
 import time
+from urllib.parse import quote
 
 from flask import Flask, Response, g, request
 
 log = logging.getLogger("geo_service.access")
+# The path is logged percent-encoded (a newline or NUL in it cannot forge a line), and only
+# a prefix shaped like one of our tokens ("gs_" and URL-safe base64) is logged at all.
+_SAFE = "/:@!$&'()*+,;=-._~"
+_TOKEN_PREFIX = re.compile(r"gs_[A-Za-z0-9_-]{7}")
 
 
 def _start() -> None:
@@ -24,8 +30,9 @@ def _line(response: Response) -> Response:
     header = request.headers.get("Authorization", "")
     prefix = header.split(None, 1)[1][:10] if " " in header else "-"
     ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-    log.info("%s %s %d %.1fms %s", request.method, request.path, response.status_code, ms,
-             prefix if prefix.startswith("gs_") else "-")
+    log.info("%s %s %d %.1fms %s", quote(request.method[:16], safe=""),
+             quote(request.path, safe=_SAFE), response.status_code, ms,
+             prefix if _TOKEN_PREFIX.fullmatch(prefix) else "-")
     return response
 
 
