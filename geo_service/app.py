@@ -13,6 +13,7 @@ from geo_service import settings
 from geo_service.auth import TokenCache
 from geo_service.index.cache import IndexCache
 from geo_service.lookup.roster import PeopleDirectory
+from geo_service.settings import SettingsError
 from geo_service.store.engine import check_current, make_engine, upgrade
 from geo_service.web.jsonio import OrjsonProvider
 
@@ -54,11 +55,16 @@ def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         values["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'geo_service.sqlite3'}"
     app.config.update(values, MAX_CONTENT_LENGTH=values["MAX_BODY_BYTES"])
-    engine = make_engine(values["DATABASE_URL"])
-    if migrate:
-        upgrade(engine)
-    else:
-        check_current(engine)
+    try:
+        engine = make_engine(values["DATABASE_URL"])
+        if migrate:
+            upgrade(engine)
+        else:
+            check_current(engine)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, sa.exc.OperationalError) as err:
+        raise SettingsError(f"GEO_DATABASE_URL: cannot open the store: "
+                            f"{str(getattr(err, 'orig', None) or err).splitlines()[0]}"
+                            ) from None
     app.extensions["geo"] = Services(
         engine=engine, settings=values,
         indexes=IndexCache(engine, values["INDEX_REFRESH_S"], values["NEAR_BOUNDARY_M"],

@@ -22,7 +22,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
-from geo_service.app import create_app, services
+from geo_service.app import services
 from geo_service.web import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
 
 log = logging.getLogger(__name__)
@@ -90,10 +90,10 @@ def preload(app: Flask) -> Flask:
     return app
 
 
-def serve(host: str, port: int) -> None:
+def serve(app: Flask, host: str, port: int) -> None:
     """gunicorn, by default one sync worker process per core: lookups are CPU-bound and
-    hold the GIL, so processes, not threads, use the cores."""
-    app = create_app(migrate=True)  # in the master: migrations run once, before the fork
+    hold the GIL, so processes, not threads, use the cores. `app` is made in the master,
+    migrated there once, before the fork."""
     preload(app)
     workers = app.config["WORKERS"] or os.cpu_count() or 1
     threads = app.config["THREADS"]

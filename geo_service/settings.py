@@ -7,6 +7,7 @@ exist without being documented.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,10 @@ class Setting:
     name: str
     default: Any
     help: str
+    # Numbers must be finite and within these (inclusive): a start with a value outside
+    # them is refused, e.g. a worker count that would fork the machine out of memory.
+    lo: float = 0
+    hi: float = math.inf
 
     @property
     def env(self) -> str:
@@ -30,34 +35,34 @@ SETTINGS: tuple[Setting, ...] = (
             "`postgresql+psycopg://user:pw@host/db` (PostGIS)."),
     Setting("NEAR_BOUNDARY_M", 30.0,
             "A point closer than this many metres to another grid is flagged "
-            "`near_boundary`."),
+            "`near_boundary`.", lo=0, hi=10_000),
     Setting("IMPORT_TOLERANCE_M", 5.0,
             "How far (metres) a child area may stick out of its parent before an import "
-            "reports it."),
+            "reports it.", lo=0, hi=10_000),
     Setting("INDEX_REFRESH_S", 2.0,
             "How often (seconds) the service checks whether a new boundary version went "
             "live; its index is built in the background (once, by the `serve` master) "
-            "while lookups answer from the old one."),
+            "while lookups answer from the old one.", lo=0, hi=86_400),
     Setting("ROSTER_REFRESH_S", 30.0,
             "How often (seconds) each process reloads who answers for each area (the "
-            "people in a lookup answer), in the background."),
+            "people in a lookup answer), in the background.", lo=0, hi=86_400),
     Setting("TOKEN_CACHE_S", 2.0,
             "How long (seconds) a process trusts a token it checked: a revoked token stops "
-            "working within this time."),
+            "working within this time.", lo=0, hi=3_600),
     Setting("VERSIONS_KEPT", 4,
             "How many earlier boundary versions (`version=`) each process keeps built; "
             "asking for another builds it in the background (503 `version_warming` "
-            "meanwhile) and forgets the least recently used."),
+            "meanwhile) and forgets the least recently used.", lo=1, hi=100),
     Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
-            "Largest request body accepted; larger ones get 413."),
+            "Largest request body accepted; larger ones get 413.", lo=1024, hi=1_073_741_824),
     Setting("ACCESS_LOG", True, "Write one access-log line per request to stderr (method, "
             "path, status, milliseconds, token prefix; never a token, a query secret or a "
             "phone)."),
     Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: one per "
             "core: lookups are CPU-bound, and each extra process costs an index's memory "
-            "and cache misses)."),
+            "and cache misses).", lo=0, hi=64),
     Setting("THREADS", 1, "Threads per gunicorn worker (1: sync workers, steadiest for "
-            "this CPU-bound service; more: gthread)."),
+            "this CPU-bound service; more: gthread).", lo=1, hi=64),
 )
 
 
@@ -71,6 +76,8 @@ _ENV_IGNORED = ("GEO_TEST_",)  # the test suite's own variables
 
 def _coerce(setting: Setting, raw: str) -> Any:
     kind = type(setting.default)
+    if not raw.isascii():  # int("１０") is 10 to Python, not to an operator reading a file
+        raise SettingsError(f"{setting.env}={raw!r} must be written in ASCII")
     if kind is bool:
         value = raw.strip().lower()
         if value not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
@@ -106,8 +113,10 @@ def _check(name: str, value: Any) -> Any:
     kind = type(setting.default)
     if not _fits(kind, value):
         raise SettingsError(f"setting {name} must be {_KINDS[kind]}, got {value!r}")
-    if kind in (int, float) and value < 0:
-        raise SettingsError(f"setting {name} must not be negative, got {value!r}")
+    if kind in (int, float) and not (math.isfinite(value)
+                                     and setting.lo <= value <= setting.hi):
+        raise SettingsError(f"setting {name} must be a finite number from {setting.lo:g} to "
+                            f"{setting.hi:g}, got {value!r}")
     return value
 
 

@@ -147,3 +147,16 @@ def test_wrong_arguments_get_one_line_and_exit_2(cli_env, tmp_path, args, says) 
     if "--level" in args:  # ours: one line; click's own usage error also prints the usage
         assert res.stderr.strip().count("\n") == 0, res.stderr
     assert not (tmp_path / "out.gpkg").exists()
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"GEO_WORKERS": "-1"}, "WORKERS must be a finite number from 0 to 64"),
+    ({"GEO_NEAR_BOUNDARY_M": "nan"}, "NEAR_BOUNDARY_M must be a finite number"),
+    ({"GEO_DATABASE_URL": "bogus://x"}, "GEO_DATABASE_URL: cannot open the store"),
+])
+def test_serve_refuses_bad_settings_in_one_line(cli_env, monkeypatch, env, says) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    res = cli_env.invoke(main, ["serve", "--port", "1"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert says in res.output and res.output.count("\n") == 1

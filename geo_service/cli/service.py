@@ -42,4 +42,4 @@ def demo_cmd(seed: int, small: bool) -> None:
 def serve_cmd(host: str, port: int) -> None:
     """Run the service under gunicorn (GEO_WORKERS, GEO_THREADS); each worker holds its
     own grid index and follows boundary versions by itself."""
-    serve(host=host, port=port)
+    serve(app_for_command(migrate=True), host=host, port=port)
