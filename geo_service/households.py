@@ -225,9 +225,12 @@ def household_page(conn: sa.Connection, vi: VersionIndex, code: str, role: str, 
                          ).scalar()
     rows = conn.execute(sa.select(households).where(where).order_by(households.c.code)
                         .limit(per_page).offset((page - 1) * per_page)).all()
+    villages = {g: next((a.name for a in vi.chain(g) if a.level == "village"), None)
+                for g in {r.grid_code for r in rows}}
     items = [{"code": r.code, "grid_code": r.grid_code, "group_code": r.group_code,
               "members": r.members,
-              **household_view(r.address, r.geom.x, r.geom.y, r.care_tags, role),
+              **household_view(r.address, r.geom.x, r.geom.y, r.care_tags, role,
+                               village=villages[r.grid_code]),
               "head": person_view(r.head_name, r.phone, role)} for r in rows]
     return {"area": code, "page": page, "per_page": per_page, "total": total,
             "households": items}

@@ -6,7 +6,7 @@ The decision, per role (the README's "Personal data" table says the same):
 | --- | --- | --- | --- | --- |
 | admin, dispatcher | in full | in full | exact | all |
 | worker | masked | in full | exact | all |
-| planner | masked | up to the village | to 0.001° (~100 m) | none |
+| planner | masked | the village or community only | to 0.001° (~100 m) | none |
 | viewer | no household list at all | | | |
 
 Workers visit the households of their own grids (their token is scoped to them) and care
@@ -17,12 +17,10 @@ who needs care (disabled, low-income, orphan are sensitive).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 PII_ROLES = frozenset({"admin", "dispatcher"})
 DOOR_ROLES = frozenset({"admin", "dispatcher", "worker"})  # exact address and position
-_NUMBER = re.compile(r"\d")
 
 
 def mask_name(name: str) -> str:
@@ -34,18 +32,21 @@ def mask_name(name: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    """13812345678 -> 138****5678; short numbers keep only their last two digits."""
-    digits = phone.strip()
+    """13812345678 -> 138****5678; numbers of 6 to 10 digits keep their last two, shorter
+    ones nothing. Only the digits are shown at all: text written into the field (a name,
+    a note) never is."""
+    digits = "".join(c for c in phone if c.isascii() and c.isdigit())
     if len(digits) >= 11:
         return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-    return "*" * max(len(digits) - 2, 0) + digits[-2:] if digits else ""
+    if len(digits) >= 6:
+        return "*" * (len(digits) - 2) + digits[-2:]
+    return "*" * len(digits)
 
 
-def mask_address(address: str) -> str:
-    """合作市当周街道甲村3社12号 -> 合作市当周街道甲村…: the part before the first number
-    (the township and village), never the door."""
-    m = _NUMBER.search(address)
-    return address if m is None else address[:m.start()] + "…"
+def mask_address(village: str | None) -> str:
+    """What a planner sees of an address: the village or community it is in (from the
+    area tree, never cut out of the address text, which may spell the door in words)."""
+    return f"{village}…" if village else "…"
 
 
 def person_view(name: str, phone: str, role: str) -> dict[str, str]:
@@ -55,11 +56,12 @@ def person_view(name: str, phone: str, role: str) -> dict[str, str]:
     return {"name": mask_name(name), "phone": mask_phone(phone)}
 
 
-def household_view(address: str, lon: float, lat: float, care_tags: str, role: str
-                   ) -> dict[str, Any]:
-    """Address, position and care tags of a household as `role` may see them."""
+def household_view(address: str, lon: float, lat: float, care_tags: str, role: str, *,
+                   village: str | None = None) -> dict[str, Any]:
+    """Address, position and care tags of a household as `role` may see them (`village`:
+    the name of the village or community its grid lies in)."""
     if role in DOOR_ROLES:
         return {"address": address, "lon": lon, "lat": lat,
                 "care_tags": [t for t in care_tags.split(";") if t]}
-    return {"address": mask_address(address), "lon": round(lon, 3), "lat": round(lat, 3),
+    return {"address": mask_address(village), "lon": round(lon, 3), "lat": round(lat, 3),
             "care_tags": []}

@@ -115,8 +115,10 @@ def _check(name: str, value: Any) -> Any:
         raise SettingsError(f"setting {name} must be {_KINDS[kind]}, got {value!r}")
     if kind in (int, float) and not (math.isfinite(value)
                                      and setting.lo <= value <= setting.hi):
-        raise SettingsError(f"setting {name} must be a finite number from {setting.lo:g} to "
-                            f"{setting.hi:g}, got {value!r}")
+        lo, hi = (int(v) if math.isfinite(v) and v == int(v) else v
+                  for v in (setting.lo, setting.hi))
+        raise SettingsError(f"setting {name} must be a finite number from {lo} to {hi}, "
+                            f"got {value!r}")
     return value
 
 

@@ -382,3 +382,15 @@ def test_gauss_kruger_bounds_hold_their_zone() -> None:
     assert y0 < 3_876_164 < y1  # Gannan's northing
     x0, _, x1, _ = valid_bounds("EPSG:4543")  # the same zone without its prefix
     assert 0 < x0 < 500_000 < x1 < 1_000_000
+
+
+@pytest.mark.parametrize("version", ["１", "١", "+1", " 1", "01", "1_0", "1.0", "0x1"])
+def test_version_is_plain_ascii_digits(client, tiny, tokens, version) -> None:
+    resp = client.get("/api/v1/lookup", query_string={"lon": 103.005, "lat": 35.01,
+                                                      "version": version},
+                      headers={"Authorization": f"Bearer {tokens['viewer']}"})
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_version"
+    body = client.post("/api/v1/lookup", json={"points": [[103.005, 35.01]],
+                                               "version": str(tiny)},
+                       headers={"Authorization": f"Bearer {tokens['viewer']}"})
+    assert body.status_code == 400  # a JSON body's version is a JSON integer

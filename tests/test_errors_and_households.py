@@ -32,12 +32,12 @@ def test_unknown_route_and_method(client, tokens) -> None:
 
 def test_oversized_body_is_413_with_the_limit(tmp_path) -> None:
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
-                      "MAX_BODY_BYTES": 1000}, migrate=True)
+                      "MAX_BODY_BYTES": 2000}, migrate=True)
     with services(app).engine.begin() as conn:
         token = create_token(conn, name="big", role="viewer")
     resp = app.test_client().post("/api/v1/lookup", data="x" * 5000,
                                   content_type="application/json", headers=bearer(token))
-    assert resp.status_code == 413 and "1000" in _shape(resp)["message"]
+    assert resp.status_code == 413 and "2000" in _shape(resp)["message"]
     services(app).close()
 
 
@@ -154,3 +154,19 @@ def test_names_are_masked_whatever_their_length(name, masked) -> None:
     from geo_service.privacy import mask_name
 
     assert mask_name(name) == masked
+
+
+@pytest.mark.parametrize(("phone", "masked"), [
+    ("13812345678", "138****5678"), ("0941-8212345", "094****2345"), ("8212345", "*****45"),
+    ("12", "**"), ("138", "***"), ("", ""), ("13812345678 张三", "138****5678"),
+    ("一三八", ""),
+])
+def test_phones_are_masked_whatever_is_written_in_them(phone, masked) -> None:
+    from geo_service.privacy import mask_phone
+
+    assert mask_phone(phone) == masked
+
+
+def test_answers_are_not_cached(client, tokens, roster) -> None:
+    resp = client.get(f"/api/v1/areas/{G1}/households", headers=bearer(tokens["admin"]))
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"

@@ -137,6 +137,13 @@ def _scope_applied(app: Flask, response: Response) -> Response:
                               mimetype="application/json")
 
 
+def _not_stored(response: Response) -> Response:
+    """Answers may carry personal data and are per token: no cache or proxy keeps them."""
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def _authenticate(app: Flask) -> None:
     g.principal = None
     _check_size()
@@ -159,6 +166,7 @@ def init_app(app: Flask) -> None:
     access_log.init_app(app)
     app.before_request(lambda: _authenticate(app))
     app.after_request(lambda response: _scope_applied(app, response))
+    app.after_request(_not_stored)
 
     @app.errorhandler(ServiceError)
     def _service_error(err: ServiceError):

@@ -14,7 +14,7 @@ from geo_service.web import allow, json_body, principal, query, scope
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 
 
-def version_index(raw: object):
+def version_index(raw: object, *, from_json: bool = False):
     """The live index, or the one of `version=` (query string or JSON); 404/503 when there
     is none. Absent (None) means the live one; an empty `version=` is a 400."""
     cache = services(current_app).indexes
@@ -23,13 +23,17 @@ def version_index(raw: object):
         if vi is None:
             raise Unavailable("no boundary version is live yet", code="no_boundaries")
         return vi
-    try:
-        if isinstance(raw, bool) or not isinstance(raw, int | str):
-            raise ValueError
+    # A query string's digits (ASCII, no sign, no leading zero) or a JSON integer: int()
+    # alone would also read "１", "+1", " 1" and "1_0" (as 10).
+    if type(raw) is int:
+        version = raw
+    elif (not from_json and isinstance(raw, str) and raw.isascii() and raw.isdigit()
+          and raw[0] != "0"):
         version = int(raw)
-    except ValueError:
-        raise Invalid(f"version must be an integer, got {raw!r}", "version",
-                      code="invalid_version") from None
+    else:
+        shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
+        raise Invalid(f"version must be a whole number such as 3, got {shown}", "version",
+                      code="invalid_version")
     if not 0 < version < 2**31:  # ids are 32-bit in the store; larger ones overflow there
         raise UnknownVersion(f"boundary version {version} does not exist")
     return cache.version(version)  # VersionWarming (503) while built in the background
@@ -122,7 +126,8 @@ def lookup_many():
     if len(points) > domain.MAX_BATCH:
         raise TooLarge(f"{len(points)} points; the limit is "
                        f"{domain.MAX_BATCH} per request", "points", code="too_many_points")
-    vi = version_index(args["version"] if "version" in args else body.get("version"))
+    vi = (version_index(args["version"]) if "version" in args
+          else version_index(body.get("version"), from_json=True))
     out = domain.lookup_batch(vi, points, crs, chain=bool(body.get("chain")), problems=problems,
                               scope=scope())
     if ids is not None:
