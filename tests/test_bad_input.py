@@ -394,3 +394,22 @@ def test_version_is_plain_ascii_digits(client, tiny, tokens, version) -> None:
                                                "version": str(tiny)},
                        headers={"Authorization": f"Bearer {tokens['viewer']}"})
     assert body.status_code == 400  # a JSON body's version is a JSON integer
+
+
+def test_a_position_may_carry_an_altitude(client, tiny, tokens) -> None:
+    body = client.post("/api/v1/lookup", headers={"Authorization": f"Bearer {tokens['viewer']}"},
+                       json={"type": "FeatureCollection", "features": [
+                           {"type": "Feature", "id": 1, "geometry": {
+                               "type": "Point", "coordinates": [103.005, 35.01, 3000.0]}},
+                           {"type": "Feature", "id": 2, "geometry": {
+                               "type": "Point", "coordinates": [103.005, 35.01, "high"]}}]}
+                       ).get_json()
+    assert body["grid"][0] == "900001001001001" and body["grid"][1] is None
+    assert body["errors"][0]["index"] == 1 and body["errors"][0]["field"] == "altitude"
+
+
+@pytest.mark.parametrize("bbox", ["104,36,102,34", "-200,-100,200,100", "35,103,35.02,103.04"])
+def test_a_bbox_must_be_a_box_in_range(client, tiny, tokens, bbox) -> None:
+    resp = client.get("/api/v1/areas", query_string={"bbox": bbox},
+                      headers={"Authorization": f"Bearer {tokens['viewer']}"})
+    assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "bbox"

@@ -211,15 +211,19 @@ def read_points(points: list[Any]
     ys = np.full(len(points), np.nan)
     unread: dict[int, tuple[str, str, str]] = {}
     for i, p in enumerate(points):
-        if not isinstance(p, list) or len(p) != 2:
-            unread[i] = ("invalid_point", "point", "a point must be [lon, lat]")
+        if not isinstance(p, list) or len(p) not in (2, 3):
+            unread[i] = ("invalid_point", "point",
+                         "a point must be [lon, lat] (or [lon, lat, altitude])")
             continue
-        for field, v in zip(("lon", "lat"), p, strict=True):
+        if len(p) == 3 and (type(p[2]) not in _NUMBER_TYPES or not abs(p[2]) <= sys.float_info.max):
+            unread[i] = ("invalid_number", "altitude", "an altitude must be a finite JSON number")
+            continue
+        for field, v in zip(("lon", "lat"), p[:2], strict=True):
             if type(v) not in _NUMBER_TYPES or not abs(v) <= sys.float_info.max:
                 shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
                 unread[i] = ("invalid_number", field,
                              f"{field} must be a finite JSON number, got {shown}")
                 break
         else:
-            xs[i], ys[i] = p
+            xs[i], ys[i] = p[:2]  # a GeoJSON position may carry an altitude: not needed here
     return xs, ys, unread

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify
 
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
-from geo_service.errors import Invalid
+from geo_service.errors import Invalid, Unprocessable
 from geo_service.households import household_page
 from geo_service.lookup import parse_crs, parse_number
 from geo_service.versions import areas as domain
@@ -93,6 +93,7 @@ def area_list():
               schema: AreaCollection
         "400": BadRequest
         "404": NotFound
+        "422": Unprocessable
         "503": NoBoundaries
     """
     args = query()
@@ -105,6 +106,11 @@ def area_list():
         if len(parts) != 4:
             raise Invalid("bbox is minlon,minlat,maxlon,maxlat", "bbox", code="invalid_bbox")
         bbox = tuple(parse_number(p, "bbox") for p in parts)
+        x0, y0, x1, y1 = bbox
+        if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
+            raise Unprocessable("bbox is minlon,minlat,maxlon,maxlat in WGS84 with min < max "
+                                "(longitudes within ±180, latitudes within ±90)", "bbox",
+                                code="out_of_range")
     simplify = parse_number(args.get("simplify", "0"), "simplify")
     if not 0 <= simplify <= MAX_SIMPLIFY_M:
         raise Invalid("simplify is a tolerance in metres from 0 to "

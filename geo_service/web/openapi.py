@@ -53,8 +53,9 @@ def _object(props: dict[str, Any], *, optional: tuple[str, ...] = (), closed: bo
 STR, INT, NUM, BOOL = ({"type": "string"}, {"type": "integer"}, {"type": "number"},
                        {"type": "boolean"})
 NULL_STR = {"type": ["string", "null"]}
-POSITION = {"type": "array", "items": NUM, "minItems": 2, "maxItems": 2,
-            "description": "[x, y]: longitude then latitude in geographic CRSs"}
+POSITION = {"type": "array", "items": NUM, "minItems": 2, "maxItems": 3,
+            "description": "[x, y] or [x, y, altitude]: longitude then latitude in "
+                           "geographic CRSs; an altitude is ignored"}
 
 
 def _area_properties(**extra: Any) -> dict[str, Any]:
