@@ -53,6 +53,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How many earlier boundary versions (`version=`) each process keeps built; "
             "asking for another builds it in the background (503 `version_warming` "
             "meanwhile) and forgets the least recently used.", lo=1, hi=100),
+    Setting("MAX_BATCH_POINTS", 100_000,
+            "Most points one POST /lookup may carry; more get 413 `too_many_points`.",
+            lo=1, hi=100_000),
     Setting("MAX_BODY_BYTES", 32 * 1024 * 1024,
             "Largest request body accepted; larger ones get 413.", lo=1024, hi=1_073_741_824),
     Setting("ACCESS_LOG", True, "Write one access-log line per request to stderr (method, "

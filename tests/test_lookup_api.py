@@ -168,3 +168,18 @@ def test_many_points_batch_equals_single(client, tiny, tokens) -> None:
     assert batch[:40] == single
     with_grid = sum(g is not None for g in batch)
     assert 0 < with_grid < 200
+
+
+def test_a_deployment_may_lower_the_batch_limit(app, client, tiny, tokens) -> None:
+    """GEO_MAX_BATCH_POINTS: the limit the endpoint applies is the one its document states."""
+    app.config["MAX_BATCH_POINTS"] = 3
+    ok = client.post("/api/v1/lookup", json={"points": [[103.005, 35.01]] * 3},
+                     headers=bearer(tokens["viewer"]))
+    refused = client.post("/api/v1/lookup", json={"points": [[103.005, 35.01]] * 4},
+                          headers=bearer(tokens["viewer"]))
+    assert ok.status_code == 200
+    assert refused.status_code == 413 and refused.get_json()["error"]["code"] == \
+        "too_many_points" and "3 per request" in refused.get_json()["error"]["message"]
+    doc = client.get("/api/v1/openapi.json").get_json()
+    forms = doc["components"]["schemas"]["BatchRequest"]["oneOf"]
+    assert forms[0]["properties"]["points"]["maxItems"] == 3

@@ -13,7 +13,6 @@ from geo_service.lookup.answers import (
     output_point,
 )
 from geo_service.lookup.parse import (
-    MAX_BATCH,
     SUPPORTED_CRS,
     check_point,
     feature_points,
@@ -22,6 +21,6 @@ from geo_service.lookup.parse import (
 )
 from geo_service.lookup.roster import PeopleDirectory
 
-__all__ = ["MAX_BATCH", "SUPPORTED_CRS", "PeopleDirectory", "area_brief", "chain_of",
+__all__ = ["SUPPORTED_CRS", "PeopleDirectory", "area_brief", "chain_of",
            "check_point", "encode_answers", "feature_points", "lookup_batch", "lookup_point",
            "output_point", "parse_crs", "parse_number"]

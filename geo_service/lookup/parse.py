@@ -20,7 +20,6 @@ from boundaries.crs import WGS84, canonical_name, to_wgs84, valid_bounds
 from geo_service.errors import Invalid, Unprocessable
 from geo_service.versions import VersionIndex
 
-MAX_BATCH = 100_000
 _GEOGRAPHIC = {"EPSG:4326", "EPSG:4490", "gcj02", "bd09"}
 # CGCS2000 Gauss-Krüger zones (3° and 6°, with and without zone prefix) and Web Mercator.
 _PROJECTED = {f"EPSG:{n}" for n in range(4491, 4555)} | {"EPSG:3857"}

@@ -123,9 +123,10 @@ def lookup_many():
         points = body.get("points")
         if not isinstance(points, list):
             raise Invalid("points must be a list of [lon, lat]", "points", code="invalid_body")
-    if len(points) > domain.MAX_BATCH:
+    limit = current_app.config["MAX_BATCH_POINTS"]
+    if len(points) > limit:
         raise TooLarge(f"{len(points)} points; the limit is "
-                       f"{domain.MAX_BATCH} per request", "points", code="too_many_points")
+                       f"{limit} per request", "points", code="too_many_points")
     vi = (version_index(args["version"]) if "version" in args
           else version_index(body.get("version"), from_json=True))
     out = domain.lookup_batch(vi, points, crs, chain=bool(body.get("chain")), problems=problems,

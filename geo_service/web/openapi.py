@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
 from boundaries.levels import LEVELS
 from geo_service.auth import PUBLIC
-from geo_service.lookup import MAX_BATCH, SUPPORTED_CRS
+from geo_service.lookup import SUPPORTED_CRS
 from geo_service.web import allow
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -71,6 +71,28 @@ def _area_feature(properties: dict[str, Any]) -> dict[str, Any]:
 OUT_CRS = {"type": "string", "description": "CRS of the coordinates when not EPSG:4326"}
 
 
+def batch_request(limit: int) -> dict[str, Any]:
+    """The batch body's schema, with the deployment's `MAX_BATCH_POINTS`."""
+    return {"oneOf": [
+        _object({"points": {"type": "array", "items": POSITION, "maxItems": limit},
+                 "crs": STR, "chain": BOOL, "version": {"type": "integer", "minimum": 1}},
+                optional=("crs", "chain", "version"), title="points",
+                description="points form: [[x, y], ...]"),
+        _object({"type": {"const": "FeatureCollection"},
+                 "features": {"type": "array", "maxItems": limit, "items": {
+                     "type": "object", "required": ["geometry"],
+                     "properties": {"type": {"const": "Feature"},
+                                    "id": {"type": ["string", "integer", "null"]},
+                                    "geometry": _object({"type": {"const": "Point"},
+                                                         "coordinates": POSITION}),
+                                    "properties": {"type": ["object", "null"]}}}},
+                 "crs": STR, "chain": BOOL, "version": {"type": "integer", "minimum": 1}},
+                optional=("crs", "chain", "version"), closed=False, title="GeoJSON",
+                description="GeoJSON form: a FeatureCollection of Points"),
+    ], "description": f"At most {limit} points. Points that cannot be read are listed "
+       "in the answer's errors, not refused."}
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": _object({"error": _object({
         "code": {"type": "string", "description": "stable machine-readable code"},
@@ -112,24 +134,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "point": {**_object({"crs": STR, "x": NUM, "y": NUM}),
                   "description": "the point in out_crs, when that is not EPSG:4326"},
     }, optional=("nearest", "point")),
-    "BatchRequest": {"oneOf": [
-        _object({"points": {"type": "array", "items": POSITION, "maxItems": MAX_BATCH},
-                 "crs": STR, "chain": BOOL, "version": {"type": "integer", "minimum": 1}},
-                optional=("crs", "chain", "version"), title="points",
-                description="points form: [[x, y], ...]"),
-        _object({"type": {"const": "FeatureCollection"},
-                 "features": {"type": "array", "maxItems": MAX_BATCH, "items": {
-                     "type": "object", "required": ["geometry"],
-                     "properties": {"type": {"const": "Feature"},
-                                    "id": {"type": ["string", "integer", "null"]},
-                                    "geometry": _object({"type": {"const": "Point"},
-                                                         "coordinates": POSITION}),
-                                    "properties": {"type": ["object", "null"]}}}},
-                 "crs": STR, "chain": BOOL, "version": {"type": "integer", "minimum": 1}},
-                optional=("crs", "chain", "version"), closed=False, title="GeoJSON",
-                description="GeoJSON form: a FeatureCollection of Points"),
-    ], "description": f"At most {MAX_BATCH} points. Points that cannot be read are listed "
-       "in the answer's errors, not refused."},
     "BatchAnswer": _object({
         "version": INT, "count": INT,
         "grid": {"type": "array", "items": NULL_STR, "description": "in input order"},
@@ -242,6 +246,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema)
+    spec.components.schema("BatchRequest", batch_request(app.config["MAX_BATCH_POINTS"]))
     for name, (status, text) in ERRORS.items():
         spec.components.response(name, {"description": f"{status}: {text}", "content": {
             "application/json": {"schema": ref("Error")}}})
