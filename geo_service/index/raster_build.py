@@ -28,6 +28,9 @@ _EXACT = -2
 _SEGS_PER_FINE = 4.0
 _MAX_SPLIT = 8
 _U = 2.0 ** -53  # unit roundoff of float64
+# Rows of the build's per-(segment, cell) and per-(segment, fine cell) temporaries taken
+# at a time: each such array then takes ≤ 8 MB, whatever the layer's size.
+_CHUNK = 1 << 20
 
 
 def _expand(lo: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,6 +38,19 @@ def _expand(lo: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     rows = np.repeat(np.arange(counts.shape[0]), counts)
     first = np.cumsum(counts) - counts
     return rows, np.arange(rows.shape[0]) + np.repeat(lo - first, counts)
+
+
+def _chunks(weights: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges [lo, hi) whose weights add up to at most `limit` (or one
+    row, if that alone weighs more)."""
+    ends = np.cumsum(weights)
+    out, lo = [], 0
+    while lo < weights.shape[0]:
+        done = int(ends[lo - 1]) if lo else 0
+        hi = max(int(np.searchsorted(ends, done + limit, side="right")), lo + 1)
+        out.append((lo, hi))
+        lo = hi
+    return out
 
 
 def _prepare_now(geoms: np.ndarray) -> None:
@@ -86,30 +102,17 @@ class _RasterBuild:
                              predicate="intersects")
         np.minimum.at(owner, at + 1, hit)  # lowest wins, should polygons overlap
         owner[owner == len(geoms)] = _OUTSIDE
-        cells = owner[regions]
-        mixed_cells = np.flatnonzero(mixed)
-        cells[mixed_cells] = _BLOCK0 - np.arange(mixed_cells.shape[0])
-        self.cells = cells.astype(np.int32)
-        self.mixed_cells = mixed_cells.astype(np.int32)
+        cells = owner[regions].astype(np.int32)
+        del regions, first
+        mixed_cells = np.flatnonzero(mixed).astype(np.int32)
+        cells[mixed_cells] = _BLOCK0 - np.arange(mixed_cells.shape[0], dtype=np.int32)
+        self.cells, self.mixed_cells = cells, mixed_cells
         # Cells within one cell of a mixed one: elsewhere every boundary is a cell away.
         self.near_edge = ndimage.binary_dilation(
             mixed.reshape(self.ny, self.nx), structure=np.ones((3, 3), dtype=bool)).ravel()
-        # Candidates per block (CSR): the polygons each mixed cell's box, a hair larger
-        # than the cell, meets. They serve assign_one and `around`.
-        iy, ix = np.divmod(mixed_cells, self.nx)
-        eps = size * 1e-6
-        boxes = shapely.box(self.x0 + ix * size - eps, self.y0 + iy * size - eps,
-                            self.x0 + (ix + 1) * size + eps, self.y0 + (iy + 1) * size + eps)
-        # Boxes by bounding box, then the exact test on the (prepared) polygons: the same
-        # pairs as `query(predicate="intersects")`, which would prepare every box instead.
-        at, hit = tree.query(boxes)
-        meets = shapely.intersects(geoms[hit], boxes[at])
-        at, hit = at[meets], hit[meets]
-        order = np.lexsort((hit, at))  # by block, then in code order (assign_one)
-        self.cand = hit[order].astype(np.int32)
-        self.cand_start = np.searchsorted(at[order], np.arange(mixed_cells.shape[0] + 1)
-                                          ).astype(np.int32)
-        block = _BLOCK0 - self.cells[coarse].astype(np.int64)  # block of each entry
+        block = _BLOCK0 - cells[coarse]  # block of each entry
+        del coarse
+        self._candidates(geoms, tree, seg, block)
         self._fine(geoms, seg, block)
         # Views that index to plain numbers, for the single-point path (numpy scalars
         # cost twice as much).
@@ -140,34 +143,88 @@ class _RasterBuild:
         self.thr = 16.0 * _U * (2.0 * (size + d_max)) ** 2
 
     def _coarse_entries(self, size: float) -> tuple[np.ndarray, np.ndarray]:
-        """(segment, cell) for every cell a segment may meet, without duplicates.
+        """(segment, cell) for every cell a segment may meet, without duplicates, sorted
+        by segment (int32 both).
 
         A segment is cut into pieces no longer than a cell on either axis; each piece's
         box, widened by far more than the rounding of its computed ends, meets ≤ 3×3
-        cells and the union of those covers the exact segment.
+        cells and the union of those covers the exact segment. Of those, the cells whose
+        centre is farther from the segment's line than half the cell (widened by a
+        cell/64, far more than rounding) are dropped: the line misses them. Segments are
+        taken in chunks, so the temporaries stay bounded at any layer size.
         """
         dx, dy = self.sbx - self.sax, self.sby - self.say
-        pieces = np.maximum(np.ceil(np.maximum(np.abs(dx), np.abs(dy)) / size), 1)
-        seg, k = _expand(np.zeros(dx.shape[0], dtype=np.int64), pieces.astype(np.int64))
-        n = pieces[seg]
-        t0, t1 = k / n, (k + 1) / n
-        xa, xb = self.sax[seg] + t0 * dx[seg], self.sax[seg] + t1 * dx[seg]
-        ya, yb = self.say[seg] + t0 * dy[seg], self.say[seg] + t1 * dy[seg]
+        pieces = np.maximum(np.ceil(np.maximum(np.abs(dx), np.abs(dy)) / size), 1
+                            ).astype(np.int64)
         big = max(float(np.abs(self.sax).max(initial=0.0)),
                   float(np.abs(self.say).max(initial=0.0)), abs(self.x0), abs(self.y0))
         pad = size * 1e-6 + 64 * _U * big
-        cx0 = np.floor(self._u(np.minimum(xa, xb) - pad, self.x0)).astype(np.int64)
-        cx1 = np.floor(self._u(np.maximum(xa, xb) + pad, self.x0)).astype(np.int64)
-        cy0 = np.floor(self._u(np.minimum(ya, yb) - pad, self.y0)).astype(np.int64)
-        cy1 = np.floor(self._u(np.maximum(ya, yb) + pad, self.y0)).astype(np.int64)
-        cx0, cy0 = np.maximum(cx0, 0), np.maximum(cy0, 0)
-        cx1, cy1 = np.minimum(cx1, self.nx - 1), np.minimum(cy1, self.ny - 1)
-        w = cx1 - cx0 + 1
-        piece, k = _expand(np.zeros(w.shape[0], dtype=np.int64), w * (cy1 - cy0 + 1))
-        cell = (cy0[piece] + k // w[piece]) * self.nx + cx0[piece] + k % w[piece]
-        key = np.sort(seg[piece] * (self.nx * self.ny) + cell)
-        key = key[np.r_[True, key[1:] != key[:-1]]]  # np.unique, without its hash table
-        return np.divmod(key, self.nx * self.ny)
+        n_cells = self.nx * self.ny
+        keys = []
+        for lo, hi in _chunks(9 * pieces, _CHUNK):
+            seg, k = _expand(np.full(hi - lo, 0, dtype=np.int64), pieces[lo:hi])
+            seg += lo
+            n = pieces[seg]
+            t0, t1 = k / n, (k + 1) / n
+            sx, sy, ddx, ddy = self.sax[seg], self.say[seg], dx[seg], dy[seg]
+            xa, xb = sx + t0 * ddx, sx + t1 * ddx
+            ya, yb = sy + t0 * ddy, sy + t1 * ddy
+            del t0, t1, n, k, sx, sy, ddx, ddy
+            cx0 = np.maximum(np.floor(self._u(np.minimum(xa, xb) - pad, self.x0)), 0)
+            cx1 = np.minimum(np.floor(self._u(np.maximum(xa, xb) + pad, self.x0)),
+                             self.nx - 1)
+            cy0 = np.maximum(np.floor(self._u(np.minimum(ya, yb) - pad, self.y0)), 0)
+            cy1 = np.minimum(np.floor(self._u(np.maximum(ya, yb) + pad, self.y0)),
+                             self.ny - 1)
+            del xa, xb, ya, yb
+            cx0, cy0 = cx0.astype(np.int64), cy0.astype(np.int64)
+            w = cx1.astype(np.int64) - cx0 + 1
+            piece, k = _expand(np.zeros(w.shape[0], dtype=np.int64),
+                               w * (cy1.astype(np.int64) - cy0 + 1))
+            del cx1, cy1
+            iy, ix = cy0[piece] + k // w[piece], cx0[piece] + k % w[piece]
+            seg = seg[piece]
+            del piece, k
+            # Keep the cells the segment's line passes within half a cell (+ 1/64) of.
+            sdx, sdy = dx[seg], dy[seg]
+            dist = (sdx * ((self.y0 + (iy + 0.5) * size) - self.say[seg])
+                    - sdy * ((self.x0 + (ix + 0.5) * size) - self.sax[seg]))
+            reach = (np.abs(sdx) + np.abs(sdy)) * (size * (0.5 + 1 / 64))
+            keep = np.abs(dist) <= reach
+            del sdx, sdy, dist, reach
+            key = np.sort(seg[keep] * n_cells + (iy[keep] * self.nx + ix[keep]))
+            keys.append(key[np.r_[True, key[1:] != key[:-1]]])  # np.unique, without a hash
+        key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+        seg, cell = np.divmod(key, n_cells)
+        return seg.astype(np.int32), cell.astype(np.int32)
+
+    def _candidates(self, geoms: np.ndarray, tree: STRtree, seg: np.ndarray,
+                    block: np.ndarray) -> None:
+        """Candidates per block (CSR, in code order): the polygons meeting each mixed
+        cell, widened by a hair (they serve assign_one and `around`).
+
+        A polygon with a segment listed in the cell is one (or near enough: a superset is
+        harmless). Any other has no boundary within the cell's reach, so holds all of the
+        cell or none of it: its centre tells (only polygons that overlap another can hold
+        a mixed cell that way; the centres are tested on the prepared polygons).
+        """
+        n_geoms, n_blocks = len(geoms), self.mixed_cells.shape[0]
+        key = block.astype(np.int64) * n_geoms + self.spoly[seg]
+        key = np.sort(key)
+        key = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
+        iy, ix = np.divmod(self.mixed_cells, self.nx)
+        cx, cy = self.x0 + (ix + 0.5) * self.size, self.y0 + (iy + 0.5) * self.size
+        at, hit = tree.query(shapely.points(cx, cy))  # bounding boxes holding the centre
+        probe = at * n_geoms + hit
+        pos = np.minimum(np.searchsorted(key, probe), max(key.size - 1, 0))
+        new = np.flatnonzero(key[pos] != probe) if key.size else np.arange(probe.size)
+        at, hit = at[new], hit[new]
+        inside = shapely.intersects_xy(geoms[hit], cx[at], cy[at])
+        if inside.any():
+            key = np.sort(np.concatenate([key, probe[new[inside]]]))
+        self.cand = (key % n_geoms).astype(np.int32)
+        self.cand_start = np.searchsorted(key // n_geoms, np.arange(n_blocks + 1)
+                                          ).astype(np.int32)
 
     def _u(self, v: np.ndarray, origin: float) -> np.ndarray:
         """Position in cell lengths: the one expression all cell numbers come from."""
@@ -182,68 +239,92 @@ class _RasterBuild:
 
     def _fine(self, geoms: np.ndarray, seg: np.ndarray, block: np.ndarray) -> None:
         """Split each mixed cell into F×F fine cells, list the segments meeting each, and
-        find each fine centre's owner."""
+        find each fine centre's owner (entries and blocks in chunks: bounded memory)."""
         n_blocks = self.mixed_cells.shape[0]
         per_block = np.bincount(block, minlength=n_blocks)
         split = 2 ** np.ceil(np.log2(np.maximum(per_block / _SEGS_PER_FINE, 1.0)))
         split = np.minimum(split, _MAX_SPLIT).astype(np.int64)
         self.split = split.astype(np.int32)
         self.fine_base = np.concatenate([[0], np.cumsum(split * split)]).astype(np.int32)
-        by, bx = np.divmod(self.mixed_cells, self.nx)
-        # Fine cells of each (segment, block) entry's bounding box, clipped to the block.
-        f = split[block]
-        ax, ay, bx_, by_ = self.sax[seg], self.say[seg], self.sbx[seg], self.sby[seg]
-        fx0 = np.floor(self._u(np.minimum(ax, bx_), self.x0) * f).astype(np.int64)
-        fx1 = np.floor(self._u(np.maximum(ax, bx_), self.x0) * f).astype(np.int64)
-        fy0 = np.floor(self._u(np.minimum(ay, by_), self.y0) * f).astype(np.int64)
-        fy1 = np.floor(self._u(np.maximum(ay, by_), self.y0) * f).astype(np.int64)
-        fx0 = np.clip(fx0 - bx[block] * f, 0, f - 1)
-        fx1 = np.clip(fx1 - bx[block] * f, 0, f - 1)
-        fy0 = np.clip(fy0 - by[block] * f, 0, f - 1)
-        fy1 = np.clip(fy1 - by[block] * f, 0, f - 1)
-        w = fx1 - fx0 + 1
-        ent, k = _expand(np.zeros(w.shape[0], dtype=np.int64), w * (fy1 - fy0 + 1))
-        s, b, f = seg[ent], block[ent], f[ent]
-        gx = bx[b] * f + fx0[ent] + k % w[ent]  # fine numbers in the whole raster
-        gy = by[b] * f + fy0[ent] + k // w[ent]
-        # Drop segments whose line misses the fine cell (widened by a cell/64, far more
-        # than rounding): a diagonal segment's box holds many cells it never meets.
-        h = self.size / f
-        cx, cy = self._ref(gx, gy, f)
-        dx, dy = self.sbx[s] - self.sax[s], self.sby[s] - self.say[s]
-        dist = dx * (cy - self.say[s]) - dy * (cx - self.sax[s])
-        reach = (np.abs(dx) + np.abs(dy)) * h * (0.5 + 1 / 64)
-        keep = np.flatnonzero(np.abs(dist) <= reach)
-        s, b, f, gx, gy = s[keep], b[keep], f[keep], gx[keep], gy[keep]
-        dx, dy, dist = dx[keep], dy[keep], dist[keep]
-        fine = self.fine_base[b] + (gy - by[b] * f) * f + (gx - bx[b] * f)
-        order = np.argsort(fine, kind="stable")
-        fine, s, dx, dy, dist = fine[order], s[order], dx[order], dy[order], dist[order]
         n_fine = int(self.fine_base[-1])
-        self.fine_start = np.searchsorted(fine, np.arange(n_fine + 1)).astype(np.int32)
-        # Orient each listed segment so that its fine centre lies on its left (dist > 0).
-        flip = dist < 0
+        by, bx = np.divmod(self.mixed_cells.astype(np.int64), self.nx)
+        doubt = np.zeros(n_fine, dtype=bool)
+        parts = [self._fine_entries(seg[lo:hi], block[lo:hi], split, bx, by, doubt)
+                 for lo, hi in _chunks(split[block] ** 2, _CHUNK)]
+        fine = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
+        order = np.argsort(fine, kind="stable")
+        self.fine_start = np.searchsorted(fine[order], np.arange(n_fine + 1)
+                                          ).astype(np.int32)
+        del fine
+        s = np.concatenate([p[1] for p in parts])[order] if parts else np.zeros(0, np.int32)
+        flip = np.concatenate([p[2] for p in parts])[order] if parts else np.zeros(0, bool)
+        del parts, order
+        # Each listed segment oriented so that its fine centre lies on its left.
         self.eax = np.where(flip, self.sbx[s], self.sax[s])
         self.eay = np.where(flip, self.sby[s], self.say[s])
+        dx, dy = self.sbx[s] - self.sax[s], self.sby[s] - self.say[s]
         self.edx, self.edy = np.where(flip, -dx, dx), np.where(flip, -dy, dy)
-        self.eseg = s.astype(np.int32)
+        self.eseg = s
+        del dx, dy, flip
         # Owner of every fine centre; a centre on (or within rounding of) a listed line, or
         # in two polygons, or a cell with a segment of an invalid polygon: ask shapely.
-        fb = np.repeat(np.arange(n_blocks), split * split)
-        fs = split[fb]
-        k = np.arange(n_fine) - self.fine_base[fb]
-        cx, cy = self._ref(bx[fb] * fs + k % fs, by[fb] * fs + k // fs, fs)
-        # Every polygon covering a centre meets its cell's box, so is among the block's
-        # candidates: test those with the prepared polygons (no point objects, no tree).
-        at, c = _expand(self.cand_start[fb].astype(np.int64),
-                        np.diff(self.cand_start)[fb].astype(np.int64))
-        hit = self.cand[c].astype(np.int64)
-        covers = shapely.intersects_xy(geoms[hit], cx[at], cy[at])
-        at, hit = at[covers], hit[covers]
-        ref = np.full(n_fine, _OUTSIDE, dtype=np.int64)
-        ref[at] = hit
-        doubt = np.bincount(at, minlength=n_fine) > 1
+        ref = np.full(n_fine, _OUTSIDE, dtype=np.int32)
+        n_cand = np.diff(self.cand_start).astype(np.int64)
+        for lo, hi in _chunks(n_cand * split * split, _CHUNK):
+            f0, f1 = int(self.fine_base[lo]), int(self.fine_base[hi])
+            fb = np.repeat(np.arange(lo, hi), split[lo:hi] ** 2)
+            fs = split[fb]
+            k = np.arange(f0, f1) - self.fine_base[fb]
+            cx, cy = self._ref(bx[fb] * fs + k % fs, by[fb] * fs + k // fs, fs)
+            del fs, k
+            # Every polygon covering a centre meets its cell's box, so is among the
+            # block's candidates: test those with the prepared polygons (no point objects).
+            at, c = _expand(self.cand_start[fb].astype(np.int64), n_cand[fb])
+            hit = self.cand[c]
+            covers = shapely.intersects_xy(geoms[hit], cx[at], cy[at])
+            at, hit = at[covers], hit[covers]
+            ref[f0 + at] = hit
+            doubt[f0:f1] |= np.bincount(at, minlength=f1 - f0) > 1
+        ref[doubt] = _EXACT
+        self.fine_ref = ref
+
+    def _fine_entries(self, seg: np.ndarray, block: np.ndarray, split: np.ndarray,
+                      bx: np.ndarray, by: np.ndarray, doubt: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(fine cell, segment, flip) for the fine cells each (segment, block) entry
+        meets: those of the segment's box in the block, less those its line misses.
+        Marks in `doubt` the fine cells whose centre only shapely can place."""
+        f = split[block]
+        sax, say, sbx, sby = self.sax[seg], self.say[seg], self.sbx[seg], self.sby[seg]
+        ox, oy = bx[block] * f, by[block] * f  # the block's first fine column and row
+        fx0 = np.clip(np.floor(self._u(np.minimum(sax, sbx), self.x0) * f) - ox, 0, f - 1)
+        fx1 = np.clip(np.floor(self._u(np.maximum(sax, sbx), self.x0) * f) - ox, 0, f - 1)
+        fy0 = np.clip(np.floor(self._u(np.minimum(say, sby), self.y0) * f) - oy, 0, f - 1)
+        fy1 = np.clip(np.floor(self._u(np.maximum(say, sby), self.y0) * f) - oy, 0, f - 1)
+        fx0, fy0 = fx0.astype(np.int64), fy0.astype(np.int64)
+        w = fx1.astype(np.int64) - fx0 + 1
+        ent, k = _expand(np.zeros(w.shape[0], dtype=np.int64),
+                         w * (fy1.astype(np.int64) - fy0 + 1))
+        del fx1, fy1
+        f_e = f[ent]
+        gx = ox[ent] + fx0[ent] + k % w[ent]  # fine numbers in the whole raster
+        gy = oy[ent] + fy0[ent] + k // w[ent]
+        del k
+        # Drop segments whose line misses the fine cell (widened by a cell/64, far more
+        # than rounding): a diagonal segment's box holds many cells it never meets.
+        cx, cy = self._ref(gx, gy, f_e)
+        ax, ay = sax[ent], say[ent]
+        dx, dy = sbx[ent] - ax, sby[ent] - ay
+        dist = dx * (cy - ay) - dy * (cx - ax)
+        del cx, cy, ax, ay
+        reach = (np.abs(dx) + np.abs(dy)) * (self.size / f_e) * (0.5 + 1 / 64)
+        keep = np.flatnonzero(np.abs(dist) <= reach)
+        del dx, dy, reach
+        ent, dist = ent[keep], dist[keep]
+        b = block[ent]
+        fine = (self.fine_base[b] + (gy[keep] - oy[ent]) * f_e[keep]
+                + (gx[keep] - ox[ent])).astype(np.int32)
+        s = seg[ent]
         doubt[fine[np.abs(dist) <= self.thr]] = True
         doubt[fine[self.sbad[s]]] = True
-        ref[doubt] = _EXACT
-        self.fine_ref = ref.astype(np.int32)
+        return fine, s, dist < 0
