@@ -87,7 +87,7 @@ class _RasterBuild:
         self.nx = int(np.ceil((x1 - x0) / size)) + 2
         self.ny = int(np.ceil((y1 - y0) / size)) + 2
         self._segments(geoms, size)
-        seg, coarse = self._coarse_entries(size)
+        seg, coarse, boxed = self._coarse_entries(size)
         mixed = np.zeros(self.ny * self.nx, dtype=bool)
         mixed[coarse] = True
         # Unmixed cells form regions no boundary crosses: one test per region.
@@ -113,12 +113,13 @@ class _RasterBuild:
         block = _BLOCK0 - cells[coarse]  # block of each entry
         del coarse
         self._candidates(geoms, tree, seg, block)
-        self._fine(geoms, seg, block)
+        self._fine(geoms, seg, block, boxed[mixed_cells])
+        del boxed
         # Views that index to plain numbers, for the single-point path (numpy scalars
         # cost twice as much).
         self.one = SimpleNamespace(**{name: memoryview(getattr(self, name)) for name in (
-            "cells", "split", "fine_base", "fine_start", "fine_ref", "eax", "eay", "edx",
-            "edy", "eseg", "sax", "say", "sbx", "sby", "spoly")})
+            "cells", "split", "fine_base", "fine_start", "fine_ref", "eseg", "eflip", "sax",
+            "say", "sbx", "sby", "sdx", "sdy", "spoly")})
 
     # -- building ------------------------------------------------------------------------
     def _segments(self, geoms: np.ndarray, size: float) -> None:
@@ -131,6 +132,7 @@ class _RasterBuild:
         a, b = xy[same], xy[same + 1]
         self.sax, self.say, self.sbx, self.sby = (np.ascontiguousarray(c) for c in
                                                   (a[:, 0], a[:, 1], b[:, 0], b[:, 1]))
+        self.sdx, self.sdy = self.sbx - self.sax, self.sby - self.say
         self.spoly = poly[ring[same]].astype(np.int32)
         # A polygon whose rings cross (invalid) is not the even-odd region of its rings.
         self.sbad = ~shapely.is_valid(geoms)[self.spoly]
@@ -142,9 +144,9 @@ class _RasterBuild:
         d_max = float(max(np.abs(b - a).max(initial=0.0), size))
         self.thr = 16.0 * _U * (2.0 * (size + d_max)) ** 2
 
-    def _coarse_entries(self, size: float) -> tuple[np.ndarray, np.ndarray]:
+    def _coarse_entries(self, size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(segment, cell) for every cell a segment may meet, without duplicates, sorted
-        by segment (int32 both).
+        by segment (int32 both); and per cell, how many segments' pieces' boxes meet it.
 
         A segment is cut into pieces no longer than a cell on either axis; each piece's
         box, widened by far more than the rounding of its computed ends, meets ≤ 3×3
@@ -153,14 +155,15 @@ class _RasterBuild:
         cell/64, far more than rounding) are dropped: the line misses them. Segments are
         taken in chunks, so the temporaries stay bounded at any layer size.
         """
-        dx, dy = self.sbx - self.sax, self.sby - self.say
+        dx, dy = self.sdx, self.sdy
         pieces = np.maximum(np.ceil(np.maximum(np.abs(dx), np.abs(dy)) / size), 1
                             ).astype(np.int64)
         big = max(float(np.abs(self.sax).max(initial=0.0)),
                   float(np.abs(self.say).max(initial=0.0)), abs(self.x0), abs(self.y0))
         pad = size * 1e-6 + 64 * _U * big
         n_cells = self.nx * self.ny
-        keys = []
+        segs, cells = [], []
+        boxed = np.zeros(n_cells, dtype=np.int32)
         for lo, hi in _chunks(9 * pieces, _CHUNK):
             seg, k = _expand(np.full(hi - lo, 0, dtype=np.int64), pieces[lo:hi])
             seg += lo
@@ -182,21 +185,25 @@ class _RasterBuild:
             piece, k = _expand(np.zeros(w.shape[0], dtype=np.int64),
                                w * (cy1.astype(np.int64) - cy0 + 1))
             del cx1, cy1
-            iy, ix = cy0[piece] + k // w[piece], cx0[piece] + k % w[piece]
-            seg = seg[piece]
-            del piece, k
+            key = np.sort(seg[piece] * n_cells + (cy0[piece] + k // w[piece]) * self.nx
+                          + cx0[piece] + k % w[piece])
+            del piece, k, seg
+            key = key[np.r_[True, key[1:] != key[:-1]]]  # np.unique, without a hash table
+            seg, cell = np.divmod(key, n_cells)
+            boxed += np.bincount(cell, minlength=n_cells).astype(np.int32)
+            iy, ix = np.divmod(cell, self.nx)
             # Keep the cells the segment's line passes within half a cell (+ 1/64) of.
             sdx, sdy = dx[seg], dy[seg]
             dist = (sdx * ((self.y0 + (iy + 0.5) * size) - self.say[seg])
                     - sdy * ((self.x0 + (ix + 0.5) * size) - self.sax[seg]))
             reach = (np.abs(sdx) + np.abs(sdy)) * (size * (0.5 + 1 / 64))
             keep = np.abs(dist) <= reach
-            del sdx, sdy, dist, reach
-            key = np.sort(seg[keep] * n_cells + (iy[keep] * self.nx + ix[keep]))
-            keys.append(key[np.r_[True, key[1:] != key[:-1]]])  # np.unique, without a hash
-        key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
-        seg, cell = np.divmod(key, n_cells)
-        return seg.astype(np.int32), cell.astype(np.int32)
+            del sdx, sdy, dist, reach, iy, ix
+            segs.append(seg[keep].astype(np.int32))
+            cells.append(cell[keep].astype(np.int32))
+        if not segs:
+            return np.zeros(0, np.int32), np.zeros(0, np.int32), boxed
+        return np.concatenate(segs), np.concatenate(cells), boxed
 
     def _candidates(self, geoms: np.ndarray, tree: STRtree, seg: np.ndarray,
                     block: np.ndarray) -> None:
@@ -237,11 +244,11 @@ class _RasterBuild:
         h = self.size / split
         return self.x0 + (gx + 0.5) * h, self.y0 + (gy + 0.5) * h
 
-    def _fine(self, geoms: np.ndarray, seg: np.ndarray, block: np.ndarray) -> None:
-        """Split each mixed cell into F×F fine cells, list the segments meeting each, and
-        find each fine centre's owner (entries and blocks in chunks: bounded memory)."""
-        n_blocks = self.mixed_cells.shape[0]
-        per_block = np.bincount(block, minlength=n_blocks)
+    def _fine(self, geoms: np.ndarray, seg: np.ndarray, block: np.ndarray,
+              per_block: np.ndarray) -> None:
+        """Split each mixed cell into F×F fine cells (F from `per_block`, the segments
+        whose pieces' boxes meet it), list the segments meeting each, and find each fine
+        centre's owner (entries and blocks in chunks: bounded memory)."""
         split = 2 ** np.ceil(np.log2(np.maximum(per_block / _SEGS_PER_FINE, 1.0)))
         split = np.minimum(split, _MAX_SPLIT).astype(np.int64)
         self.split = split.astype(np.int32)
@@ -256,16 +263,13 @@ class _RasterBuild:
         self.fine_start = np.searchsorted(fine[order], np.arange(n_fine + 1)
                                           ).astype(np.int32)
         del fine
-        s = np.concatenate([p[1] for p in parts])[order] if parts else np.zeros(0, np.int32)
-        flip = np.concatenate([p[2] for p in parts])[order] if parts else np.zeros(0, bool)
+        # The listed segments (5 bytes each), and whether the fine centre lies on the
+        # right of a→b: a point's side is then the orientation's sign, flipped (exactly).
+        self.eseg = (np.concatenate([p[1] for p in parts])[order] if parts
+                     else np.zeros(0, np.int32))
+        self.eflip = (np.concatenate([p[2] for p in parts])[order] if parts
+                      else np.zeros(0, bool))
         del parts, order
-        # Each listed segment oriented so that its fine centre lies on its left.
-        self.eax = np.where(flip, self.sbx[s], self.sax[s])
-        self.eay = np.where(flip, self.sby[s], self.say[s])
-        dx, dy = self.sbx[s] - self.sax[s], self.sby[s] - self.say[s]
-        self.edx, self.edy = np.where(flip, -dx, dx), np.where(flip, -dy, dy)
-        self.eseg = s
-        del dx, dy, flip
         # Owner of every fine centre; a centre on (or within rounding of) a listed line, or
         # in two polygons, or a cell with a segment of an invalid polygon: ask shapely.
         ref = np.full(n_fine, _OUTSIDE, dtype=np.int32)
@@ -314,7 +318,7 @@ class _RasterBuild:
         # than rounding): a diagonal segment's box holds many cells it never meets.
         cx, cy = self._ref(gx, gy, f_e)
         ax, ay = sax[ent], say[ent]
-        dx, dy = sbx[ent] - ax, sby[ent] - ay
+        dx, dy = self.sdx[seg][ent], self.sdy[seg][ent]
         dist = dx * (cy - ay) - dy * (cx - ax)
         del cx, cy, ax, ay
         reach = (np.abs(dx) + np.abs(dy)) * (self.size / f_e) * (0.5 + 1 / 64)
