@@ -14,6 +14,7 @@ from shapely import STRtree
 
 from boundaries.crs import distance_m, metric_transformer, to_metres
 from boundaries.units import min_metres_per_degree
+from geo_service.index import parallel
 from geo_service.index.raster import _CellRaster
 from geo_service.index.raster_build import _prepare_now
 
@@ -114,7 +115,8 @@ class Proximity:
         built = self._core_cache.get(metres)
         if built is None:
             shrunk = shapely.segmentize(
-                shapely.buffer(self._geoms_m, -(metres * 1.09 + 0.03), quad_segs=2), 1000.0)
+                parallel.elementwise(lambda g: shapely.buffer(
+                    g, -(metres * 1.09 + 0.03), quad_segs=2), self._geoms_m), 1000.0)
             cores = shapely.transform(shrunk, lambda xy: np.column_stack(
                 self._to_m.transform(xy[:, 0], xy[:, 1], direction="INVERSE")))
             _prepare_now(cores)

@@ -15,6 +15,8 @@ import shapely
 from scipy import ndimage
 from shapely import STRtree
 
+from geo_service.index import parallel
+
 # Cell raster: at most this many cells (int32 each: 16 MB).
 _MAX_CELLS = 4_000_000
 _MIN_CELL_DEG = 5e-5  # ~5 m: finer cells would not help and only cost memory
@@ -97,9 +99,9 @@ class _RasterBuild:
         first[regions[::-1]] = np.arange(regions.size - 1, -1, -1)
         owner = np.full(n + 1, len(geoms), dtype=np.int64)
         iy, ix = np.divmod(first[1:], self.nx)
-        at, hit = tree.query(shapely.points(self.x0 + (ix + 0.5) * size,
-                                            self.y0 + (iy + 0.5) * size),
-                             predicate="intersects")
+        at, hit = parallel.query(tree, shapely.points(self.x0 + (ix + 0.5) * size,
+                                                      self.y0 + (iy + 0.5) * size),
+                                 predicate="intersects")
         np.minimum.at(owner, at + 1, hit)  # lowest wins, should polygons overlap
         owner[owner == len(geoms)] = _OUTSIDE
         cells = owner[regions].astype(np.int32)
@@ -135,7 +137,7 @@ class _RasterBuild:
         self.sdx, self.sdy = self.sbx - self.sax, self.sby - self.say
         self.spoly = poly[ring[same]].astype(np.int32)
         # A polygon whose rings cross (invalid) is not the even-odd region of its rings.
-        self.sbad = ~shapely.is_valid(geoms)[self.spoly]
+        self.sbad = ~parallel.elementwise(shapely.is_valid, geoms)[self.spoly]
         # Every coordinate difference an orientation uses (segment sides, point or centre
         # to an endpoint of a segment whose box meets the cell, point to centre) is at most
         # L; computed from rounded differences, an orientation is off by < 8uL² (< 4u per
@@ -221,12 +223,12 @@ class _RasterBuild:
         key = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
         iy, ix = np.divmod(self.mixed_cells, self.nx)
         cx, cy = self.x0 + (ix + 0.5) * self.size, self.y0 + (iy + 0.5) * self.size
-        at, hit = tree.query(shapely.points(cx, cy))  # bounding boxes holding the centre
+        at, hit = parallel.query(tree, shapely.points(cx, cy))  # boxes holding the centre
         probe = at * n_geoms + hit
         pos = np.minimum(np.searchsorted(key, probe), max(key.size - 1, 0))
         new = np.flatnonzero(key[pos] != probe) if key.size else np.arange(probe.size)
         at, hit = at[new], hit[new]
-        inside = shapely.intersects_xy(geoms[hit], cx[at], cy[at])
+        inside = parallel.elementwise(shapely.intersects_xy, geoms[hit], cx[at], cy[at])
         if inside.any():
             key = np.sort(np.concatenate([key, probe[new[inside]]]))
         self.cand = (key % n_geoms).astype(np.int32)
@@ -285,7 +287,7 @@ class _RasterBuild:
             # block's candidates: test those with the prepared polygons (no point objects).
             at, c = _expand(self.cand_start[fb].astype(np.int64), n_cand[fb])
             hit = self.cand[c]
-            covers = shapely.intersects_xy(geoms[hit], cx[at], cy[at])
+            covers = parallel.elementwise(shapely.intersects_xy, geoms[hit], cx[at], cy[at])
             at, hit = at[covers], hit[covers]
             ref[f0 + at] = hit
             doubt[f0:f1] |= np.bincount(at, minlength=f1 - f0) > 1
