@@ -65,16 +65,20 @@ def _prepare_now(geoms: np.ndarray) -> None:
         shapely.contains_xy(geoms[full], shapely.get_x(reps), shapely.get_y(reps))
 
 
-
 class _RasterBuild:
     """Cells, fine cells and their boundary segments, as built.
 
     Cell numbers come from u = (x - x0) / size, one float expression that is monotone in
     x (as every rounded operation is); fine numbers from u * F (F a power of two: exact).
-    So a segment whose bounding box meets the box spanned by two float points is listed
-    in (or marks mixed) every cell between their cells: no boundary separates two points
-    of the same fine cell, or of the same region of 4-adjacent unmixed cells. (Only the
-    coarse pass, which cuts long segments into cell-sized pieces, needs a small pad.)
+    So a segment meeting the box spanned by two float points is listed in (or marks
+    mixed) every cell between their cells: a cell is left out only where the segment's
+    bounding box misses it or its line passes farther from the cell's centre than half
+    the cell plus 1/64 (far beyond rounding). No boundary separates two points of the same
+    fine cell, or of the same region of 4-adjacent unmixed cells. (Only the coarse pass,
+    which cuts long segments into cell-sized pieces, needs a small pad.)
+
+    The build takes its per-(segment, cell) and per-(segment, fine cell) work in chunks
+    of `_CHUNK` rows, so its temporaries stay bounded whatever the layer's size.
     """
 
     def __init__(self, geoms: np.ndarray, tree: STRtree,
@@ -147,8 +151,8 @@ class _RasterBuild:
         self.thr = 16.0 * _U * (2.0 * (size + d_max)) ** 2
 
     def _coarse_entries(self, size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(segment, cell) for every cell a segment may meet, without duplicates, sorted
-        by segment (int32 both); and per cell, how many segments' pieces' boxes meet it.
+        """(segment, cell) for every cell a segment may meet, without duplicates (int32
+        both); and per cell, how many segments' pieces' boxes meet it.
 
         A segment is cut into pieces no longer than a cell on either axis; each piece's
         box, widened by far more than the rounding of its computed ends, meets ≤ 3×3
@@ -165,7 +169,7 @@ class _RasterBuild:
         pad = size * 1e-6 + 64 * _U * big
         n_cells = self.nx * self.ny
         segs, cells = [], []
-        boxed = np.zeros(n_cells, dtype=np.int32)
+        boxed = []
         for lo, hi in _chunks(9 * pieces, _CHUNK):
             seg, k = _expand(np.full(hi - lo, 0, dtype=np.int64), pieces[lo:hi])
             seg += lo
@@ -187,12 +191,16 @@ class _RasterBuild:
             piece, k = _expand(np.zeros(w.shape[0], dtype=np.int64),
                                w * (cy1.astype(np.int64) - cy0 + 1))
             del cx1, cy1
-            key = np.sort(seg[piece] * n_cells + (cy0[piece] + k // w[piece]) * self.nx
-                          + cx0[piece] + k % w[piece])
+            key = (seg[piece] * n_cells + (cy0[piece] + k // w[piece]) * self.nx
+                   + cx0[piece] + k % w[piece])
+            multi = pieces[seg[piece]] > 1  # only a segment's pieces can share a cell
             del piece, k, seg
-            key = key[np.r_[True, key[1:] != key[:-1]]]  # np.unique, without a hash table
+            if multi.any():
+                twice = np.sort(key[multi])
+                twice = twice[np.r_[True, twice[1:] != twice[:-1]]]  # np.unique, no hash
+                key = np.concatenate([key[~multi], twice])
             seg, cell = np.divmod(key, n_cells)
-            boxed += np.bincount(cell, minlength=n_cells).astype(np.int32)
+            boxed.append(cell.astype(np.int32))
             iy, ix = np.divmod(cell, self.nx)
             # Keep the cells the segment's line passes within half a cell (+ 1/64) of.
             sdx, sdy = dx[seg], dy[seg]
@@ -204,7 +212,8 @@ class _RasterBuild:
             segs.append(seg[keep].astype(np.int32))
             cells.append(cell[keep].astype(np.int32))
         if not segs:
-            return np.zeros(0, np.int32), np.zeros(0, np.int32), boxed
+            return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(n_cells, np.int64)
+        boxed = np.bincount(np.concatenate(boxed), minlength=n_cells)
         return np.concatenate(segs), np.concatenate(cells), boxed
 
     def _candidates(self, geoms: np.ndarray, tree: STRtree, seg: np.ndarray,
