@@ -271,8 +271,8 @@ class _RasterBuild:
                  for lo, hi in _chunks(split[block] ** 2, _CHUNK)]
         fine = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
         order = np.argsort(fine, kind="stable")
-        self.fine_start = np.searchsorted(fine[order], np.arange(n_fine + 1)
-                                          ).astype(np.int32)
+        self.fine_start = np.zeros(n_fine + 1, dtype=np.int32)
+        np.cumsum(np.bincount(fine, minlength=n_fine), out=self.fine_start[1:])
         del fine
         # The listed segments (5 bytes each), and whether the fine centre lies on the
         # right of a→b: a point's side is then the orientation's sign, flipped (exactly).
