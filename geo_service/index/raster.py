@@ -73,7 +73,7 @@ class _CellRaster(_RasterBuild):
         for e in range(one.fine_start[fine], one.fine_start[fine + 1]):
             s = one.eseg[e]
             ax, ay = one.sax[s], one.say[s]
-            side = one.sdx[s] * (y - ay) - one.sdy[s] * (x - ax)
+            side = (one.sbx[s] - ax) * (y - ay) - (one.sby[s] - ay) * (x - ax)
             if one.eflip[e]:
                 side = -side  # > 0: on the fine centre's side
             if side > thr:
@@ -139,7 +139,8 @@ class _CellRaster(_RasterBuild):
             pt, e = _expand(lo[test], counts[test])  # (point, listed segment) pairs
             px, py = x[at[test]], y[at[test]]
             s = self.eseg[e]
-            side = self.sdx[s] * (py[pt] - self.say[s]) - self.sdy[s] * (px[pt] - self.sax[s])
+            ax, ay = self.sax[s], self.say[s]
+            side = (self.sbx[s] - ax) * (py[pt] - ay) - (self.sby[s] - ay) * (px[pt] - ax)
             np.negative(side, out=side, where=self.eflip[e])  # > 0: the centre's side
             near = np.flatnonzero(side <= self.thr)  # not surely on the centre's side
             unsure = np.abs(side[near]) <= self.thr

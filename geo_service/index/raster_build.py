@@ -120,12 +120,12 @@ class _RasterBuild:
         del coarse
         self._candidates(geoms, tree, seg, block)
         self._fine(geoms, seg, block, boxed[mixed_cells])
-        del boxed
+        del boxed, self.sdx, self.sdy, self.sbad  # only the build needs these
         # Views that index to plain numbers, for the single-point path (numpy scalars
         # cost twice as much).
         self.one = SimpleNamespace(**{name: memoryview(getattr(self, name)) for name in (
             "cells", "split", "fine_base", "fine_start", "fine_ref", "eseg", "eflip", "sax",
-            "say", "sbx", "sby", "sdx", "sdy", "spoly")})
+            "say", "sbx", "sby", "spoly")})
 
     # -- building ------------------------------------------------------------------------
     def _segments(self, geoms: np.ndarray, size: float) -> None:
@@ -138,7 +138,7 @@ class _RasterBuild:
         a, b = xy[same], xy[same + 1]
         self.sax, self.say, self.sbx, self.sby = (np.ascontiguousarray(c) for c in
                                                   (a[:, 0], a[:, 1], b[:, 0], b[:, 1]))
-        self.sdx, self.sdy = self.sbx - self.sax, self.sby - self.say
+        self.sdx, self.sdy = self.sbx - self.sax, self.sby - self.say  # (build only)
         self.spoly = poly[ring[same]].astype(np.int32)
         # A polygon whose rings cross (invalid) is not the even-odd region of its rings.
         self.sbad = ~parallel.elementwise(shapely.is_valid, geoms)[self.spoly]
