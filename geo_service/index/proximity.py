@@ -117,12 +117,16 @@ class Proximity:
             shrunk = shapely.segmentize(
                 parallel.elementwise(lambda g: shapely.buffer(
                     g, -(metres * 1.09 + 0.03), quad_segs=2), self._geoms_m), 1000.0)
-            cores = shapely.transform(shrunk, lambda xy: np.column_stack(
-                self._to_m.transform(xy[:, 0], xy[:, 1], direction="INVERSE")))
+            cores = shapely.transform(shrunk, lambda xy: parallel.elementwise(
+                self._to_degrees, xy[:, 0], xy[:, 1]))
             _prepare_now(cores)
             built = cores, _CellRaster(cores, STRtree(cores), self.bounds, self._max_cells)
             self._core_cache[metres] = built  # a racing thread builds an equal copy
         return built
+
+    def _to_degrees(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Metric coordinates back to lon/lat (n × 2)."""
+        return np.column_stack(self._to_m.transform(x, y, direction="INVERSE"))
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float]:
         """(position, metres) of the polygon nearest a point; (-1, inf) if empty."""
