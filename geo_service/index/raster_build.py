@@ -55,6 +55,13 @@ def _chunks(weights: np.ndarray, limit: int) -> list[tuple[int, int]]:
     return out
 
 
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """np.argsort(keys, kind="stable") for int32 keys >= 0, in two 16-bit radix passes
+    (numpy sorts 16-bit keys by radix, in linear time)."""
+    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
+
+
 def _prepare_now(geoms: np.ndarray) -> None:
     """Prepare polygons and build their point locators, which GEOS would otherwise build
     lazily: here, in one thread, so concurrent first lookups never race on that."""
@@ -133,11 +140,10 @@ class _RasterBuild:
         the boundary by rounding), with their polygon and the orientation error bound."""
         rings, poly = shapely.get_parts(shapely.boundary(geoms), return_index=True)
         xy, ring = shapely.get_coordinates(rings, return_index=True)
-        same = np.flatnonzero((ring[1:] == ring[:-1])
-                              & np.any(xy[1:] != xy[:-1], axis=1))  # drop empty segments
-        a, b = xy[same], xy[same + 1]
-        self.sax, self.say, self.sbx, self.sby = (np.ascontiguousarray(c) for c in
-                                                  (a[:, 0], a[:, 1], b[:, 0], b[:, 1]))
+        x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+        del xy
+        same = np.flatnonzero((ring[1:] == ring[:-1]) & ((x[1:] != x[:-1]) | (y[1:] != y[:-1])))
+        self.sax, self.say, self.sbx, self.sby = x[same], y[same], x[same + 1], y[same + 1]
         self.sdx, self.sdy = self.sbx - self.sax, self.sby - self.say  # (build only)
         self.spoly = poly[ring[same]].astype(np.int32)
         # A polygon whose rings cross (invalid) is not the even-odd region of its rings.
@@ -147,7 +153,8 @@ class _RasterBuild:
         # L; computed from rounded differences, an orientation is off by < 8uL² (< 4u per
         # product term): beyond 16uL² its sign is certain. (One very long segment raises
         # the bound for all: more points go to shapely, none is answered wrongly.)
-        d_max = float(max(np.abs(b - a).max(initial=0.0), size))
+        d_max = float(max(np.abs(self.sdx).max(initial=0.0),
+                          np.abs(self.sdy).max(initial=0.0), size))
         self.thr = 16.0 * _U * (2.0 * (size + d_max)) ** 2
 
     def _coarse_entries(self, size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -270,7 +277,7 @@ class _RasterBuild:
         parts = [self._fine_entries(seg[lo:hi], block[lo:hi], split, bx, by, doubt)
                  for lo, hi in _chunks(split[block] ** 2, _CHUNK)]
         fine = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
-        order = np.argsort(fine, kind="stable")
+        order = _stable_order(fine)
         self.fine_start = np.zeros(n_fine + 1, dtype=np.int32)
         np.cumsum(np.bincount(fine, minlength=n_fine), out=self.fine_start[1:])
         del fine
