@@ -125,7 +125,7 @@ class _RasterBuild:
             mixed.reshape(self.ny, self.nx), structure=np.ones((3, 3), dtype=bool)).ravel()
         block = _BLOCK0 - cells[coarse]  # block of each entry
         del coarse
-        self._candidates(geoms, tree, seg, block)
+        self._candidates(geoms, seg, block)
         self._fine(geoms, seg, block, boxed[mixed_cells])
         del boxed, self.sdx, self.sdy, self.sbad  # only the build needs these
         # Views that index to plain numbers, for the single-point path (numpy scalars
@@ -223,30 +223,42 @@ class _RasterBuild:
         boxed = np.bincount(np.concatenate(boxed), minlength=n_cells)
         return np.concatenate(segs), np.concatenate(cells), boxed
 
-    def _candidates(self, geoms: np.ndarray, tree: STRtree, seg: np.ndarray,
-                    block: np.ndarray) -> None:
+    def _candidates(self, geoms: np.ndarray, seg: np.ndarray, block: np.ndarray) -> None:
         """Candidates per block (CSR, in code order): the polygons meeting each mixed
         cell, widened by a hair (they serve assign_one and `around`).
 
         A polygon with a segment listed in the cell is one (or near enough: a superset is
         harmless). Any other has no boundary within the cell's reach, so holds all of the
-        cell or none of it: its centre tells (only polygons that overlap another can hold
-        a mixed cell that way; the centres are tested on the prepared polygons).
+        cell or none of it: the cell's centre tells, for the cells in its bounding box
+        (only polygons that overlap another can hold a mixed cell that way).
         """
         n_geoms, n_blocks = len(geoms), self.mixed_cells.shape[0]
-        key = block.astype(np.int64) * n_geoms + self.spoly[seg]
-        key = np.sort(key)
+        key = np.sort(block.astype(np.int64) * n_geoms + self.spoly[seg])
         key = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
-        iy, ix = np.divmod(self.mixed_cells, self.nx)
-        cx, cy = self.x0 + (ix + 0.5) * self.size, self.y0 + (iy + 0.5) * self.size
-        at, hit = parallel.query(tree, shapely.points(cx, cy))  # boxes holding the centre
-        probe = at * n_geoms + hit
-        pos = np.minimum(np.searchsorted(key, probe), max(key.size - 1, 0))
-        new = np.flatnonzero(key[pos] != probe) if key.size else np.arange(probe.size)
-        at, hit = at[new], hit[new]
-        inside = parallel.elementwise(shapely.intersects_xy, geoms[hit], cx[at], cy[at])
+        poly = np.flatnonzero(~shapely.is_empty(geoms))
+        x0, y0, x1, y1 = shapely.bounds(geoms[poly]).T
+        cx0 = np.clip(np.floor(self._u(x0, self.x0)), 0, self.nx - 1).astype(np.int64)
+        cx1 = np.clip(np.floor(self._u(x1, self.x0)), 0, self.nx - 1).astype(np.int64)
+        cy0 = np.clip(np.floor(self._u(y0, self.y0)), 0, self.ny - 1).astype(np.int64)
+        cy1 = np.clip(np.floor(self._u(y1, self.y0)), 0, self.ny - 1).astype(np.int64)
+        w = cx1 - cx0 + 1
+        probes = []
+        for lo, hi in _chunks(w * (cy1 - cy0 + 1), _CHUNK):
+            p, k = _expand(np.zeros(hi - lo, dtype=np.int64), (w * (cy1 - cy0 + 1))[lo:hi])
+            p += lo
+            value = self.cells[(cy0[p] + k // w[p]) * self.nx + cx0[p] + k % w[p]]
+            mixed = value <= _BLOCK0
+            probe = (_BLOCK0 - value[mixed]).astype(np.int64) * n_geoms + poly[p[mixed]]
+            pos = np.minimum(np.searchsorted(key, probe), max(key.size - 1, 0))
+            probes.append(probe[key[pos] != probe] if key.size else probe)
+        probe = np.concatenate(probes) if probes else np.zeros(0, dtype=np.int64)
+        b, hit = np.divmod(probe, n_geoms)
+        iy, ix = np.divmod(self.mixed_cells[b].astype(np.int64), self.nx)
+        inside = parallel.elementwise(shapely.intersects_xy, geoms[hit],
+                                      self.x0 + (ix + 0.5) * self.size,
+                                      self.y0 + (iy + 0.5) * self.size)
         if inside.any():
-            key = np.sort(np.concatenate([key, probe[new[inside]]]))
+            key = np.sort(np.concatenate([key, probe[inside]]))
         self.cand = (key % n_geoms).astype(np.int32)
         self.cand_start = np.searchsorted(key // n_geoms, np.arange(n_blocks + 1)
                                           ).astype(np.int32)
