@@ -1,6 +1,7 @@
-"""The build's heaviest shapely calls on both cores: shapely releases the GIL, so an
-element-wise call over halves of its arrays in two threads takes about half as long and
-gives the same array. The threads end with the call (the server forks after a build).
+"""The build's heaviest shapely and pyproj calls on both cores: predicates, tree queries
+and transforms release the GIL, so an element-wise call over halves of its arrays in two
+threads takes about half as long and gives the same array (`buffer` holds the GIL: no
+gain there). The threads end with the call (the server forks after a build).
 """
 
 from __future__ import annotations

@@ -115,8 +115,7 @@ class Proximity:
         built = self._core_cache.get(metres)
         if built is None:
             shrunk = shapely.segmentize(
-                parallel.elementwise(lambda g: shapely.buffer(
-                    g, -(metres * 1.09 + 0.03), quad_segs=2), self._geoms_m), 1000.0)
+                shapely.buffer(self._geoms_m, -(metres * 1.09 + 0.03), quad_segs=2), 1000.0)
             cores = shapely.transform(shrunk, lambda xy: parallel.elementwise(
                 self._to_degrees, xy[:, 0], xy[:, 1]))
             _prepare_now(cores)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geo_service.index.raster_build import _BLOCK0, _EXACT, _OUTSIDE, _expand, _RasterBuild
+from geo_service.index.raster_build import _BLOCK0, _RasterBuild
+from geo_service.index.raster_fine import _EXACT, _OUTSIDE, _expand
 
 # Tiers as `trace` numbers them (the names `GridIndex.tiers` gives them).
 CELL, FINE, EXACT = 0, 1, 2
