@@ -1,7 +1,8 @@
-"""The build's heaviest shapely and pyproj calls on both cores: predicates, tree queries
-and transforms release the GIL, so an element-wise call over halves of its arrays in two
-threads takes about half as long and gives the same array (`buffer` holds the GIL: no
-gain there). The threads end with the call (the server forks after a build).
+"""The build's heaviest shapely calls on both cores: predicates and tree queries release
+the GIL, so an element-wise call over halves of its arrays in two threads takes about
+half as long and gives the same array. (`buffer` holds the GIL, and a pyproj transformer
+is remade per thread: no gain for either.) The threads end with the call (the server
+forks after a build).
 """
 
 from __future__ import annotations

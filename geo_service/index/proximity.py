@@ -14,7 +14,6 @@ from shapely import STRtree
 
 from boundaries.crs import distance_m, metric_transformer, to_metres
 from boundaries.units import min_metres_per_degree
-from geo_service.index import parallel
 from geo_service.index.raster import _CellRaster
 from geo_service.index.raster_build import _prepare_now
 
@@ -116,8 +115,7 @@ class Proximity:
         if built is None:
             shrunk = shapely.segmentize(
                 shapely.buffer(self._geoms_m, -(metres * 1.09 + 0.03), quad_segs=2), 1000.0)
-            cores = shapely.transform(shrunk, lambda xy: parallel.elementwise(
-                self._to_degrees, xy[:, 0], xy[:, 1]))
+            cores = shapely.transform(shrunk, lambda xy: self._to_degrees(xy[:, 0], xy[:, 1]))
             _prepare_now(cores)
             built = cores, _CellRaster(cores, STRtree(cores), self.bounds, self._max_cells)
             self._core_cache[metres] = built  # a racing thread builds an equal copy
