@@ -27,6 +27,25 @@ _BLOCK0 = -2
 _U = 2.0 ** -53  # unit roundoff of float64
 
 
+def _rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(coordinates n × 2, ring of each, polygon of each ring) of the polygons' rings:
+    their boundaries, read in one pass (no ring objects) for polygons and multipolygons."""
+    try:
+        kind, xy, offsets = shapely.to_ragged_array(geoms)
+    except ValueError:  # other geometry types: through their boundaries' parts
+        kind = None
+    if kind not in (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON):
+        rings, poly = shapely.get_parts(shapely.boundary(geoms), return_index=True)
+        xy, ring = shapely.get_coordinates(rings, return_index=True)
+        return xy, ring, poly
+    part = np.arange(len(geoms))  # polygon of each part
+    if kind == shapely.GeometryType.MULTIPOLYGON:
+        part = np.repeat(part, np.diff(offsets[2]))
+    ring_ends, part_ends = offsets[0], offsets[1]
+    ring = np.repeat(np.arange(ring_ends.shape[0] - 1), np.diff(ring_ends))
+    return xy, ring, part[np.repeat(np.arange(part_ends.shape[0] - 1), np.diff(part_ends))]
+
+
 def _prepare_now(geoms: np.ndarray) -> None:
     """Prepare polygons and build their point locators, which GEOS would otherwise build
     lazily: here, in one thread, so concurrent first lookups never race on that."""
@@ -103,8 +122,7 @@ class _RasterBuild(_FineCells):
     def _segments(self, geoms: np.ndarray, size: float) -> None:
         """The polygons' boundary segments, exactly as given (splitting them would move
         the boundary by rounding), with their polygon and the orientation error bound."""
-        rings, poly = shapely.get_parts(shapely.boundary(geoms), return_index=True)
-        xy, ring = shapely.get_coordinates(rings, return_index=True)
+        xy, ring, poly = _rings(geoms)
         x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
         del xy
         same = np.flatnonzero((ring[1:] == ring[:-1]) & ((x[1:] != x[:-1]) | (y[1:] != y[:-1])))

@@ -43,13 +43,6 @@ def _chunks(weights: np.ndarray, limit: int) -> list[tuple[int, int]]:
     return out
 
 
-def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """np.argsort(keys, kind="stable") for int32 keys >= 0, in two 16-bit radix passes
-    (numpy sorts 16-bit keys by radix, in linear time)."""
-    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
-
-
 class _FineCells:
     """The fine-cell half of `_RasterBuild` (which provides the cells, segments,
     candidates, `_u` and `_ref`)."""
@@ -69,7 +62,7 @@ class _FineCells:
         parts = [self._fine_entries(seg[lo:hi], block[lo:hi], split, bx, by, doubt)
                  for lo, hi in _chunks(split[block] ** 2, _CHUNK)]
         fine = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
-        order = _stable_order(fine)
+        order = np.argsort(fine, kind="stable")
         self.fine_start = np.zeros(n_fine + 1, dtype=np.int32)
         np.cumsum(np.bincount(fine, minlength=n_fine), out=self.fine_start[1:])
         del fine
