@@ -17,6 +17,7 @@ from boundaries.units import min_metres_per_degree
 from geo_service.index.raster import _CellRaster
 from geo_service.index.raster_build import _prepare_now
 
+_EDGE_M = 1000.0  # the cores' longest edge in metres, before going back to degrees
 _LOCAL_DEG = 10.0  # farther than this from the layer's centre, nearest() measures geodesically
 
 
@@ -113,8 +114,13 @@ class Proximity:
         """
         built = self._core_cache.get(metres)
         if built is None:
-            shrunk = shapely.segmentize(
-                shapely.buffer(self._geoms_m, -(metres * 1.09 + 0.03), quad_segs=2), 1000.0)
+            shrunk = shapely.buffer(self._geoms_m, -(metres * 1.09 + 0.03), quad_segs=2)
+            # Only cores with an edge over 1 km change (segmentize would remake them all).
+            xy, which = shapely.get_coordinates(shrunk, return_index=True)
+            step = np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1])) > _EDGE_M
+            long = np.unique(which[1:][step])  # (from a ring's end to the next: harmless)
+            shrunk[long] = shapely.segmentize(shrunk[long], _EDGE_M)
+            del xy, which, step
             cores = shapely.transform(shrunk, lambda xy: self._to_degrees(xy[:, 0], xy[:, 1]))
             _prepare_now(cores)
             built = cores, _CellRaster(cores, STRtree(cores), self.bounds, self._max_cells)
