@@ -77,7 +77,7 @@ class _FineCells:
         # in two polygons, or a cell with a segment of an invalid polygon: ask shapely.
         ref = np.full(n_fine, _OUTSIDE, dtype=np.int32)
         n_cand = np.diff(self.cand_start).astype(np.int64)
-        for lo, hi in _chunks(n_cand * split * split, _CHUNK):
+        for lo, hi in _chunks((n_cand + 1) * split * split, _CHUNK):
             f0, f1 = int(self.fine_base[lo]), int(self.fine_base[hi])
             fb = np.repeat(np.arange(lo, hi), split[lo:hi] ** 2)
             fs = split[fb]
