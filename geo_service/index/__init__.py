@@ -34,9 +34,10 @@ when its fine cell lists segments does it ask shapely, among that cell's few can
 An index is immutable once built, so threads share it without locks.
 
 Modules: `grid_index` (the `GridIndex` class: build, assignment, the exact rule by
-shapely), `raster_build` (building the cell raster: cells, segments, fine cells),
-`raster` (its lookups: the crossing test, batch and single) and `proximity` (distances in
-metres: near-boundary, the polygon cores, nearest). This package never imports Flask.
+shapely), `raster_build` and `raster_fine` (building the cell raster: cells and segments;
+fine cells), `raster` (its lookups: the crossing test, batch and single), `proximity`
+(distances in metres: near-boundary, the polygon cores, nearest) and `parallel` (the
+build's heaviest shapely calls on two cores). This package never imports Flask.
 """
 
 from geo_service.index.grid_index import GridIndex

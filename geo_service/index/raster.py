@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geo_service.index.raster_build import _BLOCK0, _EXACT, _OUTSIDE, _expand, _RasterBuild
+from geo_service.index.raster_build import _BLOCK0, _RasterBuild
+from geo_service.index.raster_fine import _EXACT, _OUTSIDE, _expand
 
 # Tiers as `trace` numbers them (the names `GridIndex.tiers` gives them).
 CELL, FINE, EXACT = 0, 1, 2
@@ -71,14 +72,16 @@ class _CellRaster(_RasterBuild):
         qx, qy = rx - x, ry - y
         thr = self.thr
         for e in range(one.fine_start[fine], one.fine_start[fine + 1]):
-            ex, ey = one.eax[e], one.eay[e]
-            side = one.edx[e] * (y - ey) - one.edy[e] * (x - ex)
+            s = one.eseg[e]
+            ax, ay = one.sax[s], one.say[s]
+            side = (one.sbx[s] - ax) * (y - ay) - (one.sby[s] - ay) * (x - ax)
+            if one.eflip[e]:
+                side = -side  # > 0: on the fine centre's side
             if side > thr:
                 continue  # surely on the centre's side of this segment's line
             if side >= -thr:
                 return _EXACT, b
-            s = one.eseg[e]
-            oa = qx * (one.say[s] - y) - qy * (one.sax[s] - x)
+            oa = qx * (ay - y) - qy * (ax - x)
             ob = qx * (one.sby[s] - y) - qy * (one.sbx[s] - x)
             if abs(oa) <= thr or abs(ob) <= thr:
                 return _EXACT, b
@@ -136,14 +139,16 @@ class _CellRaster(_RasterBuild):
         if test.size:
             pt, e = _expand(lo[test], counts[test])  # (point, listed segment) pairs
             px, py = x[at[test]], y[at[test]]
-            ex, ey = self.eax[e], self.eay[e]
-            side = self.edx[e] * (py[pt] - ey) - self.edy[e] * (px[pt] - ex)
+            s = self.eseg[e]
+            ax, ay = self.sax[s], self.say[s]
+            side = (self.sbx[s] - ax) * (py[pt] - ay) - (self.sby[s] - ay) * (px[pt] - ax)
+            np.negative(side, out=side, where=self.eflip[e])  # > 0: the centre's side
             near = np.flatnonzero(side <= self.thr)  # not surely on the centre's side
             unsure = np.abs(side[near]) <= self.thr
             exact.append(at[test[pt[near[unsure]]]])
             cross = near[~unsure]  # the line surely separates point and centre
             if cross.size:
-                ct, s = pt[cross], self.eseg[e[cross]]
+                ct, s = pt[cross], s[cross]
                 t = test[ct]
                 rx, ry = self._ref(gx[t], gy[t], f[t])
                 px, py = px[ct], py[ct]
