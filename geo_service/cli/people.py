@@ -27,7 +27,7 @@ def import_households_cmd(path: str, crs: str | None, dry_run: bool, as_json: bo
     if vi is None:
         raise click.ClickException("no boundary version is live: import grids first")
     t0 = time.perf_counter()
-    with unit_of_work(svc.engine, commit=not dry_run) as uow:
+    with unit_of_work(svc.engine) as uow:  # a dry run writes nothing (import_households)
         result = import_households(uow.conn, path, vi.grids, vi.groups, crs=crs, dry_run=dry_run,
                                    actor=os.environ.get("USER", "cli"))
     echo_report(result.to_dict(), as_json)

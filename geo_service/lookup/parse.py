@@ -214,10 +214,7 @@ def read_points(points: list[Any]
             unread[i] = ("invalid_point", "point",
                          "a point must be [lon, lat] (or [lon, lat, altitude])")
             continue
-        if len(p) == 3 and (type(p[2]) not in _NUMBER_TYPES or not abs(p[2]) <= sys.float_info.max):
-            unread[i] = ("invalid_number", "altitude", "an altitude must be a finite JSON number")
-            continue
-        for field, v in zip(("lon", "lat"), p[:2], strict=True):
+        for field, v in zip(("lon", "lat", "altitude"), p, strict=False):
             if type(v) not in _NUMBER_TYPES or not abs(v) <= sys.float_info.max:
                 shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
                 unread[i] = ("invalid_number", field,

@@ -15,17 +15,9 @@ from geo_service.versions.importing import (
     import_areas,
     stage_level,
 )
-from geo_service.versions.reading import (
-    UnknownVersion,
-    area_frame,
-    layer,
-    rows_in,
-    valid_in,
-    valid_in_draft,
-)
-from geo_service.versions.snapshot import AreaInfo, VersionIndex, build_indexes
+from geo_service.versions.reading import UnknownVersion, area_frame, valid_in
+from geo_service.versions.snapshot import VersionIndex, build_indexes
 
-__all__ = ["AreaInfo", "ImportRefused", "ImportResult", "UnknownVersion", "VersionIndex",
-           "area_frame", "build_indexes", "create_draft", "import_areas", "layer",
-           "live_version", "publish", "resolve_version", "rows_in", "stage_level",
-           "valid_in", "valid_in_draft", "versions"]
+__all__ = ["ImportRefused", "ImportResult", "UnknownVersion", "VersionIndex", "area_frame",
+           "build_indexes", "create_draft", "import_areas", "live_version", "publish",
+           "resolve_version", "stage_level", "valid_in", "versions"]
