@@ -12,6 +12,7 @@ from flask import Flask
 from geo_service import settings
 from geo_service.auth import TokenCache
 from geo_service.index.cache import IndexCache
+from geo_service.jobs.sweeper import Sweeper
 from geo_service.lookup.roster import PeopleDirectory
 from geo_service.settings import SettingsError
 from geo_service.store.engine import check_current, make_engine, upgrade
@@ -31,11 +32,14 @@ class Services:
     indexes: IndexCache
     tokens: TokenCache
     people: PeopleDirectory
+    sweeper: Sweeper
 
     def close(self, timeout: float = 60.0) -> None:
-        """Let background builds and reloads finish, then close the store's connections."""
+        """Let background builds, reloads and sweeps finish, then close the store's
+        connections."""
         self.indexes.wait(timeout)
         self.people.settle(timeout)
+        self.sweeper.settle(timeout)
         self.engine.dispose()
 
 
@@ -71,6 +75,7 @@ def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -
                            versions_kept=values["VERSIONS_KEPT"]),
         tokens=TokenCache(ttl=values["TOKEN_CACHE_S"]),
         people=PeopleDirectory(engine, ttl=values["ROSTER_REFRESH_S"]),
+        sweeper=Sweeper(engine, values),
     )
     from geo_service.web import init_app
 

@@ -45,6 +45,61 @@ class BoundaryPublished(Event):
     households_moved: int
 
 
+@dataclass(frozen=True)
+class ReportEvent(Event):
+    """A report changed. `area` is its place in the tree (its grid, or the township it was
+    routed to), which decides whose scope sees it; nothing personal is carried: a stream
+    client with the right may fetch the report itself."""
+
+    kind: ClassVar[str] = "report"
+    id: str
+    area: str
+    status: str
+    previous: str | None
+    action: str
+    version: int
+    owner_level: str
+    owner_code: str
+    report_class: str
+    subtype: str
+    severity: str
+    lon: float
+    lat: float
+    overdue: bool = False
+    note: str = ""
+
+    @property
+    def area_code(self) -> str | None:
+        return self.area
+
+
+@dataclass(frozen=True)
+class ReportChanged(ReportEvent):
+    kind: ClassVar[str] = "report.changed"
+
+
+@dataclass(frozen=True)
+class ReportCreated(ReportEvent):
+    kind: ClassVar[str] = "report.created"
+
+
+@dataclass(frozen=True)
+class ReportEscalated(ReportEvent):
+    kind: ClassVar[str] = "report.escalated"
+
+
+@dataclass(frozen=True)
+class ReportOverdue(ReportEvent):
+    """The sweep found it overdue (and escalated it, unless the prefecture owns it)."""
+
+    kind: ClassVar[str] = "report.overdue"
+
+
+@dataclass(frozen=True)
+class ReportMerged(ReportEvent):
+    kind: ClassVar[str] = "report.merged"
+
+
 _PENDING = "geo_events"  # key in Connection.info: (transaction, event) not yet handed off
 _listeners: list[Callable[[Event], None]] = []
 

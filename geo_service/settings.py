@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,38 @@ SETTINGS: tuple[Setting, ...] = (
             "and cache misses).", lo=0, hi=64),
     Setting("THREADS", 1, "Threads per gunicorn worker (1: sync workers, steadiest for "
             "this CPU-bound service; more: gthread).", lo=1, hi=64),
+    *(Setting(f"SLA_{cls.upper()}_{sev.upper()}_H", hours,
+              f"Hours the owning level has for {'an' if sev == 'urgent' else 'a'} {sev} {cls} "
+              "case before it is overdue and the "
+              "sweep escalates it one level (each level gets this again).", lo=0.01,
+              hi=8_760)
+      for cls, sev, hours in (("attention", "normal", 24.0), ("attention", "urgent", 2.0),
+                              ("management", "normal", 72.0), ("management", "urgent", 6.0),
+                              ("service", "normal", 120.0), ("service", "urgent", 12.0))),
+    Setting("DUPLICATE_RADIUS_M", 150.0,
+            "A new report of the same subtype within this many metres of an open one (and "
+            "within `DUPLICATE_WINDOW_H`) is linked to it as a suggested duplicate (0: off).",
+            lo=0, hi=100_000),
+    Setting("DUPLICATE_WINDOW_H", 24.0,
+            "The time window (hours, either side of `occurred_at`) for suggested duplicates.",
+            lo=0, hi=8_760),
+    Setting("CLOCK_SKEW_S", 300.0,
+            "How far (seconds) a report's `occurred_at` may lie ahead of the server's clock "
+            "(phones' clocks drift); later ones are refused.", lo=0, hi=86_400),
+    Setting("TIMEZONE", "Asia/Shanghai",
+            "The command center's time zone (IANA name): daily figures follow its days."),
+    Setting("SWEEP_INTERVAL_S", 60.0,
+            "How often (seconds) the server sweeps for overdue cases in the background "
+            "(0: never; run `geo-service sweep` from cron instead).", lo=0, hi=86_400),
+    Setting("STREAM_HEARTBEAT_S", 15.0,
+            "Seconds between heartbeat comments on an idle event stream (keeps proxies from "
+            "closing it).", lo=1, hi=3_600),
+    Setting("STREAM_POLL_S", 0.25,
+            "How often (seconds) an open event stream checks the outbox for new events "
+            "(PostgreSQL streams also wake at once on NOTIFY).", lo=0.01, hi=60),
+    Setting("OPEN311_PUBLIC_READ", False,
+            "Open311's read methods (services, requests) answer without an `api_key`, and "
+            "then show no personal data."),
 )
 
 
@@ -122,6 +155,12 @@ def _check(name: str, value: Any) -> Any:
                   for v in (setting.lo, setting.hi))
         raise SettingsError(f"setting {name} must be a finite number from {lo} to {hi}, "
                             f"got {value!r}")
+    if name == "TIMEZONE":
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise SettingsError(f"setting TIMEZONE must be an IANA time zone such as "
+                                f"Asia/Shanghai, got {value!r}") from None
     return value
 
 

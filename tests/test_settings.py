@@ -12,7 +12,7 @@ from geo_service.settings import SETTINGS, SettingsError, load
 
 def test_readme_documents_every_setting() -> None:
     readme = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text("utf-8")
-    rows = dict(re.findall(r"^\| `(GEO_[A-Z_]+)` \| `([^`]*)` \|", readme, re.M))
+    rows = dict(re.findall(r"^\| `(GEO_[A-Z0-9_]+)` \| `([^`]*)` \|", readme, re.M))
     assert rows == {s.env: repr(s.default) for s in SETTINGS}
 
 

@@ -43,3 +43,15 @@ def serve_cmd(host: str, port: int) -> None:
     """Run the service under gunicorn (GEO_WORKERS, GEO_THREADS); each worker holds its
     own grid index and follows boundary versions by itself."""
     serve(app_for_command(migrate=True), host=host, port=port)
+
+
+@main.command("sweep")
+def sweep_cmd() -> None:
+    """Escalate overdue cases one level each (cron-able; the server also sweeps every
+    GEO_SWEEP_INTERVAL_S seconds). Safe to run while servers sweep too."""
+    svc = services(app_for_command(migrate=False))
+    try:
+        n = svc.sweeper.run()
+    finally:
+        svc.close()
+    click.echo(f"{n} overdue case(s) escalated")

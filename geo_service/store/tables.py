@@ -152,3 +152,81 @@ outbox = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Index(None, "at"),
 )
+
+# Reports (cases). `id` is the client's UUID (idempotent intake); `seq` orders them for
+# paging. The area chain is kept per level, so "everything below area X" and the scope
+# policy are one indexed equality, and stats group by a column.
+_TZ = sa.DateTime(timezone=True)
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),  # what a retry must repeat
+    sa.Column("class", sa.String(16), nullable=False),
+    sa.Column("subtype", sa.String(32), nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),  # WGS84, whatever CRS it was sent in
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("occurred_at", _TZ, nullable=False),
+    sa.Column("received_at", _TZ, nullable=False),
+    sa.Column("received_day", sa.String(10), nullable=False),  # local date, for daily series
+    sa.Column("updated_at", _TZ, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # optimistic concurrency
+    sa.Column("owner_level", sa.String(16), nullable=False),
+    sa.Column("owner_code", sa.String(32), nullable=False),
+    sa.Column("prefecture_code", sa.String(32)),
+    sa.Column("county_code", sa.String(32)),
+    sa.Column("township_code", sa.String(32)),
+    sa.Column("village_code", sa.String(32)),
+    sa.Column("grid_code", sa.String(32)),
+    sa.Column("group_code", sa.String(32)),
+    sa.Column("outside", sa.Boolean, nullable=False),  # in no grid: routed to a township
+    sa.Column("nearest_m", sa.Float),
+    sa.Column("boundary_version", sa.Integer, nullable=False),
+    sa.Column("due_at", _TZ, nullable=False),
+    sa.Column("escalations", sa.Integer, nullable=False),
+    # The highest level that ever owned it (index in LEVELS): 4 = never left the grid.
+    sa.Column("peak_rank", sa.Integer, nullable=False),
+    sa.Column("assigned_worker", sa.String(40)),
+    sa.Column("reporter_worker", sa.String(40)),
+    sa.Column("reporter_name", sa.String(100), nullable=False),  # a citizen's: PII
+    sa.Column("reporter_phone", sa.String(32), nullable=False),
+    sa.Column("media_urls", sa.JSON, nullable=False),
+    sa.Column("suggested_duplicate_of", sa.String(36)),
+    sa.Column("merged_into", sa.String(36)),
+    sa.Column("accepted_at", _TZ),
+    sa.Column("closed_at", _TZ),
+    sa.Column("closed_day", sa.String(10)),
+    sa.Column("accept_s", sa.Integer),  # seconds from receipt, for the median KPIs
+    sa.Column("close_s", sa.Integer),
+    sa.Index(None, "status"),
+    sa.Index(None, "received_at"),
+    sa.Index(None, "due_at"),
+    sa.Index(None, "county_code"),
+    sa.Index(None, "township_code"),
+    sa.Index(None, "village_code"),
+    sa.Index(None, "grid_code"),
+    sa.Index(None, "subtype", "occurred_at"),
+)
+
+# Every step of every report, appended and never rewritten: the case's history.
+report_events = sa.Table(
+    "report_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("report_seq", sa.Integer, sa.ForeignKey("reports.seq"), nullable=False),
+    sa.Column("at", _TZ, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("from_status", sa.String(16)),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("owner_level", sa.String(16), nullable=False),
+    sa.Column("owner_code", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Index(None, "report_seq"),
+)

@@ -33,6 +33,11 @@ def unit_of_work(engine: sa.Engine, *, commit: bool = True) -> Iterator[UnitOfWo
     with engine.connect() as conn:
         uow = UnitOfWork(conn)
         tx = conn.begin()
+        if conn.dialect.name == "sqlite":
+            # Take the write lock now: a deferred transaction that reads, then writes after
+            # another writer committed, fails at once ("database is locked") instead of
+            # waiting its turn. Work is short, so waiting is the right thing.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         try:
             with tx:
                 yield uow

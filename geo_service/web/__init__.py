@@ -152,16 +152,17 @@ def _authenticate(app: Flask) -> None:
     if view is None:
         return  # routing will answer 404/405 in the one error shape
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 11.1)
-        from geo_service.app import services
+    from geo_service.app import services
 
+    if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 11.1)
         svc = services(app)
         g.principal = svc.tokens.verify(svc.engine.connect, token.strip())
     authorize(g.principal, allowed)
+    services(app).sweeper.tick()  # a clock read; the sweep itself runs in the background
 
 
 def init_app(app: Flask) -> None:
-    from geo_service.web import access_log, api, areas, lookup, openapi
+    from geo_service.web import access_log, api, areas, lookup, openapi, reports
 
     access_log.init_app(app)
     app.before_request(lambda: _authenticate(app))
@@ -194,4 +195,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(lookup.bp)
     app.register_blueprint(areas.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(openapi.bp)

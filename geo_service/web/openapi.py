@@ -20,6 +20,7 @@ from boundaries.levels import LEVELS
 from geo_service.auth import PUBLIC
 from geo_service.lookup import SUPPORTED_CRS
 from geo_service.web import allow
+from geo_service.web.openapi_cases import CASE_SCHEMAS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -173,7 +174,10 @@ ERRORS = {
     "BadRequest": (400, "Malformed input; `error.field` names it."),
     "Unauthorized": (401, "No valid bearer token."),
     "Forbidden": (403, "The token's role may not call this, or the area is outside its scope."),
-    "NotFound": (404, "No such area or boundary version."),
+    "NotFound": (404, "No such area, boundary version or report."),
+    "Conflict": (409, "The change conflicts with the current state: a stale `version`, an "
+                      "action the workflow does not allow now (`illegal_transition`, with the "
+                      "allowed ones), or a report id reused with other content."),
     "TooLarge": (413, "Request body or batch over the limit."),
     "NotJson": (415, "The body was not sent as `Content-Type: application/json`."),
     "Unprocessable": (422, "A well-formed point that cannot be right: out of range, or "
@@ -241,10 +245,11 @@ def build_spec(app: Flask) -> dict[str, Any]:
     for name, text in (("lookup", "Which grid holds a point"),
                        ("areas", "The area tree as GeoJSON, and households per area"),
                        ("service", "Health and boundary versions"),
+                       ("reports", "Reports, the case workflow and the KPIs"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for name, schema in SCHEMAS.items():
+    for name, schema in {**SCHEMAS, **CASE_SCHEMAS}.items():
         spec.components.schema(name, schema)
     spec.components.schema("BatchRequest", batch_request(app.config["MAX_BATCH_POINTS"]))
     for name, (status, text) in ERRORS.items():

@@ -1,0 +1,170 @@
+"""Moving a case through its lifecycle (`model.TRANSITIONS`), and up and down the tree.
+
+Every action names the version of the case the client saw: a stale one is refused (409
+`stale_version`) rather than overwriting what someone else just did. An action that the
+table does not allow from the case's state, or not to the caller's role, is refused with
+the actions that are allowed (409 `illegal_transition`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from boundaries.levels import LEVELS
+from geo_service.auth import Principal
+from geo_service.cases.model import TRANSITIONS, allowed_actions, rank
+from geo_service.cases.records import (
+    home_area,
+    record_step,
+    require_report,
+    update_report,
+)
+from geo_service.cases.sla import due_at, local_day
+from geo_service.errors import Conflict, Forbidden, Invalid, NotFound
+from geo_service.events import ReportChanged, ReportEscalated, ReportMerged
+from geo_service.scope import Scope
+from geo_service.store.tables import worker_areas, workers
+from geo_service.versions import VersionIndex
+
+MAX_NOTE = 2000
+
+
+def _illegal(row: dict[str, Any], action: str, role: str, why: str) -> Conflict:
+    allowed = allowed_actions(row["status"], role)
+    return Conflict(f"cannot {action} report {row['id']}: {why}; allowed now: "
+                    f"{', '.join(allowed) or 'nothing'}", "action", code="illegal_transition",
+                    detail={"status": row["status"], "allowed": allowed})
+
+
+def _home_rank(row: dict[str, Any]) -> int:
+    """The lowest level a case can be owned at: its grid, or its township when it lies
+    in no grid."""
+    return rank("township") if row["outside"] else rank("grid")
+
+
+def _move(row: dict[str, Any], steps: int) -> dict[str, Any]:
+    """Owner level and code `steps` levels up (negative: down) the case's own chain,
+    skipping a level its chain does not have."""
+    i = rank(row["owner_level"])
+    while True:
+        i -= steps
+        if not 0 <= i < len(LEVELS):
+            raise Conflict(f"report {row['id']} has no level to move to", "action",
+                           code="illegal_transition")
+        if code := row[f"{LEVELS[i]}_code"]:
+            return {"owner_level": LEVELS[i], "owner_code": code}
+
+
+def _worker_for(conn: sa.Connection, vi: VersionIndex, code: Any, row: dict[str, Any]
+                ) -> str:
+    """An existing worker who answers for an area on the case's chain or below it."""
+    if not isinstance(code, str) or not code:
+        raise Invalid("assign needs `worker`: the code of the worker to send", "worker",
+                      code="missing")
+    wid = conn.execute(sa.select(workers.c.id).where(workers.c.code == code)).scalar()
+    if wid is None:
+        raise NotFound(f"no worker {code[:40]!r}", "worker", code="unknown_worker")
+    theirs = conn.execute(sa.select(worker_areas.c.area_code).where(
+        worker_areas.c.worker_id == wid)).scalars().all()
+    owner = Scope(row["owner_code"])
+    if not any(owner.covers(vi, a) for a in theirs):
+        raise Conflict(f"worker {code} answers for no area under {row['owner_code']}, the "
+                       "level that owns this case", "worker", code="worker_out_of_area")
+    return code
+
+
+def act(conn: sa.Connection, vi: VersionIndex, report_id: str, action: str, *,
+        actor: Principal, scope: Scope, version: Any, settings: dict[str, Any],
+        now: datetime, note: str = "", worker: Any = None, into: Any = None
+        ) -> dict[str, Any]:
+    """Take `action` on a case at the version the caller saw; returns the new row."""
+    if action not in TRANSITIONS:
+        raise Invalid(f"unknown action {action[:40]!r}; actions: {', '.join(TRANSITIONS)}",
+                      "action", code="invalid_action")
+    if type(version) is not int:
+        raise Invalid("version is required: the report's version you acted on", "version",
+                      code="missing")
+    if not isinstance(note, str) or len(note) > MAX_NOTE or "\x00" in note:
+        raise Invalid(f"note must be text of at most {MAX_NOTE} characters, without NUL", "note",
+                      code="invalid_note")
+    row = require_report(conn, report_id)
+    if not scope.covers(vi, home_area(row)):
+        raise NotFound(f"no report {report_id!r}", "id", code="unknown_report")
+    rule = TRANSITIONS[action]
+    if actor.role not in rule.roles:
+        raise Forbidden(f"role {actor.role} may not {action} a report", "action")
+    if version != row["version"]:
+        raise Conflict(f"report {report_id} is at version {row['version']}, you sent "
+                       f"{version}: reload it and decide again", "version",
+                       code="stale_version", detail={"current_version": row["version"]})
+    if row["status"] not in rule.sources:
+        raise _illegal(row, action, actor.role, f"it is {row['status']}")
+    if (actor.role == "worker" and row["assigned_worker"]
+            and row["assigned_worker"] != actor.worker_code and action != "escalate"):
+        raise Forbidden(f"report {report_id} is assigned to another worker", "action")
+    changes: dict[str, Any] = {"status": rule.target, "updated_at": now}
+    event = ReportChanged
+    if action == "accept" and row["accepted_at"] is None:
+        changes |= {"accepted_at": now,
+                    "accept_s": int((now - row["received_at"]).total_seconds())}
+    elif action == "assign":
+        changes["assigned_worker"] = _worker_for(conn, vi, worker, row)
+    elif action == "close":
+        changes |= closing(row, settings, now)
+    elif action == "reopen":
+        changes |= {"closed_at": None, "closed_day": None, "close_s": None}
+    elif action == "escalate":
+        if rank(row["owner_level"]) == 0:
+            raise _illegal(row, action, actor.role, "the prefecture owns it already")
+        changes |= escalation(row, settings, now)
+        event = ReportEscalated
+    elif action == "return":
+        if rank(row["owner_level"]) >= _home_rank(row):
+            raise _illegal(row, action, actor.role, "it is at its own level already")
+        if not note.strip():
+            raise Invalid("return needs a reason in `note`", "note", code="missing")
+        changes |= _move(row, -1) | {"assigned_worker": None, "due_at": due_at(
+            settings, row["class"], row["severity"], now)}
+    elif action == "merge":
+        target = _merge_target(conn, vi, scope, row, into)
+        changes |= closing(row, settings, now) | {"merged_into": target["id"]}
+        event = ReportMerged
+        record_step(conn, target, ReportMerged, actor=actor.name, action="absorb",
+                    previous=target["status"], now=now, note=f"absorbed {row['id']}")
+    new = update_report(conn, row, changes)
+    record_step(conn, new, event, actor=actor.name, action=action, previous=row["status"],
+                now=now, note=note)
+    return new
+
+
+def closing(row: dict[str, Any], settings: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {"closed_at": now, "closed_day": local_day(now, settings["TIMEZONE"]),
+            "close_s": int((now - row["received_at"]).total_seconds())}
+
+
+def escalation(row: dict[str, Any], settings: dict[str, Any], now: datetime
+               ) -> dict[str, Any]:
+    """What escalating a case one level changes: owner, deadline, how far it climbed."""
+    up = _move(row, 1)
+    return up | {"assigned_worker": None, "escalations": row["escalations"] + 1,
+                 "peak_rank": min(row["peak_rank"], rank(up["owner_level"])),
+                 "due_at": due_at(settings, row["class"], row["severity"], now)}
+
+
+def _merge_target(conn: sa.Connection, vi: VersionIndex, scope: Scope, row: dict[str, Any],
+                  into: Any) -> dict[str, Any]:
+    if not isinstance(into, str) or not into:
+        raise Invalid("merge needs `into`: the id of the original report", "into",
+                      code="missing")
+    if into == row["id"]:
+        raise Invalid("a report cannot be merged into itself", "into", code="invalid_into")
+    target = require_report(conn, into)
+    if not scope.covers(vi, home_area(target)):
+        raise NotFound(f"no report {into[:40]!r}", "into", code="unknown_report")
+    if target["merged_into"] or target["status"] == "closed":
+        raise Conflict(f"report {into} is closed; merge into an open one", "into",
+                       code="illegal_transition")
+    return target
