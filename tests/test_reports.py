@@ -299,3 +299,15 @@ def test_descriptions_are_stored_verbatim(client, tokens):
     got = client.get(f"/api/v1/reports/{r.get_json()['id']}",
                      headers=bearer(tokens["dispatcher"]))
     assert got.get_json()["description"] == text and got.mimetype == "application/json"
+
+
+def test_the_readme_shows_the_workflow_table():
+    from pathlib import Path
+
+    from geo_service.cases.model import TRANSITIONS
+
+    readme = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text("utf-8")
+    for action, t in TRANSITIONS.items():
+        row = (f"| `{action}` | {', '.join(f'`{s}`' for s in sorted(t.sources))} | "
+               f"`{t.target}` | {', '.join(t.roles)} | {t.why} |")
+        assert row in readme, action
