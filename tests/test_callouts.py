@@ -133,6 +133,8 @@ def test_the_called_worker_acknowledges_once_and_others_cannot(client, crew, tok
     assert client.post(url, json={"worker": "W2"}, headers=bearer(crew["W1"])
                        ).status_code == 403
     assert client.post(url, json={}, headers=bearer(tokens["dispatcher"])).status_code == 403
+    assert client.post(url, json={}, headers=bearer(tokens["worker"])).status_code == 403
+    assert client.post(url, json={}, headers=bearer(tokens["admin"])).status_code == 400
     with listen() as seen:
         first = client.post(url, json={"lon": 103.006, "lat": 35.01},
                             headers=bearer(crew["W1"]))

@@ -253,12 +253,12 @@ def acknowledge(conn: sa.Connection, vi: VersionIndex, cid: str, body: Any, *,
         raise Invalid('expected {"lon", "lat", "crs"} (all optional; an admin adds '
                       '"worker")', "body", code="invalid_body")
     code = body.get("worker", actor.worker_code)
+    if actor.role != "admin" and (not actor.worker_code or code != actor.worker_code):
+        raise Forbidden(f"this token belongs to worker {actor.worker_code or 'none'}, not "
+                        f"{str(code)[:40]}", "worker")
     if not isinstance(code, str) or not code:
         raise Invalid("worker is required: the code of the worker acknowledging", "worker",
                       code="missing")
-    if actor.role != "admin" and code != actor.worker_code:
-        raise Forbidden(f"this token belongs to worker {actor.worker_code or 'none'}, not "
-                        f"{code[:40]}", "worker")
     if ("lon" in body) != ("lat" in body):
         raise Invalid("give both lon and lat, or neither", "lon" if "lat" in body else "lat",
                       code="missing")
