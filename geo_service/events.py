@@ -143,6 +143,76 @@ class WorkerEnteredGrid(WorkerEvent):
     left: str | None = None
 
 
+@dataclass(frozen=True)
+class CalloutCreated(Event):
+    """An emergency call-out went out (for the command centers above it): where, to
+    whom by role, and how many workers it reached. `area` is the area called, or the
+    grid (township, outside every grid) of a radius call-out's point."""
+
+    kind: ClassVar[str] = "callout.created"
+    id: str
+    area: str
+    lon: float
+    lat: float
+    radius_m: float | None
+    roles: tuple[str, ...]
+    message: str
+    called: int
+
+    @property
+    def area_code(self) -> str | None:
+        return self.area
+
+
+@dataclass(frozen=True)
+class CalloutCalled(Event):
+    """One called worker's order, on its own stream: `area` is the worker's home area (as
+    on every worker event), so a token limited to the worker's grid receives it and one
+    outside does not; `worker` says whom it is for. Codes only, no name or phone."""
+
+    kind: ClassVar[str] = "callout.called"
+    id: str
+    area: str | None
+    worker: str
+    callout_area: str
+    lon: float
+    lat: float
+    radius_m: float | None
+    message: str
+
+    @property
+    def area_code(self) -> str | None:
+        return self.area
+
+
+@dataclass(frozen=True)
+class CalloutAcked(Event):
+    """A called worker acknowledged: how many seconds after the call, how far from the
+    point (metres; None without a position). `area` as for `CalloutCalled`."""
+
+    kind: ClassVar[str] = "callout.acked"
+    id: str
+    area: str | None
+    worker: str
+    seconds: float
+    distance_m: float | None
+
+    @property
+    def area_code(self) -> str | None:
+        return self.area
+
+
+@dataclass(frozen=True)
+class CalloutClosed(Event):
+    kind: ClassVar[str] = "callout.closed"
+    id: str
+    area: str
+
+    @property
+    def area_code(self) -> str | None:
+        return self.area
+
+
 _PENDING = "geo_events"  # key in Connection.info: (transaction, event) not yet handed off
 _listeners: list[Callable[[Event], None]] = []
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 import schemathesis
@@ -171,6 +171,33 @@ def test_known_good_answers_match_the_document(tiny_app, api_schema, method, pat
     assert resp.status_code == 200, resp.get_data(as_text=True)
     template = re.sub(r"/areas/[0-9]+", "/areas/{code}", path)
     api_schema[template][method].validate_response(resp)
+
+
+def test_callout_answers_match_the_document(tiny_app, api_schema) -> None:
+    """A call-out's whole life (sent, listed, seen, acknowledged, closed), each answer
+    checked against the document; W1 first sends a fix so that it is online and called."""
+    client = tiny_app.test_client()
+    headers = bearer(tiny_app.config["TEST_TOKENS"]["admin"])
+    fix = {"lon": 103.005, "lat": 35.01, "recorded_at": datetime.now(UTC).isoformat()}
+    assert client.post("/api/v1/workers/W1/positions", json={"fixes": [fix]},
+                       headers=headers).status_code == 200
+    sent = client.post("/api/v1/callouts", json={"area": G1, "message": "集合"},
+                       headers=headers)
+    assert sent.status_code == 201, sent.get_json()
+    api_schema["/api/v1/callouts"]["POST"].validate_response(sent)
+    cid = sent.get_json()["id"]
+    assert [t["code"] for t in sent.get_json()["targets"]] == ["W1"]
+    one = "/api/v1/callouts/{callout_id}"
+    steps = [("GET", "/api/v1/callouts", None, "/api/v1/callouts"),
+             ("POST", f"/api/v1/callouts/{cid}/ack", {"worker": "W1", "lon": 103.006,
+                                                       "lat": 35.01}, one + "/ack"),
+             ("POST", f"/api/v1/callouts/{cid}/close", None, one + "/close"),
+             ("GET", f"/api/v1/callouts/{cid}", None, one)]
+    for method, path, body, template in steps:
+        resp = client.open(path, method=method, json=body, headers=headers)
+        assert resp.status_code == 200, (path, resp.get_json())
+        api_schema[template][method].validate_response(resp)
+    assert resp.get_json()["counts"]["acked"] == 1
 
 
 def test_docstring_limits_match_the_code(spec: dict) -> None:

@@ -285,3 +285,47 @@ patrol_days = sa.Table(
     sa.Column("distance_m", sa.Float, nullable=False),
     sa.Index(None, "day", "grid_code"),
 )
+
+# Emergency call-outs ("one order", 一声令): an area, or a radius around a point (the
+# point is where to go; for an area, a point inside it unless one is given), the roles
+# called and the message. `area_code` is where it belongs for the scope policy (the area
+# called, or the grid or township of the point); `not_called` counts the matching workers
+# who were off duty or offline at the time.
+callouts = sa.Table(
+    "callouts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("created_at", _TZ, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("area_code", sa.String(32), nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("radius_m", sa.Float),  # NULL: the whole area
+    sa.Column("roles", sa.JSON, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("not_called", sa.JSON, nullable=False),
+    sa.Column("boundary_version", sa.Integer, nullable=False),
+    sa.Column("closed_at", _TZ),
+    sa.Index(None, "created_at"),
+    sa.Index(None, "area_code"),
+)
+
+# Each worker a call-out reached: where it was when called (to tell who is on the way),
+# and its acknowledgement (when, where, how far from the point).
+callout_targets = sa.Table(
+    "callout_targets",
+    metadata,
+    sa.Column("callout_id", sa.String(36), sa.ForeignKey("callouts.id"), primary_key=True),
+    sa.Column("worker_code", sa.String(40), primary_key=True),
+    sa.Column("area_code", sa.String(32)),  # the worker's home area: whose scope sees it
+    sa.Column("status", sa.String(10), nullable=False),  # online or stale when called
+    sa.Column("notified_at", _TZ, nullable=False),
+    sa.Column("call_lon", sa.Float),
+    sa.Column("call_lat", sa.Float),
+    sa.Column("call_distance_m", sa.Float),
+    sa.Column("acked_at", _TZ),
+    sa.Column("ack_lon", sa.Float),
+    sa.Column("ack_lat", sa.Float),
+    sa.Column("ack_distance_m", sa.Float),
+    sa.Index(None, "worker_code"),
+)

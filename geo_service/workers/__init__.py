@@ -2,7 +2,9 @@
 
 `fixes` reads a batch as a phone sends it, `positions` records it (trail, current
 position, dwell rule, patrol per day), `status` computes online / stale / offline /
-off_duty from time and announces changes, `queries` finds workers per role and scope.
+off_duty from time and announces changes, `queries` finds workers per role and scope,
+`callouts` sends an emergency call-out to every on-duty worker of an area or radius and
+follows who answered.
 """
 
 from geo_service.workers.fixes import read_batch
