@@ -149,7 +149,7 @@ class _RasterBuild(_FineCells):
         cells and the union of those covers the exact segment. Of those, the cells whose
         centre is farther from the segment's line than half the cell (widened by a
         cell/64, far more than rounding) are dropped: the line misses them. Segments are
-        taken in chunks, so the temporaries stay bounded at any layer size.
+        taken in chunks, two at a time, so the temporaries stay bounded at any layer size.
         """
         dx, dy = self.sdx, self.sdy
         pieces = np.maximum(np.ceil(np.maximum(np.abs(dx), np.abs(dy)) / size), 1
@@ -158,9 +158,8 @@ class _RasterBuild(_FineCells):
                   float(np.abs(self.say).max(initial=0.0)), abs(self.x0), abs(self.y0))
         pad = size * 1e-6 + 64 * _U * big
         n_cells = self.nx * self.ny
-        segs, cells = [], []
-        boxed = []
-        for lo, hi in _chunks(9 * pieces, _CHUNK):
+
+        def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             seg, k = _expand(np.full(hi - lo, 0, dtype=np.int64), pieces[lo:hi])
             seg += lo
             n = pieces[seg]
@@ -190,7 +189,6 @@ class _RasterBuild(_FineCells):
                 twice = twice[np.r_[True, twice[1:] != twice[:-1]]]  # np.unique, no hash
                 key = np.concatenate([key[~multi], twice])
             seg, cell = np.divmod(key, n_cells)
-            boxed.append(cell.astype(np.int32))
             iy, ix = np.divmod(cell, self.nx)
             # Keep the cells the segment's line passes within half a cell (+ 1/64) of.
             sdx, sdy = dx[seg], dy[seg]
@@ -199,12 +197,14 @@ class _RasterBuild(_FineCells):
             reach = (np.abs(sdx) + np.abs(sdy)) * (size * (0.5 + 1 / 64))
             keep = np.abs(dist) <= reach
             del sdx, sdy, dist, reach, iy, ix
-            segs.append(seg[keep].astype(np.int32))
-            cells.append(cell[keep].astype(np.int32))
-        if not segs:
+            return seg[keep].astype(np.int32), cell[keep].astype(np.int32), cell.astype(np.int32)
+
+        parts = parallel.chunks(part, _chunks(9 * pieces, _CHUNK))
+        if not parts:
             return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(n_cells, np.int64)
-        boxed = np.bincount(np.concatenate(boxed), minlength=n_cells)
-        return np.concatenate(segs), np.concatenate(cells), boxed
+        boxed = np.bincount(np.concatenate([p[2] for p in parts]), minlength=n_cells)
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                boxed)
 
     def _candidates(self, geoms: np.ndarray, seg: np.ndarray, block: np.ndarray) -> None:
         """Candidates per block (CSR, in code order): the polygons meeting each mixed
