@@ -23,21 +23,35 @@ _EDGE_M = 1000.0  # the cores' longest edge in metres, before going back to degr
 _LOCAL_DEG = 10.0  # farther than this from the layer's centre, nearest() measures geodesically
 
 
+def _origin(bounds: tuple[float, float, float, float]) -> tuple[float, float]:
+    """Centre of the metric CRS: the middle of the layer's bounds."""
+    x0, y0, x1, y1 = bounds
+    return (x0 + x1) / 2, (y0 + y1) / 2
+
+
+def in_metres(geoms: np.ndarray, bounds: tuple[float, float, float, float]) -> np.ndarray:
+    """The polygons in the layer's metric CRS, halves on two cores (pyproj releases the
+    GIL; a transformer is thread-safe, remade per thread)."""
+    return parallel.elementwise(partial(to_metres, lon0=_origin(bounds)[0],
+                                        lat0=_origin(bounds)[1]), geoms)
+
+
 class Proximity:
     """A layer's polygons in metres, and the cores of each distance asked for; owned by
     its `GridIndex`, which answers the distance questions through it."""
 
     def __init__(self, geoms: np.ndarray, tree: STRtree, cells: _CellRaster | None,
-                 bounds: tuple[float, float, float, float], max_cells: int) -> None:
+                 bounds: tuple[float, float, float, float], max_cells: int,
+                 geoms_m: np.ndarray) -> None:
         """`cells`: the layer's raster (None for a plain index); `max_cells`: the size of
-        the cores' rasters."""
+        the cores' rasters; `geoms_m`: `in_metres(geoms, bounds)`."""
         self.geoms, self._tree, self._cells, self.bounds = geoms, tree, cells, bounds
         self._max_cells = max_cells
+        self._origin = _origin(bounds)
         x0, y0, x1, y1 = bounds
-        self._origin = ((x0 + x1) / 2, (y0 + y1) / 2)
         self._max_lat = float(min(max(abs(y0), abs(y1)), 89.0))
         self._m_per_deg = min_metres_per_degree(self._max_lat)  # the shortest degree here
-        self._geoms_m = to_metres(self.geoms, *self._origin)
+        self._geoms_m = geoms_m
         self._to_m = metric_transformer(float(self._origin[0]), float(self._origin[1]))
         self._core_cache: dict[float, tuple[np.ndarray, _CellRaster]] = {}
         # The shortest side of a cell in metres (0 when there is no raster).
@@ -126,18 +140,30 @@ class Proximity:
             # Only cores with an edge over 1 km change (segmentize would remake them all).
             xy, which = shapely.get_coordinates(shrunk, return_index=True)
             step = np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1])) > _EDGE_M
+            step &= which[1:] == which[:-1]  # not from one core to the next
             long = np.unique(which[1:][step])  # (from a ring's end to the next: harmless)
             shrunk[long] = shapely.segmentize(shrunk[long], _EDGE_M)
             del xy, which, step
-            cores = shapely.transform(shrunk, lambda xy: self._to_degrees(xy[:, 0], xy[:, 1]))
+            cores = parallel.elementwise(partial(
+                shapely.transform,
+                transformation=lambda xy: self._to_degrees(xy[:, 0], xy[:, 1])), shrunk)
             # Prepared for the raster's build (twice as fast), then no more: `in_core`
             # asks shapely only for the few points its raster cannot place.
             shapely.prepare(cores)
-            raster = _CellRaster(cores, STRtree(cores), self.bounds, self._max_cells)
+            raster = _CellRaster(cores, STRtree(cores), self.bounds, self._max_cells,
+                                 hint=self._core_hint if self._cells is not None else None)
             shapely.destroy_prepared(cores)
             built = cores, raster
             self._core_cache[metres] = built  # a racing thread builds an equal copy
         return built
+
+    def _core_hint(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The only core that may hold each point: its grid's (a core lies inside its
+        grid), or -1 where the raster leaves the grid open: those points are on or within
+        rounding of a grid's boundary, so in no core."""
+        found, exact = self._cells.locate(x, y)
+        found[exact] = -1
+        return found
 
     def _to_degrees(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Metric coordinates back to lon/lat (n × 2)."""

@@ -9,6 +9,7 @@ every fine centre come from, so build and query time compute the same floats.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,6 +26,7 @@ _MIN_CELL_DEG = 5e-5  # ~5 m: finer cells would not help and only cost memory
 # Raster values: >= 0 owner position; _OUTSIDE; <= _BLOCK0 a mixed cell, block _BLOCK0 - v.
 _BLOCK0 = -2
 _U = 2.0 ** -53  # unit roundoff of float64
+Hint = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,8 +76,13 @@ class _RasterBuild(_FineCells):
 
     def __init__(self, geoms: np.ndarray, tree: STRtree,
                  bounds: tuple[float, float, float, float],
-                 max_cells: int = _MAX_CELLS) -> None:
-        """At most about `max_cells` cells (fewer where they would be under ~5 m)."""
+                 max_cells: int = _MAX_CELLS, hint: Hint | None = None) -> None:
+        """At most about `max_cells` cells (fewer where they would be under ~5 m).
+
+        `hint(x, y)`: the one polygon that may cover each point, or -1 (the grids' raster
+        for their cores, which lie inside them): each fine centre is then tested against
+        that one only, and the raster keeps no candidates (no `candidates_of`, `around`).
+        """
         x0, y0, x1, y1 = bounds
         # A Python float, as the origin is: the single-point path does plain float
         # arithmetic (the same values as numpy's, without overflow warnings or overhead).
@@ -109,8 +116,12 @@ class _RasterBuild(_FineCells):
             mixed.reshape(self.ny, self.nx), structure=np.ones((3, 3), dtype=bool)).ravel()
         block = _BLOCK0 - cells[coarse]  # block of each entry
         del coarse
-        self._candidates(geoms, seg, block)
-        self._fine(geoms, seg, block, boxed[mixed_cells])
+        if hint is None:
+            self._candidates(geoms, seg, block)
+        else:
+            self.cand = np.zeros(0, dtype=np.int32)
+            self.cand_start = np.zeros(mixed_cells.shape[0] + 1, dtype=np.int32)
+        self._fine(geoms, seg, block, boxed[mixed_cells], hint)
         del boxed, self.sdx, self.sdy, self.sbad  # only the build needs these
         # Views that index to plain numbers, for the single-point path (numpy scalars
         # cost twice as much).

@@ -5,6 +5,8 @@ the owner of each one's centre (see `raster_build`, whose `_RasterBuild` builds 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import shapely
 
@@ -48,10 +50,12 @@ class _FineCells:
     candidates, `_u` and `_ref`)."""
 
     def _fine(self, geoms: np.ndarray, seg: np.ndarray, block: np.ndarray,
-              per_block: np.ndarray) -> None:
+              per_block: np.ndarray,
+              hint: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
         """Split each mixed cell into F×F fine cells (F from `per_block`, the segments
         whose pieces' boxes meet it), list the segments meeting each, and find each fine
-        centre's owner (entries and blocks in chunks: bounded memory)."""
+        centre's owner (entries and blocks in chunks: bounded memory), among the block's
+        candidates or the one polygon `hint` names (see `_RasterBuild`)."""
         split = 2 ** np.ceil(np.log2(np.maximum(per_block / _SEGS_PER_FINE, 1.0)))
         split = np.minimum(split, _MAX_SPLIT).astype(np.int64)
         self.split = split.astype(np.int32)
@@ -95,10 +99,15 @@ class _FineCells:
             k = np.arange(f0, f1) - self.fine_base[fb]
             cx, cy = self._ref(bx[fb] * fs + k % fs, by[fb] * fs + k // fs, fs)
             del fs, k
-            # Every polygon covering a centre meets its cell's box, so is among the
-            # block's candidates: test those with the prepared polygons (no point objects).
-            at, c = _expand(self.cand_start[fb].astype(np.int64), n_cand[fb])
-            hit = self.cand[c]
+            if hint is None:
+                # Every polygon covering a centre meets its cell's box, so is among the
+                # block's candidates: test those with the prepared polygons (no points).
+                at, c = _expand(self.cand_start[fb].astype(np.int64), n_cand[fb])
+                hit = self.cand[c]
+            else:
+                hit = hint(cx, cy)
+                at = np.flatnonzero(hit >= 0)
+                hit = hit[at]
             covers = shapely.intersects_xy(geoms[hit], cx[at], cy[at])
             at, hit = at[covers], hit[covers]
             ref[f0 + at] = hit  # chunks write disjoint slices of ref and doubt
