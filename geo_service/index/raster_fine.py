@@ -113,7 +113,9 @@ class _FineCells:
             ref[f0 + at] = hit  # chunks write disjoint slices of ref and doubt
             doubt[f0:f1] |= np.bincount(at, minlength=f1 - f0) > 1
 
-        parallel.chunks(owners, _chunks((n_cand + 1) * split * split, _CHUNK))
+        # Rows per centre: its tests, or the hint's batch lookup (~8 rows of temporaries).
+        rows = n_cand + 1 if hint is None else np.full(n_cand.shape[0], 8)
+        parallel.chunks(owners, _chunks(rows * split * split, _CHUNK))
         ref[doubt] = _EXACT
         self.fine_ref = ref
 
