@@ -5,12 +5,13 @@ answers through its `Proximity`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shapely
 from shapely import STRtree
 
-from geo_service.index.proximity import Proximity
+from geo_service.index.proximity import Proximity, in_metres
 from geo_service.index.raster import _CellRaster
 from geo_service.index.raster_build import _MAX_CELLS, _prepare_now
 
@@ -47,9 +48,12 @@ class GridIndex:
             x0, y0, x1, y1 = 0.0, 0.0, 0.0, 0.0
         self.bounds = (float(x0), float(y0), float(x1), float(y1))
         _prepare_now(self.geoms)
-        self._cells = (_CellRaster(self.geoms, self._tree, self.bounds, max_cells)
-                       if raster and len(self.geoms) else None)
-        self._near = Proximity(self.geoms, self._tree, self._cells, self.bounds, max_cells)
+        with ThreadPoolExecutor(1) as pool:  # the metric copy (pyproj) alongside the raster
+            geoms_m = pool.submit(in_metres, self.geoms, self.bounds)
+            self._cells = (_CellRaster(self.geoms, self._tree, self.bounds, max_cells)
+                           if raster and len(self.geoms) else None)
+            self._near = Proximity(self.geoms, self._tree, self._cells, self.bounds,
+                                   max_cells, geoms_m.result())
         # The shortest side of a cell in metres (0 when there is no raster).
         self._cell_m = self._near._cell_m
 

@@ -1,8 +1,7 @@
-"""The build's heaviest shapely calls on both cores: predicates and tree queries release
-the GIL, so an element-wise call over halves of its arrays in two threads takes about
-half as long and gives the same array. (`buffer` holds the GIL, and a pyproj transformer
-is remade per thread: no gain for either.) The threads end with the call (the server
-forks after a build).
+"""The build on both cores: shapely's predicates, tree queries and `buffer`, and numpy on
+large arrays, release the GIL, so an element-wise call over halves of its arrays, or the
+chunks of a chunked step, in two threads take about half as long and give the same
+arrays. The threads end with the call (the server forks after a build).
 """
 
 from __future__ import annotations
@@ -10,9 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 from shapely import STRtree
+
+T = TypeVar("T")
 
 # Below this many elements a second thread costs more than it saves.
 _MIN_SPLIT = 20_000
@@ -50,3 +52,13 @@ def query(tree: STRtree, geoms: np.ndarray, **kwargs: object) -> np.ndarray:
         second = tree.query(geoms[mid:], **kwargs)
         second[0] += mid
         return np.concatenate([first.result(), second], axis=1)
+
+
+def chunks(func: Callable[[int, int], T], ranges: list[tuple[int, int]]) -> list[T]:
+    """[func(lo, hi) for each range], two ranges at a time: for a chunked build step whose
+    body is large numpy and shapely calls (most release the GIL). `func` must not share
+    mutable state between ranges except by writing disjoint slices."""
+    if len(ranges) < 2 or _threads() < 2:
+        return [func(lo, hi) for lo, hi in ranges]
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda r: func(*r), ranges))

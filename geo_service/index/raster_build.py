@@ -9,6 +9,7 @@ every fine centre come from, so build and query time compute the same floats.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,6 +26,7 @@ _MIN_CELL_DEG = 5e-5  # ~5 m: finer cells would not help and only cost memory
 # Raster values: >= 0 owner position; _OUTSIDE; <= _BLOCK0 a mixed cell, block _BLOCK0 - v.
 _BLOCK0 = -2
 _U = 2.0 ** -53  # unit roundoff of float64
+Hint = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,8 +76,13 @@ class _RasterBuild(_FineCells):
 
     def __init__(self, geoms: np.ndarray, tree: STRtree,
                  bounds: tuple[float, float, float, float],
-                 max_cells: int = _MAX_CELLS) -> None:
-        """At most about `max_cells` cells (fewer where they would be under ~5 m)."""
+                 max_cells: int = _MAX_CELLS, hint: Hint | None = None) -> None:
+        """At most about `max_cells` cells (fewer where they would be under ~5 m).
+
+        `hint(x, y)`: the one polygon that may cover each point, or -1 (the grids' raster
+        for their cores, which lie inside them): each fine centre is then tested against
+        that one only, and the raster keeps no candidates (no `candidates_of`, `around`).
+        """
         x0, y0, x1, y1 = bounds
         # A Python float, as the origin is: the single-point path does plain float
         # arithmetic (the same values as numpy's, without overflow warnings or overhead).
@@ -109,8 +116,12 @@ class _RasterBuild(_FineCells):
             mixed.reshape(self.ny, self.nx), structure=np.ones((3, 3), dtype=bool)).ravel()
         block = _BLOCK0 - cells[coarse]  # block of each entry
         del coarse
-        self._candidates(geoms, seg, block)
-        self._fine(geoms, seg, block, boxed[mixed_cells])
+        if hint is None:
+            self._candidates(geoms, seg, block)
+        else:
+            self.cand = np.zeros(0, dtype=np.int32)
+            self.cand_start = np.zeros(mixed_cells.shape[0] + 1, dtype=np.int32)
+        self._fine(geoms, seg, block, boxed[mixed_cells], hint)
         del boxed, self.sdx, self.sdy, self.sbad  # only the build needs these
         # Views that index to plain numbers, for the single-point path (numpy scalars
         # cost twice as much).
@@ -149,7 +160,7 @@ class _RasterBuild(_FineCells):
         cells and the union of those covers the exact segment. Of those, the cells whose
         centre is farther from the segment's line than half the cell (widened by a
         cell/64, far more than rounding) are dropped: the line misses them. Segments are
-        taken in chunks, so the temporaries stay bounded at any layer size.
+        taken in chunks, two at a time, so the temporaries stay bounded at any layer size.
         """
         dx, dy = self.sdx, self.sdy
         pieces = np.maximum(np.ceil(np.maximum(np.abs(dx), np.abs(dy)) / size), 1
@@ -158,9 +169,8 @@ class _RasterBuild(_FineCells):
                   float(np.abs(self.say).max(initial=0.0)), abs(self.x0), abs(self.y0))
         pad = size * 1e-6 + 64 * _U * big
         n_cells = self.nx * self.ny
-        segs, cells = [], []
-        boxed = []
-        for lo, hi in _chunks(9 * pieces, _CHUNK):
+
+        def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             seg, k = _expand(np.full(hi - lo, 0, dtype=np.int64), pieces[lo:hi])
             seg += lo
             n = pieces[seg]
@@ -190,7 +200,6 @@ class _RasterBuild(_FineCells):
                 twice = twice[np.r_[True, twice[1:] != twice[:-1]]]  # np.unique, no hash
                 key = np.concatenate([key[~multi], twice])
             seg, cell = np.divmod(key, n_cells)
-            boxed.append(cell.astype(np.int32))
             iy, ix = np.divmod(cell, self.nx)
             # Keep the cells the segment's line passes within half a cell (+ 1/64) of.
             sdx, sdy = dx[seg], dy[seg]
@@ -199,12 +208,14 @@ class _RasterBuild(_FineCells):
             reach = (np.abs(sdx) + np.abs(sdy)) * (size * (0.5 + 1 / 64))
             keep = np.abs(dist) <= reach
             del sdx, sdy, dist, reach, iy, ix
-            segs.append(seg[keep].astype(np.int32))
-            cells.append(cell[keep].astype(np.int32))
-        if not segs:
+            return seg[keep].astype(np.int32), cell[keep].astype(np.int32), cell.astype(np.int32)
+
+        parts = parallel.chunks(part, _chunks(9 * pieces, _CHUNK))
+        if not parts:
             return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(n_cells, np.int64)
-        boxed = np.bincount(np.concatenate(boxed), minlength=n_cells)
-        return np.concatenate(segs), np.concatenate(cells), boxed
+        boxed = np.bincount(np.concatenate([p[2] for p in parts]), minlength=n_cells)
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                boxed)
 
     def _candidates(self, geoms: np.ndarray, seg: np.ndarray, block: np.ndarray) -> None:
         """Candidates per block (CSR, in code order): the polygons meeting each mixed

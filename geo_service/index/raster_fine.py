@@ -5,6 +5,8 @@ the owner of each one's centre (see `raster_build`, whose `_RasterBuild` builds 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import shapely
 
@@ -48,10 +50,12 @@ class _FineCells:
     candidates, `_u` and `_ref`)."""
 
     def _fine(self, geoms: np.ndarray, seg: np.ndarray, block: np.ndarray,
-              per_block: np.ndarray) -> None:
+              per_block: np.ndarray,
+              hint: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
         """Split each mixed cell into F×F fine cells (F from `per_block`, the segments
         whose pieces' boxes meet it), list the segments meeting each, and find each fine
-        centre's owner (entries and blocks in chunks: bounded memory)."""
+        centre's owner (entries and blocks in chunks: bounded memory), among the block's
+        candidates or the one polygon `hint` names (see `_RasterBuild`)."""
         split = 2 ** np.ceil(np.log2(np.maximum(per_block / _SEGS_PER_FINE, 1.0)))
         split = np.minimum(split, _MAX_SPLIT).astype(np.int64)
         self.split = split.astype(np.int32)
@@ -59,48 +63,67 @@ class _FineCells:
         n_fine = int(self.fine_base[-1])
         by, bx = np.divmod(self.mixed_cells.astype(np.int64), self.nx)
         doubt = np.zeros(n_fine, dtype=bool)
-        parts = [self._fine_entries(seg[lo:hi], block[lo:hi], split, bx, by, doubt)
-                 for lo, hi in _chunks(split[block] ** 2, _CHUNK)]
+        parts = parallel.chunks(
+            lambda lo, hi: self._fine_entries(seg[lo:hi], block[lo:hi], split, bx, by),
+            _chunks(split[block] ** 2, _CHUNK))
+        for p in parts:
+            doubt[p[3]] = True
+        # Entries grouped by fine cell: one sort of (fine cell, segment, flip) keys (their
+        # order within a cell is immaterial), cheaper than an argsort and two gathers.
+        n_seg = self.sax.shape[0]
         fine = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
-        order = np.argsort(fine, kind="stable")
         self.fine_start = np.zeros(n_fine + 1, dtype=np.int32)
         np.cumsum(np.bincount(fine, minlength=n_fine), out=self.fine_start[1:])
+        key = fine.astype(np.int64) * (2 * n_seg)
         del fine
+        if parts:
+            key += np.concatenate([2 * p[1].astype(np.int64) + p[2] for p in parts])
+        del parts
+        key.sort()
         # The listed segments (5 bytes each), and whether the fine centre lies on the
         # right of a→b: a point's side is then the orientation's sign, flipped (exactly).
-        self.eseg = (np.concatenate([p[1] for p in parts])[order] if parts
-                     else np.zeros(0, np.int32))
-        self.eflip = (np.concatenate([p[2] for p in parts])[order] if parts
-                      else np.zeros(0, bool))
-        del parts, order
+        self.eflip = (key & 1).astype(bool)
+        key %= 2 * n_seg
+        key >>= 1
+        self.eseg = key.astype(np.int32)
+        del key
         # Owner of every fine centre; a centre on (or within rounding of) a listed line, or
         # in two polygons, or a cell with a segment of an invalid polygon: ask shapely.
         ref = np.full(n_fine, _OUTSIDE, dtype=np.int32)
         n_cand = np.diff(self.cand_start).astype(np.int64)
-        for lo, hi in _chunks((n_cand + 1) * split * split, _CHUNK):
+
+        def owners(lo: int, hi: int) -> None:
             f0, f1 = int(self.fine_base[lo]), int(self.fine_base[hi])
             fb = np.repeat(np.arange(lo, hi), split[lo:hi] ** 2)
             fs = split[fb]
             k = np.arange(f0, f1) - self.fine_base[fb]
             cx, cy = self._ref(bx[fb] * fs + k % fs, by[fb] * fs + k // fs, fs)
             del fs, k
-            # Every polygon covering a centre meets its cell's box, so is among the
-            # block's candidates: test those with the prepared polygons (no point objects).
-            at, c = _expand(self.cand_start[fb].astype(np.int64), n_cand[fb])
-            hit = self.cand[c]
-            covers = parallel.elementwise(shapely.intersects_xy, geoms[hit], cx[at], cy[at])
+            if hint is None:
+                # Every polygon covering a centre meets its cell's box, so is among the
+                # block's candidates: test those with the prepared polygons (no points).
+                at, c = _expand(self.cand_start[fb].astype(np.int64), n_cand[fb])
+                hit = self.cand[c]
+            else:
+                hit = hint(cx, cy)
+                at = np.flatnonzero(hit >= 0)
+                hit = hit[at]
+            covers = shapely.intersects_xy(geoms[hit], cx[at], cy[at])
             at, hit = at[covers], hit[covers]
-            ref[f0 + at] = hit
+            ref[f0 + at] = hit  # chunks write disjoint slices of ref and doubt
             doubt[f0:f1] |= np.bincount(at, minlength=f1 - f0) > 1
+
+        # Rows per centre: its tests, or the hint's batch lookup (~8 rows of temporaries).
+        rows = n_cand + 1 if hint is None else np.full(n_cand.shape[0], 8)
+        parallel.chunks(owners, _chunks(rows * split * split, _CHUNK))
         ref[doubt] = _EXACT
         self.fine_ref = ref
 
     def _fine_entries(self, seg: np.ndarray, block: np.ndarray, split: np.ndarray,
-                      bx: np.ndarray, by: np.ndarray, doubt: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(fine cell, segment, flip) for the fine cells each (segment, block) entry
-        meets: those of the segment's box in the block, less those its line misses.
-        Marks in `doubt` the fine cells whose centre only shapely can place."""
+                      bx: np.ndarray, by: np.ndarray) -> list[np.ndarray | None]:
+        """[fine cell, segment, flip, doubt] for the fine cells each (segment, block)
+        entry meets: those of the segment's box in the block, less those its line misses;
+        doubt: fine cells whose centre only shapely can place."""
         f = split[block]
         sax, say, sbx, sby = self.sax[seg], self.say[seg], self.sbx[seg], self.sby[seg]
         ox, oy = bx[block] * f, by[block] * f  # the block's first fine column and row
@@ -132,6 +155,5 @@ class _FineCells:
         fine = (self.fine_base[b] + (gy[keep] - oy[ent]) * f_e[keep]
                 + (gx[keep] - ox[ent])).astype(np.int32)
         s = seg[ent]
-        doubt[fine[np.abs(dist) <= self.thr]] = True
-        doubt[fine[self.sbad[s]]] = True
-        return fine, s, dist < 0
+        doubt = fine[(np.abs(dist) <= self.thr) | self.sbad[s]]
+        return [fine, s, dist < 0, doubt]
