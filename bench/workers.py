@@ -118,10 +118,10 @@ def intake_store(url: str, demo) -> tuple[str, list[tuple[str, float, float]]]:
             .where(workers.c.role.in_(["grid_worker", "grid_leader", "liaison_head"]))
             .order_by(workers.c.code)).all()
         rows = random.Random(1).sample(rows, min(INTAKE_WORKERS, len(rows)))
-        q = sa.select(households.c.grid_code, households.c.geom)
-        q = (q.group_by(households.c.grid_code) if engine.dialect.name == "sqlite" else
-             q.distinct(households.c.grid_code).order_by(households.c.grid_code))
-        homes = dict(conn.execute(q).all())  # a household per grid
+        homes = {}  # a household per grid
+        for grid, geom in conn.execute(sa.select(households.c.grid_code, households.c.geom)
+                                       .order_by(households.c.code)):
+            homes.setdefault(grid, geom)
     services(app).close()
     out = []
     for code, area in rows:
