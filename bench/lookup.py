@@ -528,7 +528,7 @@ def run_wrk(server: Server, script: Path, path: str, seconds: int, connections: 
     sock = re.search(r"Socket errors: (.*)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _ms(lat["50"]), "p99": _ms(lat["99"]),
+        "p50": _ms(lat["50"]), "p99": _ms(lat["99"]) if "99" in lat else float("nan"),
         "non2xx": int(bad.group(1)) if bad else 0,
         "socket_errors": sock.group(1) if sock else "",
         "server_cores": (server.cpu_s() - cpu0) / wall,

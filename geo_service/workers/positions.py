@@ -24,9 +24,15 @@ from geo_service.cases.records import utc_times
 from geo_service.cases.sla import local_day
 from geo_service.errors import NotFound
 from geo_service.events import WorkerEnteredGrid, WorkerMoved, publish
-from geo_service.store.tables import patrol_days, worker_positions, worker_state, workers
+from geo_service.store.tables import (
+    patrol_days,
+    worker_areas,
+    worker_positions,
+    worker_state,
+    workers,
+)
 from geo_service.workers.fixes import Batch, Fix
-from geo_service.workers.status import announce, home_areas, status_of
+from geo_service.workers.status import announce, status_of
 
 
 @dataclass
@@ -45,7 +51,12 @@ def _insert(conn: sa.Connection, table: sa.Table):
 
 
 def worker_row(conn: sa.Connection, code: str) -> dict[str, Any]:
-    row = conn.execute(sa.select(workers.c.code, workers.c.role, workers.c.on_duty)
+    """The worker's role, shift and home area (the first it answers for), in one query:
+    this runs for every batch of fixes."""
+    home = (sa.select(sa.func.min(worker_areas.c.area_code))
+            .where(worker_areas.c.worker_id == workers.c.id).scalar_subquery())
+    row = conn.execute(sa.select(workers.c.code, workers.c.role, workers.c.on_duty,
+                                 home.label("area"))
                        .where(workers.c.code == code)).mappings().first()
     if row is None:
         raise NotFound(f"no worker {code[:40]!r}", "code", code="unknown_worker")
@@ -56,11 +67,13 @@ def locked_state(conn: sa.Connection, code: str, now: datetime) -> dict[str, Any
     """The worker's state row, created if new and locked for this transaction (PostgreSQL:
     two batches of one worker at once apply one after the other; SQLite's writer lock
     does that already)."""
-    conn.execute(_insert(conn, worker_state).values(
-        worker_code=code, status="offline", status_at=now, updated_at=now
-    ).on_conflict_do_nothing(index_elements=["worker_code"]))
-    row = conn.execute(sa.select(worker_state).where(worker_state.c.worker_code == code)
-                       .with_for_update()).mappings().one()
+    query = sa.select(worker_state).where(worker_state.c.worker_code == code).with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:  # the first fix ever (two at once: one insert wins, both lock it)
+        conn.execute(_insert(conn, worker_state).values(
+            worker_code=code, status="offline", status_at=now, updated_at=now
+        ).on_conflict_do_nothing(index_elements=["worker_code"]))
+        row = conn.execute(query).mappings().one()
     state = utc_times(dict(row))
     for k in ("recorded_at", "status_at", "candidate_since"):
         if state[k] is not None and state[k].tzinfo is None:
@@ -92,10 +105,12 @@ def record_fixes(conn: sa.Connection, code: str, batch: Batch, *, settings: dict
     times = [f.recorded_at for f in batch.fixes]
     known = set()
     if times:
+        # One range on the (worker, time) key, not an IN list of every time: a bound
+        # parameter per fix costs more than the few other fixes the range may bring.
         known = {t if t.tzinfo else t.replace(tzinfo=now.tzinfo) for t in conn.execute(
             sa.select(worker_positions.c.recorded_at).where(
                 worker_positions.c.worker_code == code,
-                worker_positions.c.recorded_at.in_(times))).scalars()}
+                worker_positions.c.recorded_at.between(min(times), max(times)))).scalars()}
     fresh = [f for f in batch.fixes if f.recorded_at not in known]
     out.duplicates = len(batch.fixes) - len(fresh) + batch.repeated
     current = ((state["lon"], state["lat"], state["recorded_at"])
@@ -141,7 +156,7 @@ def record_fixes(conn: sa.Connection, code: str, batch: Batch, *, settings: dict
             index_elements=["worker_code", "day", "grid_code"],
             set_={"inside_s": patrol_days.c.inside_s + ins.excluded.inside_s,
                   "distance_m": patrol_days.c.distance_m + ins.excluded.distance_m}))
-    area = home_areas(conn, [code]).get(code)
+    area = worker["area"]
     common = {"code": code, "area": area, "role": worker["role"]}
     out.status = status_of(worker["on_duty"], state["recorded_at"], now, settings)
     if out.status != state["status"]:
