@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -294,7 +295,9 @@ def find_requests(conn: sa.Connection, vi: VersionIndex, q: RequestQuery, *, sco
 
 
 def _iso(t: datetime | None) -> str | None:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
+    """W3C date-time in UTC, whole seconds (what strict Open311 clients parse)."""
+    return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z") \
+        if t else None
 
 
 def _area_name(vi: VersionIndex, code: str | None) -> str | None:
@@ -302,12 +305,12 @@ def _area_name(vi: VersionIndex, code: str | None) -> str | None:
     return info.name if info else None
 
 
-def service_notice(vi: VersionIndex, row: dict[str, Any]) -> str:
-    """Who handles the request and by when, in the words of the command center."""
+def service_notice(vi: VersionIndex, row: dict[str, Any], tz: str) -> str:
+    """Who handles the request and by when (in the command center's time zone `tz`)."""
     agency = _area_name(vi, row["owner_code"]) or row["owner_code"]
     if row["status"] == "closed":
         return f"已办结（{agency}）"
-    due = row["due_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    due = row["due_at"].astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
     return (f"由{agency}（{LEVEL_ZH.get(row['owner_level'], row['owner_level'])}）办理，"
             f"{due} 前处理；逾期自动上报上一级。")
 
@@ -320,7 +323,7 @@ def status_notes(row: dict[str, Any]) -> str:
     return note
 
 
-def request_view(vi: VersionIndex, row: dict[str, Any]) -> dict[str, Any]:
+def request_view(vi: VersionIndex, row: dict[str, Any], tz: str) -> dict[str, Any]:
     """A report as a GeoReport v2 service request, fields in the spec's order. No reporter
     data at all (the spec returns none), so the answer is the same for every caller.
 
@@ -338,7 +341,7 @@ def request_view(vi: VersionIndex, row: dict[str, Any]) -> dict[str, Any]:
         "service_code": row["subtype"],
         "description": row["description"],
         "agency_responsible": _area_name(vi, row["owner_code"]) or row["owner_code"],
-        "service_notice": service_notice(vi, row),
+        "service_notice": service_notice(vi, row, tz),
         "requested_datetime": _iso(row["received_at"]),
         "updated_datetime": _iso(row["closed_at"] if row["status"] == "closed"
                                  and row["closed_at"] else row["updated_at"]),
@@ -352,9 +355,9 @@ def request_view(vi: VersionIndex, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def created_view(vi: VersionIndex, row: dict[str, Any]) -> dict[str, Any]:
+def created_view(vi: VersionIndex, row: dict[str, Any], tz: str) -> dict[str, Any]:
     """The answer to a POST: the request id at once (we are realtime: no token)."""
-    return {"service_request_id": row["id"], "service_notice": service_notice(vi, row),
+    return {"service_request_id": row["id"], "service_notice": service_notice(vi, row, tz),
             "account_id": None}
 
 

@@ -83,10 +83,14 @@ def answer(fmt: str, root: str, data: Any, status: int = 200,
 
 def error_response(err: ServiceError, status: int) -> Response:
     """An error in the spec's format, in the format the path asked for."""
+    message = err.message
+    if status == 401:
+        message = ("api_key missing or not valid: send a token as api_key (or as "
+                   "Authorization: Bearer <token>)")
     status = SPEC_STATUS.get(status, status)
     headers = {k: v for k, v in err.headers.items() if k.lower() != "www-authenticate"}
     fmt = "xml" if request.path.endswith(".xml") else "json"
-    return answer(fmt, "errors", [{"code": status, "description": err.message}], status,
+    return answer(fmt, "errors", [{"code": status, "description": message}], status,
                   headers)
 
 
@@ -124,6 +128,10 @@ def _only(args: dict[str, str], allowed: set[str]) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _tz() -> str:
+    return current_app.config["TIMEZONE"]
 
 
 @route("/discovery")
@@ -238,7 +246,7 @@ def create_request(fmt: str):
         except sa.exc.IntegrityError:
             if attempt == 2 or key is None:
                 raise
-    return answer(fmt, "service_requests", [o311.created_view(vi, row)])
+    return answer(fmt, "service_requests", [o311.created_view(vi, row, cfg["TIMEZONE"])])
 
 
 @route("/requests")
@@ -287,7 +295,7 @@ def request_list(fmt: str):
         keep = {k: v for k, v in args.items() if k not in ("api_key", "page", "cursor")}
         nxt = ({"page": int(args["page"]) + 1} if "page" in args else {"cursor": cursor})
         headers["Link"] = f'<{url_for(request.endpoint, **keep, **nxt)}>; rel="next"'
-    return answer(fmt, "service_requests", [o311.request_view(vi, r) for r in rows],
+    return answer(fmt, "service_requests", [o311.request_view(vi, r, _tz()) for r in rows],
                   headers=headers)
 
 
@@ -317,7 +325,7 @@ def request_one(fmt: str, service_request_id: str):
     if not rows:
         raise NotFound(f"no service request {service_request_id[:40]!r}",
                             "service_request_id", code="unknown_report")
-    return answer(fmt, "service_requests", [o311.request_view(vi, rows[0])])
+    return answer(fmt, "service_requests", [o311.request_view(vi, rows[0], _tz())])
 
 
 @route("/tokens/<token>")
