@@ -146,8 +146,7 @@ def _credentials(view: Any) -> str | None:
         args = query()
         if "api_key" in args:
             sent.append(args["api_key"])
-        if request.method == "POST" and header is None and (
-                request.mimetype in FORM_TYPES or request.is_json):
+        if request.method == "POST" and (request.mimetype in FORM_TYPES or request.is_json):
             key = fields_body().get("api_key")
             if key is not None:
                 sent.append(key if isinstance(key, str) else "")
