@@ -349,3 +349,27 @@ def test_a_county_token_sees_and_files_only_in_its_county(client, tokens, engine
     assert "limited to area 900001" in spec_error(file(client, county, **IN_G4), 403)
     both = {r["service_request_id"] for r in listing(client, tokens["admin"]).get_json()}
     assert both == {mine, theirs}
+
+
+def test_an_empty_api_key_is_no_key(app, client, tokens):
+    spec_error(client.get(f"{V2}/requests.json?api_key="), 403)
+    app.config["OPEN311_PUBLIC_READ"] = True
+    assert client.get(f"{V2}/requests.json?api_key=").status_code == 200
+    spec_error(file(client, ""), 403)
+
+
+def test_the_access_log_names_an_api_key_by_its_prefix_only(client, tokens):
+    import logging
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    log = logging.getLogger("geo_service.access")
+    log.addHandler(handler)
+    try:
+        key = tokens["viewer"]
+        client.get(f"{V2}/services.json", query_string={"api_key": key})
+    finally:
+        log.removeHandler(handler)
+    assert seen[0].split()[1:3] == [f"{V2}/services.json", "200"]
+    assert seen[0].endswith(" " + key[:10]) and key not in seen[0]

@@ -142,13 +142,12 @@ def _credentials(view: Any) -> str | None:
         scheme, _, token = header.strip().partition(" ")
         # auth schemes are case-insensitive (RFC 9110 11.1)
         sent.append(token.strip() if scheme.lower() == "bearer" else "")
-    if getattr(view, "api_key", False):
-        args = query()
-        if "api_key" in args:
-            sent.append(args["api_key"])
+    if getattr(view, "api_key", False):  # an empty api_key is none (Open311's rule)
+        if query().get("api_key"):
+            sent.append(query()["api_key"])
         if request.method == "POST" and (request.mimetype in FORM_TYPES or request.is_json):
             key = fields_body().get("api_key")
-            if key is not None:
+            if key not in (None, ""):
                 sent.append(key if isinstance(key, str) else "")
     if len(set(sent)) > 1:
         raise Invalid("the token is given twice, differently (Authorization and api_key); "
@@ -232,6 +231,7 @@ def _authenticate(app: Flask) -> None:
     from geo_service.app import services
 
     token = _credentials(view)
+    g.token_prefix = token[:10] if token else None  # for the access log, however sent
     if token:
         svc = services(app)
         g.principal = svc.tokens.verify(svc.engine.connect, token)
