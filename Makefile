@@ -1,5 +1,5 @@
 # The README's two commands, the benchmarks, and the lock refresh.
-.PHONY: run test bench lock
+.PHONY: run test bench lock vendor
 run:
 	pip install -c constraints.txt -e . && geo-service demo && geo-service serve
 test:
@@ -17,3 +17,7 @@ lock:
 	{ sed -n '1,2p' constraints.txt; .lock-venv/bin/pip freeze --all --exclude-editable \
 	  | grep -v -e '^-e' -e '^pip=='; } > constraints.new && mv constraints.new constraints.txt
 	rm -rf .lock-venv
+# Front-end libraries from npm at the versions pinned in tools/vendor.py, with licenses and
+# a manifest of hashes (static/vendor/VENDORED.json) that a test checks.
+vendor:
+	python3 tools/vendor.py

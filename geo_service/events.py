@@ -100,6 +100,49 @@ class ReportMerged(ReportEvent):
     kind: ClassVar[str] = "report.merged"
 
 
+@dataclass(frozen=True)
+class WorkerEvent(Event):
+    """Something about a field worker. `area` is the area the worker answers for (its
+    first, when several), which decides whose scope sees it; no name or phone is carried."""
+
+    kind: ClassVar[str] = "worker"
+    code: str
+    area: str | None
+    role: str
+    status: str
+    lon: float | None
+    lat: float | None
+    grid: str | None
+    recorded_at: str | None
+
+    @property
+    def area_code(self) -> str | None:
+        return self.area
+
+
+@dataclass(frozen=True)
+class WorkerMoved(WorkerEvent):
+    """A newer good fix became the worker's current position."""
+
+    kind: ClassVar[str] = "worker.moved"
+
+
+@dataclass(frozen=True)
+class WorkerStatusChanged(WorkerEvent):
+    """online / stale / offline / off_duty changed (by a fix, a shift, or time)."""
+
+    kind: ClassVar[str] = "worker.status"
+    previous: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerEnteredGrid(WorkerEvent):
+    """The dwell rule moved the worker into another grid (or out of every grid: None)."""
+
+    kind: ClassVar[str] = "worker.entered"
+    left: str | None = None
+
+
 _PENDING = "geo_events"  # key in Connection.info: (transaction, event) not yet handed off
 _listeners: list[Callable[[Event], None]] = []
 

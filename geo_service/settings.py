@@ -99,6 +99,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPEN311_PUBLIC_READ", False,
             "Open311's read methods (services, requests) answer without an `api_key`, and "
             "then show no personal data."),
+    Setting("MAX_FIXES", 1_000, "Most GPS fixes one POST /workers/{code}/positions may "
+            "carry; more get 413.", lo=1, hi=100_000),
+    Setting("STALE_MIN", 10.0, "An on-duty worker without a fix for this many minutes is "
+            "`stale` (greyed on the wall, not dispatched).", lo=0.1, hi=1_440),
+    Setting("OFFLINE_H", 2.0, "An on-duty worker without a fix for this many hours is "
+            "`offline`.", lo=0.01, hi=720),
+    Setting("MAX_ACCURACY_M", 200.0, "A fix whose reported accuracy is worse than this many "
+            "metres is kept in the trail, flagged `inaccurate`, and not used as the current "
+            "position.", lo=1, hi=100_000),
+    Setting("MAX_SPEED_KMH", 150.0, "A fix that would mean moving faster than this from the "
+            "current position is kept in the trail, flagged `too_fast`, and not used.",
+            lo=1, hi=2_000),
+    Setting("DWELL_S", 60.0, "A worker is \"in\" a grid after staying this many seconds "
+            "(GPS jitter along a boundary does not flap).", lo=0, hi=86_400),
+    Setting("PATROL_MAX_GAP_S", 900.0, "Time between two fixes counts as patrol only up to "
+            "this many seconds (a phone that went silent is not patrolling).", lo=1,
+            hi=86_400),
+    Setting("TRAIL_DAYS", 30, "Days of GPS fixes kept; the sweep prunes older ones.",
+            lo=1, hi=3_650),
+    Setting("VISIT_RADIUS_M", 100.0, "A household visit is verified when the worker's fix "
+            "at that time lies within this many metres of the household.", lo=1,
+            hi=100_000),
 )
 
 

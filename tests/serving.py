@@ -19,6 +19,15 @@ def served(tmp_path: Path, url: str, **settings: str) -> Iterator[str]:
     """Serve the store at `url` with these GEO_* settings until the block ends; yields the
     API base URL once /health answers. Its output goes to a file, not a pipe: an
     undrained pipe fills with access-log lines and stalls the workers."""
+    with server_process(tmp_path, url, **settings) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def server_process(tmp_path: Path, url: str, **settings: str
+                   ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`served`, also yielding the process, which leads its own process group: a test can
+    kill the master and its workers at once (`os.killpg(proc.pid, SIGKILL)`)."""
     port = free_port()
     env = {**os.environ, "GEO_DATABASE_URL": url,
            **{f"GEO_{k}": v for k, v in settings.items()}}
@@ -26,7 +35,7 @@ def served(tmp_path: Path, url: str, **settings: str) -> Iterator[str]:
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "geo_service.cli", "serve", "--port",
                                  str(port)], env=env, cwd=tmp_path, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, start_new_session=True)
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
             deadline = time.monotonic() + 60
@@ -38,7 +47,8 @@ def served(tmp_path: Path, url: str, **settings: str) -> Iterator[str]:
                     assert proc.poll() is None and time.monotonic() < deadline, \
                         log_path.read_text()
                     time.sleep(0.2)
-            yield base
+            yield base, proc
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)

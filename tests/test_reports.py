@@ -99,7 +99,7 @@ def test_a_report_in_no_grid_is_kept_and_routed_to_the_nearest_grids_township(cl
     ({"media_urls": ["javascript:alert(1)"]}, "invalid_media", "media_urls"),
     ({"surprise": 1}, "unknown_field", "surprise"),
     ({"description": "a\x00b"}, "invalid_text", "description"),  # no store keeps NUL
-    ({"reporter": {"name": 5}}, "invalid_type", "name"),
+    ({"reporter": {"name": 5}}, "invalid_type", "reporter.name"),
 ])
 def test_bad_reports_are_refused_naming_the_field(client, tokens, engine, change, code, field):
     r = post(client, tokens["dispatcher"], report(**change))
@@ -299,3 +299,29 @@ def test_descriptions_are_stored_verbatim(client, tokens):
     got = client.get(f"/api/v1/reports/{r.get_json()['id']}",
                      headers=bearer(tokens["dispatcher"]))
     assert got.get_json()["description"] == text and got.mimetype == "application/json"
+
+
+def test_the_readme_shows_the_workflow_table():
+    from pathlib import Path
+
+    from geo_service.cases.model import TRANSITIONS
+
+    readme = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text("utf-8")
+    for action, t in TRANSITIONS.items():
+        row = (f"| `{action}` | {', '.join(f'`{s}`' for s in sorted(t.sources))} | "
+               f"`{t.target}` | {', '.join(t.roles)} | {t.why} |")
+        assert row in readme, action
+
+
+def test_a_level_acts_only_on_the_cases_it_owns(client, tokens, engine, tiny):
+    with engine.begin() as conn:
+        township = create_token(conn, name="t", role="dispatcher", area_code="900001001")
+    rid = post(client, township, report()).get_json()["id"]
+    steps = ("escalate", "accept", "escalate", "accept", "escalate")  # village, township, county
+    for version, action in enumerate(steps, start=1):
+        assert act(client, township, rid, action, version).status_code == 200
+    refused = act(client, township, rid, "accept", 6)
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "out_of_scope"
+    seen = client.get(f"/api/v1/reports/{rid}", headers=bearer(township))
+    assert seen.status_code == 200 and seen.get_json()["owner"]["level"] == "county"
+    assert act(client, tokens["dispatcher"], rid, "accept", 6).status_code == 200

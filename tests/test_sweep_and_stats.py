@@ -133,3 +133,16 @@ def test_stats_for_an_area(client, tokens, engine):
 def test_bad_stats_queries(client, tokens, q):
     r = client.get(f"/api/v1/stats?{q}", headers=bearer(tokens["viewer"]))
     assert r.status_code == 400 and r.get_json()["error"]["field"]
+
+
+def test_the_server_sweeps_by_itself_off_the_request_path(app, client, tokens, engine):
+    d = tokens["dispatcher"]
+    rid = post(client, d, report()).get_json()["id"]
+    with engine.begin() as conn:
+        conn.execute(reports.update().values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
+    sweeper = services(app).sweeper
+    sweeper.interval = 0.01
+    client.get("/api/v1/ping", headers=bearer(tokens["viewer"]))  # any request ticks it
+    sweeper.settle()
+    got = client.get(f"/api/v1/reports/{rid}", headers=bearer(d)).get_json()
+    assert got["owner"]["level"] == "village" and got["history"][-1]["actor"] == "sweep"

@@ -64,8 +64,9 @@ class NewReport:
 
 
 def _text(body: dict[str, Any], key: str, *, limit: int, required: bool = True,
-          default: str = "") -> str:
+          default: str = "", field: str | None = None) -> str:
     value = body.get(key)
+    key = field or key
     if value is None:
         if required:
             raise Invalid(f"{key} is required", key, code="missing")
@@ -165,8 +166,10 @@ def read_report(body: Any, *, now: datetime, skew_s: float) -> NewReport:
         severity=_choice(body, "severity", SEVERITIES, "normal"), description=description,
         x=_number(body, "lon"), y=_number(body, "lat"), crs=parse_crs(body.get("crs")),
         occurred_at=occurred, channel=_choice(body, "channel", CHANNELS, "app"),
-        reporter_name=_text(reporter, "name", limit=100, required=False),
-        reporter_phone=_text(reporter, "phone", limit=32, required=False),
+        reporter_name=_text(reporter, "name", limit=100, required=False,
+                            field="reporter.name"),
+        reporter_phone=_text(reporter, "phone", limit=32, required=False,
+                             field="reporter.phone"),
         media_urls=tuple(media))
 
 

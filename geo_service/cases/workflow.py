@@ -96,6 +96,10 @@ def act(conn: sa.Connection, vi: VersionIndex, report_id: str, action: str, *,
     rule = TRANSITIONS[action]
     if actor.role not in rule.roles:
         raise Forbidden(f"role {actor.role} may not {action} a report", "action")
+    if not scope.covers(vi, row["owner_code"]):  # each level acts on what it owns (分级负责)
+        raise Forbidden(f"report {report_id} is owned by {row['owner_level']} "
+                        f"{row['owner_code']}; this token acts for area {scope.area} only",
+                        "action", code="out_of_scope")
     if version != row["version"]:
         raise Conflict(f"report {report_id} is at version {row['version']}, you sent "
                        f"{version}: reload it and decide again", "version",

@@ -47,11 +47,13 @@ def serve_cmd(host: str, port: int) -> None:
 
 @main.command("sweep")
 def sweep_cmd() -> None:
-    """Escalate overdue cases one level each (cron-able; the server also sweeps every
-    GEO_SWEEP_INTERVAL_S seconds). Safe to run while servers sweep too."""
+    """Escalate overdue cases one level each, announce workers' status changes, prune old
+    fixes (cron-able; the server also sweeps every GEO_SWEEP_INTERVAL_S seconds). Safe to
+    run while servers sweep too."""
     svc = services(app_for_command(migrate=False))
     try:
-        n = svc.sweeper.run()
+        done = svc.sweeper.run()
     finally:
         svc.close()
-    click.echo(f"{n} overdue case(s) escalated")
+    click.echo(f"{done['escalated']} overdue case(s) escalated, {done['statuses']} worker "
+               f"status change(s), {done['fixes_pruned']} old fix(es) pruned")

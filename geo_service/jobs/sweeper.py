@@ -1,5 +1,6 @@
-"""The server's own sweep: overdue cases are escalated every `SWEEP_INTERVAL_S` seconds,
-in the background, by whichever process notices the time has come.
+"""The server's own sweep, every `SWEEP_INTERVAL_S` seconds, in the background, by
+whichever process notices the time has come: overdue cases are escalated, workers' status
+changes that time made are announced, and fixes older than `TRAIL_DAYS` are pruned.
 
 Requests (and open event streams) call `tick()`, which costs a clock read; when the
 interval has passed it queues one sweep on a background thread. Several processes and
@@ -18,6 +19,8 @@ import sqlalchemy as sa
 from geo_service.cases import escalate_overdue
 from geo_service.jobs.background import Background
 from geo_service.store.uow import unit_of_work
+from geo_service.workers.positions import prune_trails
+from geo_service.workers.status import sweep_statuses
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +37,17 @@ class Sweeper:
             self._last = time.monotonic()
             self._background.submit("sweep", self.run)
 
-    def run(self) -> int:
-        with unit_of_work(self.engine) as uow:
-            n = escalate_overdue(uow.conn, self.settings, datetime.now(UTC))
-        if n:
-            log.info("sweep: %d overdue case(s) escalated", n)
-        return n
+    def run(self) -> dict[str, int]:
+        """One sweep, each part in its own unit of work; what each part changed."""
+        now = datetime.now(UTC)
+        done = {}
+        for name, part in (("escalated", escalate_overdue), ("statuses", sweep_statuses),
+                           ("fixes_pruned", prune_trails)):
+            with unit_of_work(self.engine) as uow:
+                done[name] = part(uow.conn, self.settings, now)
+        if any(done.values()):
+            log.info("sweep: %s", done)
+        return done
 
     def settle(self, timeout: float | None = 60.0) -> None:
         self._background.wait(timeout)

@@ -230,3 +230,58 @@ report_events = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
     sa.Index(None, "report_seq"),
 )
+
+# Every GPS fix a worker's phone sent, kept `TRAIL_DAYS`; a repeat of the same
+# `recorded_at` is the same fix (phones resend). `flag` says why a fix was not used as the
+# current position (inaccurate, too_fast, late).
+worker_positions = sa.Table(
+    "worker_positions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("worker_code", sa.String(40), nullable=False),
+    sa.Column("recorded_at", _TZ, nullable=False),
+    sa.Column("received_at", _TZ, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("accuracy_m", sa.Float),
+    sa.Column("speed", sa.Float),
+    sa.Column("heading", sa.Float),
+    sa.Column("grid_code", sa.String(32)),
+    sa.Column("flag", sa.String(16)),
+    sa.UniqueConstraint("worker_code", "recorded_at"),
+    sa.Index(None, "recorded_at"),
+)
+
+# Where each worker is now and what the service last said about it: the newest good fix,
+# the status last announced, and the dwell rule's state (which grid the worker is "in",
+# and the grid it may be entering since when). Keyed by code: roster reloads keep it.
+worker_state = sa.Table(
+    "worker_state",
+    metadata,
+    sa.Column("worker_code", sa.String(40), primary_key=True),
+    sa.Column("lon", sa.Float),
+    sa.Column("lat", sa.Float),
+    sa.Column("recorded_at", _TZ),
+    sa.Column("accuracy_m", sa.Float),
+    sa.Column("grid_code", sa.String(32)),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("status_at", _TZ, nullable=False),
+    sa.Column("dwell_grid", sa.String(32)),
+    sa.Column("candidate_grid", sa.String(32)),
+    sa.Column("candidate_since", _TZ),
+    sa.Column("updated_at", _TZ, nullable=False),
+    sa.Index(None, "updated_at"),
+)
+
+# Patrol per worker, local day and grid ('' : outside any grid the worker dwelt in):
+# seconds inside and metres walked, added up as fixes arrive.
+patrol_days = sa.Table(
+    "patrol_days",
+    metadata,
+    sa.Column("worker_code", sa.String(40), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("grid_code", sa.String(32), primary_key=True),
+    sa.Column("inside_s", sa.Float, nullable=False),
+    sa.Column("distance_m", sa.Float, nullable=False),
+    sa.Index(None, "day", "grid_code"),
+)

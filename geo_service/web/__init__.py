@@ -242,7 +242,16 @@ def _authenticate(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from geo_service.web import access_log, api, areas, lookup, open311, openapi, reports
+    from geo_service.web import (
+        access_log,
+        api,
+        areas,
+        lookup,
+        open311,
+        openapi,
+        reports,
+        workers,
+    )
 
     access_log.init_app(app)
     app.before_request(lambda: _authenticate(app))
@@ -276,5 +285,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(lookup.bp)
     app.register_blueprint(areas.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(workers.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(open311.bp)

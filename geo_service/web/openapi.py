@@ -21,6 +21,7 @@ from geo_service.auth import PUBLIC
 from geo_service.lookup import SUPPORTED_CRS
 from geo_service.web import allow
 from geo_service.web.openapi_cases import CASE_SCHEMAS, OPEN311_SCHEMAS
+from geo_service.web.openapi_workers import WORKER_SCHEMAS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -291,13 +292,15 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("areas", "The area tree as GeoJSON, and households per area"),
                        ("service", "Health and boundary versions"),
                        ("reports", "Reports, the case workflow and the KPIs"),
+                       ("workers", "Workers in the field: positions, status, patrol"),
                        ("open311", "Open311 GeoReport v2 (its own error format, api_key)"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("open311Key", {"type": "apiKey", "in": "query",
                                                    "name": "api_key"})
-    for name, schema in {**SCHEMAS, **CASE_SCHEMAS, **OPEN311_SCHEMAS}.items():
+    for name, schema in {**SCHEMAS, **CASE_SCHEMAS, **WORKER_SCHEMAS,
+                         **OPEN311_SCHEMAS}.items():
         spec.components.schema(name, schema)
     spec.components.schema("BatchRequest", batch_request(app.config["MAX_BATCH_POINTS"]))
     for name, (status, text) in ERRORS.items():

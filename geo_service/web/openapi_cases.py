@@ -92,7 +92,10 @@ CASE_SCHEMAS: dict[str, dict[str, Any]] = {
         "per_class": {"type": "object", "additionalProperties": COUNTS},
         "daily": {"type": "array", "items": _object({"day": STR, "reports": INT,
                                                       "closed": INT})},
-    }, "required": ["reports", "open", "overdue", "closed", "per_class", "daily"]},
+        "workers_total": INT, "workers_on_duty": INT, "workers_online": INT,
+        "grids_visited_today": INT, "grids_total": INT,
+    }, "required": ["reports", "open", "overdue", "closed", "per_class", "daily",
+                    "workers_on_duty", "grids_visited_today"]},
 }
 
 

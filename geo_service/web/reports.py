@@ -11,10 +11,12 @@ from geo_service import cases
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.cases.intake import parse_time
+from geo_service.cases.sla import local_day
 from geo_service.errors import Invalid
 from geo_service.store.uow import unit_of_work
 from geo_service.web import allow, json_body, principal, query, scope
 from geo_service.web.lookup import version_index
+from geo_service.workers.queries import workforce
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 
@@ -204,7 +206,8 @@ def take_action(report_id: str):
 def stats():
     """The KPIs of an area: reports, open, overdue, closed, the share resolved inside the
     grid and at township level or below, median times to accept and to close, per class,
-    and a daily series. Default window: the last 30 days.
+    and a daily series (default window: the last 30 days); and, as of now, workers on duty
+    and online, and grids their own team was in today.
     ---
     get:
       parameters:
@@ -235,7 +238,10 @@ def stats():
     area = args.get("area")
     if area == "":
         raise Invalid("area is empty; give an area code", "area", code="invalid_area")
-    vi = version_index(None)
+    vi, sc, cfg = version_index(None), scope(), current_app.config
     with services(current_app).engine.connect() as conn:
-        return jsonify(cases.area_stats(conn, vi, area=area, scope=scope(), since=since,
-                                        until=until, now=now))
+        figures = cases.area_stats(conn, vi, area=area, scope=sc, since=since, until=until,
+                                   now=now)
+        figures |= workforce(conn, vi, scope=sc, area=area, now=now, settings=cfg,
+                             day=local_day(now, cfg["TIMEZONE"]))
+    return jsonify(figures)
