@@ -45,6 +45,7 @@ class ReportFilter:
     bbox: tuple[float, float, float, float] | None = None
     after: int | None = None  # cursor: the seq of the last report of the previous page
     limit: int = 100
+    offset: int = 0  # page numbers (Open311's paging extension); the cursor is cheaper
 
 
 def _list(raw: str, field: str, choices: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -171,7 +172,8 @@ def find_reports(conn: sa.Connection, vi: VersionIndex, f: ReportFilter, *, scop
     if f.after:
         conds.append(c.seq < f.after)
     rows = [utc_times(dict(r._mapping)) for r in conn.execute(
-        sa.select(reports).where(*conds).order_by(c.seq.desc()).limit(f.limit + 1))]
+        sa.select(reports).where(*conds).order_by(c.seq.desc()).limit(f.limit + 1)
+        .offset(f.offset or None))]
     more = len(rows) > f.limit
     rows = rows[:f.limit]
     return rows, rows[-1]["seq"] if more and rows else None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
-from flask import Flask, Response, current_app, g, jsonify, redirect, request, url_for
+from flask import Flask, Response, current_app, g, redirect, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from geo_service.auth import PUBLIC, Principal, authorize
@@ -29,19 +29,30 @@ MAX_HEADER_BYTES = 8190  # one header's value
 MAX_HEADERS = 100
 
 
-def allow(*roles: str, unscoped: str = "") -> Callable[[F], F]:
+def allow(*roles: str, unscoped: str = "", public_when: str = "",
+          api_key: bool = False) -> Callable[[F], F]:
     """Declare which roles may call a view. Views without a declaration are refused.
 
     A view answers an area-scoped token only if it consults `scope()`; one that shows no
     area data says why in `unscoped` instead (and is listed in the README's scope policy).
+    `public_when` names a boolean setting: while it is on, a caller who sends no
+    credentials at all is `PUBLIC_READER` (the viewer role, unscoped) instead of refused.
+    `api_key`: the view also takes the token as an `api_key` query parameter or body field,
+    the way Open311 clients send it.
     """
 
     def mark(view: F) -> F:
         view.allowed_roles = roles  # type: ignore[attr-defined]
         view.unscoped = unscoped  # type: ignore[attr-defined]
+        view.public_when = public_when  # type: ignore[attr-defined]
+        view.api_key = api_key  # type: ignore[attr-defined]
         return view
 
     return mark
+
+
+# Who calls a `public_when` view without credentials while its setting is on.
+PUBLIC_READER = Principal(name="public", role="viewer")
 
 
 def principal() -> Principal:
@@ -93,6 +104,57 @@ def json_body() -> Any:
         raise Invalid(f"the body is not valid JSON: {err}", "body", code="invalid_json") from None
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def fields_body() -> dict[str, Any]:
+    """A body of named fields, form-encoded (as Open311 clients send it) or a JSON object;
+    read once per request (the auth gate may look for an `api_key` in it first). A form
+    field given twice is a 400 naming it, like a repeated query parameter."""
+    if "fields_body" in g:
+        return g.fields_body
+    if request.mimetype in FORM_TYPES:
+        form = request.form
+        for key in form:
+            if len(form.getlist(key)) > 1 and not key.endswith("[]"):
+                raise Invalid(f"{key[:40]} is given more than once; give each field once",
+                              key[:40], code="repeated_parameter")
+        body: Any = form.to_dict()
+    elif request.is_json:
+        body = json_body()
+        if not isinstance(body, dict):
+            raise Invalid("expected a JSON object of fields", "body", code="invalid_body")
+    else:
+        raise UnsupportedMediaType("send the fields form-encoded (application/x-www-form-"
+                                   "urlencoded) or as a JSON object, not "
+                                   f"{request.mimetype or 'none'!r}", "body")
+    g.fields_body = body
+    return body
+
+
+def _credentials(view: Any) -> str | None:
+    """The token the caller sent: a bearer header, or (for `api_key` views) an `api_key`
+    in the query string or the body's fields. Given in two places, they must agree; an
+    Authorization header that is not a bearer token counts as a wrong one (never as none)."""
+    header = request.headers.get("Authorization")
+    sent: list[str] = []
+    if header is not None:
+        scheme, _, token = header.strip().partition(" ")
+        # auth schemes are case-insensitive (RFC 9110 11.1)
+        sent.append(token.strip() if scheme.lower() == "bearer" else "")
+    if getattr(view, "api_key", False):  # an empty api_key is none (Open311's rule)
+        if query().get("api_key"):
+            sent.append(query()["api_key"])
+        if request.method == "POST" and (request.mimetype in FORM_TYPES or request.is_json):
+            key = fields_body().get("api_key")
+            if key not in (None, ""):
+                sent.append(key if isinstance(key, str) else "")
+    if len(set(sent)) > 1:
+        raise Invalid("the token is given twice, differently (Authorization and api_key); "
+                      "give it once", "api_key", code="repeated_parameter")
+    return sent[0] if sent else None
+
+
 def _check_size() -> None:
     """414/431 in the one error shape before gunicorn's plain-text ones would apply."""
     env = request.environ
@@ -131,10 +193,25 @@ def _scope_applied(app: Flask, response: Response) -> Response:
     if (view is None or getattr(view, "unscoped", "") or request.endpoint == "static"
             or PUBLIC in getattr(view, "allowed_roles", ())):
         return response
-    err = Forbidden("this endpoint does not apply area scope; a token "
-                    f"limited to area {p.area_code} may not use it", code="out_of_scope")
-    return app.response_class(app.json.dumps(err.to_dict()), status=403,
-                              mimetype="application/json")
+    return error_response(app, Forbidden("this endpoint does not apply area scope; a token "
+                                         f"limited to area {p.area_code} may not use it",
+                                         code="out_of_scope"))
+
+
+def error_response(app: Flask, err: ServiceError, status: int | None = None) -> Response:
+    """The one place an error becomes an answer: our JSON shape, or the format of the
+    standard a path prefix implements (`app.extensions["error_formats"]`: Open311's)."""
+    status = status or err.status
+    for prefix, render in app.extensions.get("error_formats", {}).items():
+        if request.path.startswith(prefix):
+            return render(err, status)
+    headers = dict(err.headers)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="geo-service"'
+    response = app.response_class(app.json.dumps(err.to_dict()), status=status,
+                                  mimetype="application/json")
+    response.headers.update(headers)
+    return response
 
 
 def _not_stored(response: Response) -> Response:
@@ -151,12 +228,15 @@ def _authenticate(app: Flask) -> None:
     allowed = (PUBLIC,) if request.endpoint == "static" else getattr(view, "allowed_roles", ())
     if view is None:
         return  # routing will answer 404/405 in the one error shape
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     from geo_service.app import services
 
-    if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 11.1)
+    token = _credentials(view)
+    g.token_prefix = token[:10] if token else None  # for the access log, however sent
+    if token:
         svc = services(app)
-        g.principal = svc.tokens.verify(svc.engine.connect, token.strip())
+        g.principal = svc.tokens.verify(svc.engine.connect, token)
+    elif token is None and getattr(view, "public_when", "") and app.config[view.public_when]:
+        g.principal = PUBLIC_READER  # decided per request: the setting may change in tests
     authorize(g.principal, allowed)
     services(app).sweeper.tick()  # a clock read; the sweep itself runs in the background
 
@@ -168,6 +248,7 @@ def init_app(app: Flask) -> None:
         areas,
         callouts,
         lookup,
+        open311,
         openapi,
         reports,
         workers,
@@ -178,12 +259,11 @@ def init_app(app: Flask) -> None:
     app.after_request(lambda response: _scope_applied(app, response))
     app.after_request(_not_stored)
 
+    app.extensions["error_formats"] = {open311.PREFIX + "/": open311.error_response}
+
     @app.errorhandler(ServiceError)
     def _service_error(err: ServiceError):
-        headers = dict(err.headers)
-        if err.status == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="geo-service"'
-        return jsonify(err.to_dict()), err.status, headers
+        return error_response(app, err)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
@@ -193,8 +273,9 @@ def init_app(app: Flask) -> None:
         if err.code == 413:
             message = (f"request body larger than the limit of "
                        f"{app.config['MAX_CONTENT_LENGTH']} bytes")
-        headers = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]
-        return jsonify(ServiceError(message, code=code).to_dict()), err.code, headers
+        headers = {k: v for k, v in err.get_headers() if k.lower() != "content-type"}
+        return error_response(app, ServiceError(message, code=code, headers=headers),
+                              err.code or 500)
 
     @app.get("/")
     @allow(PUBLIC)
@@ -208,3 +289,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(workers.bp)
     app.register_blueprint(callouts.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(open311.bp)

@@ -1,9 +1,10 @@
 """The access log: one line per request, for operators and incident review.
 
 `GET /api/v1/lookup 200 0.4ms gs_AbCdEfG` — method, path, status, duration and the first
-characters of the bearer token (enough to find it with `revoke-token --prefix`). The query
-string is left out (it may carry a kiosk's `?token=`, and a report's position), and so is
-everything else the caller sent.
+characters of the token, sent as a bearer header or as Open311's `api_key` (enough to find
+it with `revoke-token --prefix`). The query string is left out (it may carry a kiosk's
+`?token=`, an `api_key`, and a report's position), and so is everything else the caller
+sent.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def _start() -> None:
 
 def _line(response: Response) -> Response:
     header = request.headers.get("Authorization", "")
-    prefix = header.split(None, 1)[1][:10] if " " in header else "-"
+    prefix = g.get("token_prefix") or (header.split(None, 1)[1][:10] if " " in header
+                                       else "-")
     ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     log.info("%s %s %d %.1fms %s", quote(request.method[:16], safe=""),
              quote(request.path, safe=_SAFE), response.status_code, ms,

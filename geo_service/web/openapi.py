@@ -21,12 +21,13 @@ from geo_service.auth import PUBLIC
 from geo_service.lookup import SUPPORTED_CRS
 from geo_service.web import allow
 from geo_service.web.openapi_callouts import CALLOUT_SCHEMAS
-from geo_service.web.openapi_cases import CASE_SCHEMAS
+from geo_service.web.openapi_cases import CASE_SCHEMAS, OPEN311_SCHEMAS
 from geo_service.web.openapi_workers import WORKER_SCHEMAS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
 PREFIX = "/api/v1/"
+OPEN311 = "/open311/v2/"
 TAGS = {"api": "service", "openapi": "docs"}  # blueprint -> tag, when the names differ
 SWAGGER_UI = "vendor/swagger-ui-dist-5.35.0"
 
@@ -218,6 +219,10 @@ class GatedFlaskPlugin(FlaskPlugin):
             op.setdefault("summary", summary.strip().rstrip("."))
             op["operationId"] = view.__name__
             op.setdefault("tags", [TAGS.get(blueprint, blueprint)])
+            if blueprint == "open311":
+                rule = self._rule_for_view(view, app=kwargs.get("app")).rule
+                _open311_operation(op, view, rule, " ".join(rest.split()))
+                continue
             responses = {str(code): r for code, r in op.get("responses", {}).items()}
             if PUBLIC in roles:
                 op["security"] = []
@@ -231,8 +236,48 @@ class GatedFlaskPlugin(FlaskPlugin):
             op["description"] = "\n\n".join(p for p in (" ".join(rest.split()), note) if p)
 
 
+OPEN311_ERRORS = {
+    "400": "The request cannot be done: a field missing or malformed, coordinates out of "
+           "range or swapped, a value outside its list.",
+    "403": "api_key missing or not valid, a role that may not do this, or a place outside "
+           "the token's area.",
+    "404": "No such service, request or token (a request outside the token's area too).",
+    "409": "An idempotency key reused with other content.",
+    "413": "Body over the limit.",
+    "415": "Body neither form-encoded nor JSON.",
+    "503": "No boundary version is live yet.",
+}
+
+
+def _open311_operation(op: dict[str, Any], view: Any, rule: str, prose: str) -> None:
+    """What the gate enforces, in Open311's terms: api_key (or the bearer header), 403 for
+    key problems, errors in the spec's format, one media type per path (`.json`/`.xml`)."""
+    roles = getattr(view, "allowed_roles", ())
+    media = "text/xml" if rule.endswith(".xml") else "application/json"
+    errors = {"text/xml": {"schema": STR}, "application/json": {"schema": ref(
+        "Open311Errors")}}[media]
+    responses = {str(code): r for code, r in op.get("responses", {}).items()}
+    if PUBLIC in roles:
+        op["security"], note = [], "Public: no key needed."
+    else:
+        responses.setdefault("403", "Open311")
+        op["security"] = [{"bearerAuth": []}, {"open311Key": []}]
+        note = f"Roles: {', '.join(roles)}."
+        if getattr(view, "public_when", ""):
+            op["security"].append({})
+            note += f" Without a key while GEO_{view.public_when} is on (no personal data)."
+    for code, r in list(responses.items()):
+        if isinstance(r, str):
+            responses[code] = {"description": f"{code}: {OPEN311_ERRORS[code]}",
+                               "content": {media: errors}}
+        elif "content" in r:
+            r["content"] = {media: r["content"][media]}
+    op["responses"] = dict(sorted(responses.items()))
+    op["description"] = "\n\n".join(p for p in (prose, note) if p)
+
+
 def build_spec(app: Flask) -> dict[str, Any]:
-    """The OpenAPI document of every /api/v1 route registered on `app`."""
+    """The OpenAPI document of every /api/v1 and /open311/v2 route registered on `app`."""
     try:
         version = metadata.version("geo-service")
     except metadata.PackageNotFoundError:
@@ -250,11 +295,14 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("reports", "Reports, the case workflow and the KPIs"),
                        ("workers", "Workers in the field: positions, status, patrol"),
                        ("callouts", "Emergency call-outs and their acknowledgements"),
+                       ("open311", "Open311 GeoReport v2 (its own error format, api_key)"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for name, schema in {**SCHEMAS, **CASE_SCHEMAS, **WORKER_SCHEMAS,
-                         **CALLOUT_SCHEMAS}.items():
+    spec.components.security_scheme("open311Key", {"type": "apiKey", "in": "query",
+                                                   "name": "api_key"})
+    for name, schema in {**SCHEMAS, **CASE_SCHEMAS, **WORKER_SCHEMAS, **CALLOUT_SCHEMAS,
+                         **OPEN311_SCHEMAS}.items():
         spec.components.schema(name, schema)
     spec.components.schema("BatchRequest", batch_request(app.config["MAX_BATCH_POINTS"]))
     for name, (status, text) in ERRORS.items():
@@ -264,7 +312,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         spec.components.parameter(name, param["in"], {
             k: v for k, v in param.items() if k != "in"})
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
-        if rule.rule.startswith(PREFIX):
+        if rule.rule.startswith((PREFIX, OPEN311)):
             spec.path(view=app.view_functions[rule.endpoint], app=app)
     return spec.to_dict()
 

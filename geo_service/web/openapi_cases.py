@@ -97,3 +97,61 @@ CASE_SCHEMAS: dict[str, dict[str, Any]] = {
     }, "required": ["reports", "open", "overdue", "closed", "per_class", "daily",
                     "workers_on_duty", "grids_visited_today"]},
 }
+
+
+# Open311 GeoReport v2: the spec's JSON shapes (its XML is documented as text).
+_NULLABLE = {"type": ["string", "null"]}
+_OPEN311_REQUEST = _object({
+    "service_request_id": STR, "status": {"enum": ["open", "closed"]},
+    "status_notes": _NULLABLE, "service_name": STR, "service_code": STR,
+    "description": STR, "agency_responsible": _NULLABLE, "service_notice": _NULLABLE,
+    "requested_datetime": TIME, "updated_datetime": TIME,
+    "expected_datetime": NULL_TIME, "address": _NULLABLE, "address_id": _NULLABLE,
+    "zipcode": _NULLABLE, "lat": {"type": ["number", "null"]},
+    "long": {"type": ["number", "null"]}, "media_url": _NULLABLE,
+})
+_FIELD = {"type": "string", "maxLength": 200}
+OPEN311_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Open311Errors": {"type": "array", "minItems": 1, "items": _object(
+        {"code": INT, "description": STR})},
+    "Open311Discovery": _object({
+        "changeset": STR, "contact": STR, "key_service": STR,
+        "endpoints": {"type": "array", "items": _object({
+            "specification": STR, "url": STR, "changeset": STR,
+            "type": {"enum": ["production", "test"]},
+            "formats": {"type": "array", "items": STR}})}}),
+    "Open311Services": {"type": "array", "items": _object({
+        "service_code": {"enum": list(SUBTYPES)}, "service_name": STR, "description": STR,
+        "metadata": BOOL, "type": {"enum": ["realtime", "batch", "blackbox"]},
+        "keywords": STR, "group": {"enum": list(CLASSES)}})},
+    "Open311ServiceDefinition": _object({"service_code": STR,
+                                         "attributes": {"type": "array", "maxItems": 0}}),
+    "Open311NewRequest": {
+        **_object({
+            "api_key": STR, "jurisdiction_id": _FIELD,
+            "service_code": {"type": "string", "description": "from GET services"},
+            "lat": {"type": "number", "description": "WGS84"},
+            "long": {"type": "number", "description": "WGS84"},
+            "address_string": {"type": "string", "maxLength": 500,
+                               "description": "kept at the end of the description"},
+            "address_id": _FIELD, "email": _FIELD, "device_id": _FIELD, "account_id": _FIELD,
+            "first_name": {"type": "string", "maxLength": 50},
+            "last_name": {"type": "string", "maxLength": 50},
+            "phone": {"type": "string", "maxLength": 32},
+            "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+            "media_url": {"type": "string", "format": "uri", "maxLength": 2000},
+            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200,
+                                "description": "extension: a retry with the same key and "
+                                "content answers the request already filed"},
+        }, optional=("api_key", "jurisdiction_id", "address_string", "address_id", "email",
+                     "device_id", "account_id", "first_name", "last_name", "phone",
+                     "description", "media_url", "idempotency_key")),
+        "description": "The spec's fields; attribute[...] fields are accepted and ignored "
+                       "(no service of ours has attributes); email, device_id and "
+                       "account_id are not kept."},
+    "Open311Created": {"type": "array", "items": _object({
+        "service_request_id": STR, "service_notice": _NULLABLE, "account_id": {"type": "null"}})},
+    "Open311Requests": {"type": "array", "items": _OPEN311_REQUEST},
+    "Open311Tokens": {"type": "array", "items": _object({"service_request_id": STR,
+                                                          "token": STR})},
+}
