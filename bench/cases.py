@@ -117,7 +117,7 @@ def intake(table: Table, label: str, server: Server, token: str, lon: np.ndarray
     now = datetime.now(UTC).astimezone(dt.timezone(timedelta(hours=8)))
     times = tmp / "times.txt"
     times.write_text("".join(f"{(now - timedelta(seconds=s)).isoformat(timespec='seconds')}\n"
-                             for s in rng.integers(60, 12 * 3600, 1000)))
+                             for s in rng.integers(60, 12 * 3600, 1000).tolist()))
     prefix = str(uuid.uuid4())[:18]  # 8-4-4: the rest is the connection and a counter
     warm_prefix = str(uuid.uuid4())[:18]
     script, warm = tmp / "intake.lua", tmp / "warm.lua"
@@ -308,7 +308,8 @@ def make_cases(demo: Demo, hh: pd.DataFrame, n: int, now: datetime, version: int
                                p=[0.7, 0.2, 0.07, 0.03])
     df["description"] = df["subtype"].map(_TEXT)
     now_ts = pd.Timestamp(now)
-    received = now_ts - pd.to_timedelta(rng.random(n) * STATS_DAYS * 86400, unit="s")
+    received = pd.Series(now_ts - pd.to_timedelta(rng.random(n) * STATS_DAYS * 86400,
+                                                  unit="s")).dt.floor("us")
     df["received_at"] = received
     df["occurred_at"] = received - pd.to_timedelta(rng.exponential(7200, n), unit="s")
     df["received_day"] = _local_days(df["received_at"])
@@ -379,8 +380,8 @@ def make_cases(demo: Demo, hh: pd.DataFrame, n: int, now: datetime, version: int
     updated = []
     for i, r in enumerate(rec):
         t0 = r["received_at"].to_pydatetime()
-        acc = 0 if r["accept_s"] is pd.NA else int(r["accept_s"])
-        end = int(r["close_s"]) if r["close_s"] is not pd.NA else max(acc, int(age[i]) - 60)
+        acc = 0 if pd.isna(r["accept_s"]) else int(r["accept_s"])
+        end = max(acc, int(age[i]) - 60) if pd.isna(r["close_s"]) else int(r["close_s"])
         actions = ["report"]
         if r["status"] != "reported":
             actions.append("accept")
