@@ -126,9 +126,13 @@ def intake(table: Table, label: str, server: Server, token: str, lon: np.ndarray
     warm.write_text(INTAKE_LUA.format(token=token, points=points, times=times,
                                       prefix=warm_prefix))
     run_wrk(server, warm, "/api/v1/reports", 3, args.connections)
-    r = run_wrk(server, script, "/api/v1/reports", args.seconds, args.connections)
-    if r["non2xx"] or any(ch in "123456789" for ch in r["socket_errors"]):
-        raise RuntimeError(f"intake: {r['non2xx']} non-2xx, socket errors {r['socket_errors']}")
+    rounds = []
+    for _ in range(args.rounds):
+        r = run_wrk(server, script, "/api/v1/reports", args.seconds, args.connections)
+        if r["non2xx"] or any(ch in "123456789" for ch in r["socket_errors"]):
+            raise RuntimeError(f"intake: {r['non2xx']} non-2xx, socket errors "
+                               f"{r['socket_errors']}")
+        rounds.append(r)
     time.sleep(0.5)  # requests in flight when wrk stopped finish
     with engine.connect() as conn:
         stored = conn.execute(sa.select(sa.func.count()).select_from(reports)
@@ -141,14 +145,18 @@ def intake(table: Table, label: str, server: Server, token: str, lon: np.ndarray
             reports.c.id.like(f"{prefix}%"), reports.c.suggested_duplicate_of.is_not(None))
             ).scalar()
         n_out = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar()
-    acked = round(r["rps"] * args.seconds)  # wrk's count of 2xx answers in the time
+    acked = round(sum(r["rps"] for r in rounds) * args.seconds)  # wrk's 2xx answers
+    r = max(rounds, key=lambda r: r["rps"])
     if stored < acked * 0.98 or events != stored:
         raise RuntimeError(f"intake lost reports: ~{acked} acknowledged, {stored} stored, "
                            f"{events} events")
     table.put("intake: POST /api/v1/reports, reports/s", label, f"{r['rps']:,.0f}",
-              f"wrk -t1 -c{args.connections}, {args.seconds} s (after 3 s of warm-up); "
-              "each 201 after its commit; goal ≥ 500 on SQLite")
-    table.put("intake p50 / p99, ms", label, f"{r['p50']:.1f} / {r['p99']:.1f}")
+              f"wrk -t1 -c{args.connections}, best of {args.rounds} × {args.seconds} s (after "
+              "3 s of warm-up); each 201 after its commit; goal ≥ 500 on SQLite")
+    table.put("intake rounds, reports/s", label,
+              " / ".join(f"{x['rps']:,.0f}" for x in rounds))
+    table.put("intake p50 / p99, ms", label, f"{r['p50']:.1f} / {r['p99']:.1f}",
+              "of the best round")
     table.put("intake: CPU cores used, server / wrk", label,
               f"{r['server_cores']:.2f} / {r['wrk_cores']:.2f}",
               "server: the gunicorn workers; the database's own processes (PostgreSQL) "
@@ -513,28 +521,40 @@ def stats_bench(table: Table, label: str, app: Any, server: Server, token: str, 
               f"{(df['status'] == 'closed').mean():.0%} closed, "
               f"{(df['escalations'] > 0).mean():.0%} escalated")
     pref = str(demo.areas.loc[demo.areas["level"] == "prefecture", "code"].iloc[0])
-    until = now + timedelta(minutes=1)
-    since = until - timedelta(days=STATS_DAYS + 1)
+    windows = [(f"{STATS_DAYS + 1} days (every case)", STATS_DAYS + 1, True),
+               ("30 days (the endpoint's default)", 30, False)]
+    for name, days, explicit in windows:
+        stats_window(table, label, engine, vi, server, token, pref, name, days, explicit,
+                     args)
 
-    def ours() -> dict:
+
+def stats_window(table: Table, label: str, engine: sa.Engine, vi: Any, server: Server,
+                 token: str, pref: str, name: str, days: int, explicit: bool,
+                 args: argparse.Namespace) -> None:
+    """Our area_stats (in process and over HTTP) and pandas for one window, compared."""
+    now = datetime.now(UTC)
+    until = now + timedelta(minutes=1) if explicit else now
+    since = until - timedelta(days=days)
+
+    def ours(now: datetime) -> dict:
         with engine.connect() as conn:
             return area_stats(conn, vi, area=pref, scope=Scope(), since=since, until=until,
-                              now=datetime.now(UTC))
+                              now=now)
 
-    mine = ours()
+    mine = ours(now)
     times = []
     for _ in range(args.stats_requests):
         t0 = time.perf_counter()
-        ours()
+        ours(datetime.now(UTC))
         times.append(time.perf_counter() - t0)
     p50_in, p99 = _pcts(times)
-    p50 = p50_in
-    table.put("stats in process: area_stats, whole prefecture, p50 / p99 ms", label,
-              f"{p50:.0f} / {p99:.0f}",
-              f"{args.stats_requests} calls; window {STATS_DAYS + 1} days (every case); "
-              "goal < 200 ms")
-    q = (f"/api/v1/stats?area={pref}&since={since.isoformat().replace('+', '%2B')}"
-         f"&until={until.isoformat().replace('+', '%2B')}")
+    table.put(f"stats, {name}: in process, area_stats p50 / p99 ms", label,
+              f"{p50_in:.0f} / {p99:.0f}",
+              f"whole prefecture, {args.stats_requests} calls; goal < 200 ms")
+    q = f"/api/v1/stats?area={pref}"
+    if explicit:
+        q += (f"&since={since.isoformat().replace('+', '%2B')}"
+              f"&until={until.isoformat().replace('+', '%2B')}")
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     hdr = {"Authorization": f"Bearer {token}"}
     times = []
@@ -550,32 +570,29 @@ def stats_bench(table: Table, label: str, app: Any, server: Server, token: str, 
     conn.close()
     served = json.loads(body)
     p50, p99 = _pcts(times)
-    table.put("stats over HTTP: GET /api/v1/stats, p50 / p99 ms", label,
+    table.put(f"stats, {name}: over HTTP, GET /api/v1/stats p50 / p99 ms", label,
               f"{p50:.0f} / {p99:.0f}",
               f"{args.stats_requests} requests, one client, after 2 warm-up; goal < 200 ms")
-    # The alternative, checked against ours.
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        theirs = pandas_stats(engine, "prefecture_code", pref, since, until,
-                              datetime.now(UTC))
+        theirs = pandas_stats(engine, "prefecture_code", pref, since, until, now)
         times.append(time.perf_counter() - t0)
     t_pd = min(times)
-    table.put("stats the obvious way: load the cases into pandas + compute, ms", label,
-              f"{t_pd * 1e3:,.0f}", "best of 3; the same figures (compared)")
-    table.put("stats: pandas ÷ ours (p50 in process)", label,
-              f"{t_pd * 1e3 / p50_in:.1f}×")
+    table.put(f"stats, {name}: the obvious way, cases loaded into pandas + computed, ms",
+              label, f"{t_pd * 1e3:,.0f} ({t_pd * 1e3 / p50_in:.1f}× ours in process)",
+              "best of 3; the area's cases (12 columns) read with pd.read_sql")
     diff = [k for k, v in theirs.items() if mine.get(k) != v and k != "daily"]
     if mine["daily"] != theirs["daily"]:
         diff.append("daily")
     if served["reports"] != mine["reports"] or served["closed"] != mine["closed"]:
         diff.append("served")
-    table.put("stats: ours = pandas (figures compared)", label,
+    table.put(f"stats, {name}: ours = pandas", label,
               "yes" if not diff else f"NO: {', '.join(diff)}",
-              f"reports {mine['reports']:,}, open {mine['open']:,}, overdue "
-              f"{mine['overdue']:,}, closed {mine['closed']:,}, in grid "
-              f"{mine['resolved_in_grid']}, ≤ township {mine['resolved_township_or_below']}"
-              if label == "SQLite" else None)
+              f"every figure compared; on SQLite: reports {mine['reports']:,}, open "
+              f"{mine['open']:,}, overdue {mine['overdue']:,}, closed {mine['closed']:,}, "
+              f"in grid {mine['resolved_in_grid']}, township or below "
+              f"{mine['resolved_township_or_below']}" if label == "SQLite" else None)
 
 
 # -------------------------------------------------------------------------- per store
@@ -618,7 +635,8 @@ def run_store(table: Table, label: str, url: str, demo: Demo, lon: np.ndarray,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--small", action="store_true", help="one county (12,000 households)")
-    ap.add_argument("--seconds", type=int, default=10, help="seconds of timed intake")
+    ap.add_argument("--seconds", type=int, default=8, help="seconds per timed intake round")
+    ap.add_argument("--rounds", type=int, default=3, help="timed intake rounds")
     ap.add_argument("--connections", type=int, default=16, help="wrk connections")
     ap.add_argument("--floor-rows", type=int, default=5_000)
     ap.add_argument("--stats-reports", type=int, default=100_000)
@@ -629,6 +647,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     os.environ["GEO_SWEEP_INTERVAL_S"] = "0"  # nothing but the benchmark writes
+    load0 = os.getloadavg()[1]
     kw: dict[str, Any] = ({"counties": ["623001"], "households": 12_000, "grids": 60,
                            "groups": 540} if args.small else {})
     demo = build_demo(623000, **kw)
@@ -687,6 +706,9 @@ def main() -> None:
           f"synchronous=NORMAL; duplicate suggestions on ({settings['DUPLICATE_RADIUS_M']:g} m, "
           f"{settings['DUPLICATE_WINDOW_H']:g} h). Server, load generator and database share "
           "the 2 cores.\n")
+    print(f"Other work on the machine: load average (5 min) {load0:.1f} at the start, "
+          f"{os.getloadavg()[1]:.1f} at the end (this run alone adds about 2 while it "
+          "drives the server).\n")
     print(table.markdown())
 
 
