@@ -118,17 +118,21 @@ def intake(table: Table, label: str, server: Server, token: str, lon: np.ndarray
     times = tmp / "times.txt"
     times.write_text("".join(f"{(now - timedelta(seconds=s)).isoformat(timespec='seconds')}\n"
                              for s in rng.integers(60, 12 * 3600, 1000).tolist()))
-    prefix = str(uuid.uuid4())[:18]  # 8-4-4: the rest is the connection and a counter
-    warm_prefix = str(uuid.uuid4())[:18]
-    script, warm = tmp / "intake.lua", tmp / "warm.lua"
-    script.write_text(INTAKE_LUA.format(token=token, points=points, times=times,
-                                        prefix=prefix))
-    warm.write_text(INTAKE_LUA.format(token=token, points=points, times=times,
-                                      prefix=warm_prefix))
-    run_wrk(server, warm, "/api/v1/reports", 3, args.connections)
+
+    def lua(name: str, prefix: str) -> Path:
+        path = tmp / name
+        path.write_text(INTAKE_LUA.format(token=token, points=points, times=times,
+                                          prefix=prefix))
+        return path
+
+    # 8-4-4 of a fresh UUID per wrk run; the rest is the connection and a counter.
+    run_wrk(server, lua("warm.lua", str(uuid.uuid4())[:18]), "/api/v1/reports", 3,
+            args.connections)
+    prefix = str(uuid.uuid4())[:14]  # one per benchmark: the rounds add a digit each
     rounds = []
-    for _ in range(args.rounds):
-        r = run_wrk(server, script, "/api/v1/reports", args.seconds, args.connections)
+    for k in range(args.rounds):
+        r = run_wrk(server, lua(f"intake{k}.lua", f"{prefix}{k}{'0' * 3}"), "/api/v1/reports",
+                    args.seconds, args.connections)
         if r["non2xx"] or any(ch in "123456789" for ch in r["socket_errors"]):
             raise RuntimeError(f"intake: {r['non2xx']} non-2xx, socket errors "
                                f"{r['socket_errors']}")
