@@ -35,8 +35,15 @@ def home_area(row: dict[str, Any]) -> str:
     return row["grid_code"] or row["township_code"] or row["owner_code"]
 
 
+# Built once: intake runs these for every report, and building a statement costs more than
+# running it (SQLAlchemy caches the compiled form, not the construction).
+_BY_ID = sa.select(reports).where(reports.c.id == sa.bindparam("report_id"))
+_INSERT = reports.insert()
+_INSERT_STEP = report_events.insert()
+
+
 def report_row(conn: sa.Connection, report_id: str) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).first()
+    row = conn.execute(_BY_ID, {"report_id": report_id}).first()
     return utc_times(dict(row._mapping)) if row else None
 
 
@@ -48,7 +55,7 @@ def require_report(conn: sa.Connection, report_id: str) -> dict[str, Any]:
 
 
 def insert_report(conn: sa.Connection, row: dict[str, Any]) -> dict[str, Any]:
-    seq = conn.execute(reports.insert().values(**row)).inserted_primary_key[0]
+    seq = conn.execute(_INSERT, row).inserted_primary_key[0]
     return utc_times({**{c.name: None for c in reports.columns}, **row, "seq": seq})
 
 
@@ -72,10 +79,10 @@ def record_step(conn: sa.Connection, row: dict[str, Any], event: type[ReportEven
                 actor: str, action: str, previous: str | None, now: datetime,
                 note: str = "", overdue: bool = False) -> None:
     """Append the step that produced `row` to its history, and its event to the outbox."""
-    conn.execute(report_events.insert().values(
-        report_seq=row["seq"], at=now, actor=actor, action=action, from_status=previous,
-        to_status=row["status"], owner_level=row["owner_level"],
-        owner_code=row["owner_code"], version=row["version"], note=note))
+    conn.execute(_INSERT_STEP, {
+        "report_seq": row["seq"], "at": now, "actor": actor, "action": action,
+        "from_status": previous, "to_status": row["status"], "owner_level": row["owner_level"],
+        "owner_code": row["owner_code"], "version": row["version"], "note": note})
     publish(conn, event(
         id=row["id"], area=home_area(row), status=row["status"],
         previous=previous, action=action, version=row["version"],

@@ -210,7 +210,7 @@ reports = sa.Table(
     sa.Index(None, "township_code"),
     sa.Index(None, "village_code"),
     sa.Index(None, "grid_code"),
-    sa.Index(None, "subtype", "occurred_at"),
+    sa.Index(None, "subtype", "lat"),  # the duplicate check at intake (migration 0008)
 )
 
 # Every step of every report, appended and never rewritten: the case's history.
