@@ -285,3 +285,29 @@ patrol_days = sa.Table(
     sa.Column("distance_m", sa.Float, nullable=False),
     sa.Index(None, "day", "grid_code"),
 )
+
+# Household visits (走访): one row per worker, household and `visited_at` (a phone's resend
+# is the same visit). `verified` when the worker's fix nearest in time lay within
+# `VISIT_RADIUS_M`; otherwise `reason` says why not (`no_fix`, `too_far`). The household's
+# grid and group are kept as they were at the time, for history and the event's scope.
+visits = sa.Table(
+    "visits",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("worker_code", sa.String(40), nullable=False),
+    sa.Column("household_code", sa.String(40), nullable=False),
+    sa.Column("visited_at", _TZ, nullable=False),
+    sa.Column("received_at", _TZ, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("verified", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(16)),
+    sa.Column("distance_m", sa.Float),
+    sa.Column("fix_offset_s", sa.Float),  # the fix's recorded_at minus visited_at
+    sa.Column("grid_code", sa.String(32)),
+    sa.Column("group_code", sa.String(32)),
+    sa.UniqueConstraint("worker_code", "household_code", "visited_at"),
+    sa.Index(None, "household_code", "visited_at"),
+    sa.Index(None, "visited_at"),
+    sa.Index(None, "grid_code", "visited_at"),
+)

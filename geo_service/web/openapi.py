@@ -248,6 +248,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("service", "Health and boundary versions"),
                        ("reports", "Reports, the case workflow and the KPIs"),
                        ("workers", "Workers in the field: positions, status, patrol"),
+                       ("visits", "Household visits and their coverage"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
