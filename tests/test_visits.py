@@ -222,3 +222,53 @@ def test_stats_carry_the_share_of_households_visited(client, engine, tokens, vis
         6, 2, 0.3333, 3)
     county = client.get("/api/v1/stats?area=900002", headers=bearer(tokens["admin"])).get_json()
     assert (county["households_total"], county["households_visited_30d"]) == (1, 0)
+
+
+def test_every_demo_care_tag_has_an_interval_of_its_own():
+    from boundaries.synthetic.people import CARE_TAGS
+    from geo_service.settings import load
+    from geo_service.workers.coverage import care_intervals, interval_of
+
+    settings = load(environ={})
+    assert {t for t, _ in CARE_TAGS} == {t for t, _ in care_intervals(settings)}
+    assert interval_of(["low_income", "disabled"], settings) == 14  # the shortest
+    assert interval_of(["blind"], settings) == settings["CARE_OTHER_DAYS"] == 30
+
+
+# care tags, days since the last verified visit (None: never) -> overdue?
+OVERDUE = [
+    ("elderly", 6, False), ("elderly", 8, True), ("orphan;", 8, True),
+    ("disabled", 13, False), ("disabled", 15, True), ("low_income", 29, False),
+    ("low_income;elderly", 10, True),  # the shortest interval of its tags
+    ("blind", 29, False), ("blind", 31, True),  # a tag without a setting: CARE_OTHER_DAYS
+    ("elderly", None, True), ("", None, False),  # never visited; not a care household
+]
+
+
+def test_the_database_finds_overdue_households_as_the_intervals_say(app, engine, tiny):
+    from geo_service.app import services
+    from geo_service.scope import EVERYTHING
+    from geo_service.workers.coverage import coverage
+
+    with engine.begin() as conn:
+        for i, (tags, days, _) in enumerate(OVERDUE):
+            conn.execute(households.insert().values(
+                code=f"O{i:02d}", grid_code=G3, group_code=G3 + "001", care_tags=tags,
+                geom=shapely.Point(103.021, 35.001)))
+            if days is not None:
+                conn.execute(visits.insert().values(
+                    worker_code="W", household_code=f"O{i:02d}", kind="care", note="",
+                    visited_at=NOW - timedelta(days=days, hours=1), received_at=NOW,
+                    verified=True, grid_code=G3, group_code=G3 + "001"))
+                conn.execute(visits.insert().values(  # unverified visits never count
+                    worker_code="W", household_code=f"O{i:02d}", kind="care", note="",
+                    visited_at=NOW - timedelta(hours=1), received_at=NOW, verified=False,
+                    grid_code=G3, group_code=G3 + "001"))
+    with engine.connect() as conn:
+        out = coverage(conn, services(app).indexes.live(), scope=EVERYTHING, area=None,
+                       days=30, role="admin", now=NOW, settings=app.config)
+    expected = {f"O{i:02d}" for i, (_, _, late) in enumerate(OVERDUE) if late}
+    assert {o["household"] for o in out["overdue"]} == expected
+    assert out["care_overdue"] == len(expected) and out["care_households"] == len(OVERDUE) - 1
+    # each visited one also has an unverified visit an hour ago; 31 days is outside the window
+    assert out["visited"] == 9 and out["verified"] == 8
