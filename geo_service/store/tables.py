@@ -311,3 +311,14 @@ visits = sa.Table(
     sa.Index(None, "visited_at"),
     sa.Index(None, "grid_code", "visited_at"),
 )
+
+# Each household's last visit and last verified visit (by household code, so a roster
+# reload keeps it): coverage joins this one row per household instead of aggregating
+# every visit in the window on every request.
+household_visits = sa.Table(
+    "household_visits",
+    metadata,
+    sa.Column("household_code", sa.String(40), primary_key=True),
+    sa.Column("last_visit_at", _TZ, nullable=False),
+    sa.Column("last_verified_at", _TZ),
+)

@@ -2,10 +2,12 @@
 the care households overdue for their visit.
 
 Everything is aggregated in the database (one GROUP BY over households left-joined to
-each household's visits in the window): the demo has 206,400 households, and Python only
-adds up the groups' rows into grids. Two counts per area: `visited` (any visit) and
-`verified` (a visit the trail confirms); the `share` is of verified visits, because an
-unverified one is a claim, and the gap between the two is itself worth seeing.
+their last visit and last verified visit, `household_visits`, kept as visits arrive): the
+demo has 206,400 households, and Python only adds up the groups' rows into grids.
+
+Two counts per area: `visited` (any visit in the window) and `verified` (a visit the trail
+confirms); the `share` is of verified visits, because an unverified one is a claim, and
+the gap between the two is itself worth seeing.
 
 A care household (non-empty `care_tags`) is overdue when its last verified visit is older
 than its interval (`CARE_<TAG>_DAYS`, the shortest of its tags; `CARE_OTHER_DAYS` when
@@ -17,18 +19,18 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from geo_service.privacy import CARE_ROLES, person_view
 from geo_service.scope import Scope
-from geo_service.store.tables import households, visits
+from geo_service.store.tables import household_visits, households
 from geo_service.versions import VersionIndex
 from geo_service.workers.queries import codes_below
 
-h, v = households.c, visits.c
-_TZ = v.visited_at.type
+h, hv = households.c, household_visits.c
+_TZ = hv.last_visit_at.type
 
 
 def care_intervals(settings: dict[str, Any]) -> list[tuple[str, int]]:
@@ -67,27 +69,30 @@ def grids_in(vi: VersionIndex, scope: Scope, area: str | None) -> list[str] | No
     return sorted(c for c in below if vi.areas[c].level == "grid")
 
 
-def _figures(conn: sa.Connection, grids: list[str] | None, *, since: datetime,
-             now: datetime, settings: dict[str, Any]):
-    """The pieces both coverage and the stats use: the last-visit subquery per household,
-    the overdue condition, and the filter on grids."""
-    longest = max([d for _, d in care_intervals(settings)] + [settings["CARE_OTHER_DAYS"]])
-    start = min(since, now - timedelta(days=longest))
-    last = (sa.select(v.household_code.label("code"),
-                      sa.func.max(sa.case((v.verified, v.visited_at))).label("verified_at"),
-                      sa.func.max(sa.case((v.visited_at >= since, 1), else_=0)).label("seen"),
-                      sa.func.max(sa.case((sa.and_(v.verified, v.visited_at >= since), 1),
-                                          else_=0)).label("confirmed"))
-            .where(v.visited_at >= start).group_by(v.household_code).subquery("last"))
+class _Figures(NamedTuple):
+    """The conditions coverage and the stats share, over households joined to their last
+    visits (`source`)."""
+
+    source: Any
+    where: Any
+    seen: Any  # any visit since the window's start
+    confirmed: Any  # a verified visit since then
+    care: Any
+    overdue: Any
+
+
+def _figures(grids: list[str] | None, *, since: datetime, now: datetime,
+             settings: dict[str, Any]) -> _Figures:
     cutoff = sa.case(*[(_has(tag), sa.literal(now - timedelta(days=d), _TZ))
                        for tag, d in care_intervals(settings)],
                      else_=sa.literal(now - timedelta(days=settings["CARE_OTHER_DAYS"]), _TZ))
     care = h.care_tags != ""
-    overdue = sa.and_(care, sa.or_(last.c.verified_at.is_(None),
-                                   last.c.verified_at < cutoff))
-    where = h.grid_code.in_(grids) if grids is not None else h.grid_code.is_not(None)
-    source = households.outerjoin(last, last.c.code == h.code)
-    return last, care, overdue, where, source
+    return _Figures(
+        source=households.outerjoin(household_visits, hv.household_code == h.code),
+        where=h.grid_code.in_(grids) if grids is not None else h.grid_code.is_not(None),
+        seen=hv.last_visit_at >= since, confirmed=hv.last_verified_at >= since, care=care,
+        overdue=sa.and_(care, sa.or_(hv.last_verified_at.is_(None),
+                                     hv.last_verified_at < cutoff)))
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -109,12 +114,11 @@ def coverage(conn: sa.Connection, vi: VersionIndex, *, scope: Scope, area: str |
     roles that may see them."""
     grids = grids_in(vi, scope, area)
     since = now - timedelta(days=days)
-    last, care, overdue, where, source = _figures(conn, grids, since=since, now=now,
-                                                  settings=settings)
+    f = _figures(grids, since=since, now=now, settings=settings)
     rows = conn.execute(
-        sa.select(h.grid_code, h.group_code, sa.func.count(), _count(last.c.seen == 1),
-                  _count(last.c.confirmed == 1), _count(care), _count(overdue))
-        .select_from(source).where(where).group_by(h.grid_code, h.group_code)).all()
+        sa.select(h.grid_code, h.group_code, sa.func.count(), _count(f.seen),
+                  _count(f.confirmed), _count(f.care), _count(f.overdue))
+        .select_from(f.source).where(f.where).group_by(h.grid_code, h.group_code)).all()
     codes = grids if grids is not None else sorted(
         c for c, a in vi.areas.items() if a.level == "grid")
     inside = set(codes)
@@ -136,24 +140,23 @@ def coverage(conn: sa.Connection, vi: VersionIndex, *, scope: Scope, area: str |
         "overdue": None,
     }
     if role in CARE_ROLES:
-        out["overdue"] = _overdue(conn, last, overdue, where, source, role=role, now=now,
-                                  settings=settings, limit=limit)
+        out["overdue"] = _overdue(conn, f, role=role, now=now, settings=settings,
+                                  limit=limit)
     return out
 
 
-def _overdue(conn: sa.Connection, last: Any, overdue: Any, where: Any, source: Any, *,
-             role: str, now: datetime, settings: dict[str, Any], limit: int
-             ) -> list[dict[str, Any]]:
+def _overdue(conn: sa.Connection, f: _Figures, *, role: str, now: datetime,
+             settings: dict[str, Any], limit: int) -> list[dict[str, Any]]:
     """The care households overdue, never visited first, then the longest since."""
     rows = conn.execute(
         sa.select(h.code, h.grid_code, h.group_code, h.care_tags, h.address, h.head_name,
-                  h.phone, last.c.verified_at)
-        .select_from(source).where(where, overdue)
-        .order_by(last.c.verified_at.asc().nulls_first(), h.code).limit(limit)).all()
+                  h.phone, hv.last_verified_at)
+        .select_from(f.source).where(f.where, f.overdue)
+        .order_by(hv.last_verified_at.asc().nulls_first(), h.code).limit(limit)).all()
     out = []
     for r in rows:
         tags = [t for t in r.care_tags.split(";") if t]
-        t = r.verified_at
+        t = r.last_verified_at
         if t is not None and t.tzinfo is None:
             t = t.replace(tzinfo=UTC)
         out.append({
@@ -173,11 +176,10 @@ def visited_figures(conn: sa.Connection, vi: VersionIndex, *, scope: Scope,
     """The wall's visit figures: households, those with a verified visit in the last 30
     days and their share, care households overdue now. Counts only (no one is named)."""
     grids = grids_in(vi, scope, area)
-    last, _, overdue, where, source = _figures(conn, grids, since=now - timedelta(days=30),
-                                               now=now, settings=settings)
+    f = _figures(grids, since=now - timedelta(days=30), now=now, settings=settings)
     n, confirmed, late = conn.execute(
-        sa.select(sa.func.count(), _count(last.c.confirmed == 1), _count(overdue))
-        .select_from(source).where(where)).one()
+        sa.select(sa.func.count(), _count(f.confirmed), _count(f.overdue))
+        .select_from(f.source).where(f.where)).one()
     return {"households_total": n, "households_visited_30d": int(confirmed),
             "households_visited_30d_share": _share(int(confirmed), n),
             "care_households_overdue": int(late)}

@@ -24,7 +24,7 @@ from geo_service.cases.intake import parse_time
 from geo_service.errors import Conflict, Invalid, NotFound
 from geo_service.events import WorkerVisited, publish
 from geo_service.scope import Scope
-from geo_service.store.tables import households, visits, worker_positions
+from geo_service.store.tables import household_visits, households, visits, worker_positions
 from geo_service.versions import VersionIndex
 from geo_service.workers.positions import worker_row
 
@@ -113,8 +113,24 @@ def check_visit(conn: sa.Connection, code: str, lon: float, lat: float, at: date
     return Check(ok, None if ok else "too_far", metres, offset)
 
 
-def _insert(conn: sa.Connection):
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(visits)
+def _insert(conn: sa.Connection, table: sa.Table):
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def remember_visit(conn: sa.Connection, household: str, at: datetime, verified: bool) -> None:
+    """Move the household's last visit (and last verified visit) forward to `at`, never
+    back: a visit recorded late leaves a newer one standing."""
+    hv = household_visits.c
+    ins = _insert(conn, household_visits).values(
+        household_code=household, last_visit_at=at, last_verified_at=at if verified else None)
+    new = ins.excluded
+    conn.execute(ins.on_conflict_do_update(index_elements=["household_code"], set_={
+        "last_visit_at": sa.case((new.last_visit_at > hv.last_visit_at, new.last_visit_at),
+                                 else_=hv.last_visit_at),
+        "last_verified_at": sa.case((hv.last_verified_at.is_(None), new.last_verified_at),
+                                    (new.last_verified_at > hv.last_verified_at,
+                                     new.last_verified_at),
+                                    else_=hv.last_verified_at)}))
 
 
 def _stored(conn: sa.Connection, code: str, new: NewVisit) -> dict[str, Any] | None:
@@ -141,7 +157,7 @@ def record_visit(conn: sa.Connection, vi: VersionIndex, code: str, new: NewVisit
     row = _stored(conn, code, new)
     if row is None:
         check = check_visit(conn, code, h.geom.x, h.geom.y, new.visited_at, settings)
-        done = conn.execute(_insert(conn).values(
+        done = conn.execute(_insert(conn, visits).values(
             worker_code=code, household_code=new.household, visited_at=new.visited_at,
             received_at=now, kind=new.kind, note=new.note, verified=check.verified,
             reason=check.reason, distance_m=check.distance_m,
@@ -151,6 +167,7 @@ def record_visit(conn: sa.Connection, vi: VersionIndex, code: str, new: NewVisit
         row = _stored(conn, code, new)
         assert row is not None
         if done.rowcount:
+            remember_visit(conn, new.household, new.visited_at, check.verified)
             publish(conn, WorkerVisited(
                 id=row["id"], code=code, area=h.grid_code, group=h.group_code,
                 visit_kind=new.kind, verified=check.verified, reason=check.reason,

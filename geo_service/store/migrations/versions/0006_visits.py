@@ -1,4 +1,5 @@
-"""Household visits (走访): who visited which household when, and whether a fix confirms it.
+"""Household visits (走访): who visited which household when, whether a fix confirms it,
+and each household's last visit.
 
 Revision ID: 0006
 Revises: 0005
@@ -39,7 +40,14 @@ def upgrade() -> None:
                     ["household_code", "visited_at"])
     op.create_index("ix_visits_visited_at", "visits", ["visited_at"])
     op.create_index("ix_visits_grid_code_visited_at", "visits", ["grid_code", "visited_at"])
+    op.create_table(
+        "household_visits",
+        sa.Column("household_code", sa.String(40), primary_key=True),
+        sa.Column("last_visit_at", _TZ, nullable=False),
+        sa.Column("last_verified_at", _TZ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("household_visits")
     op.drop_table("visits")
