@@ -206,6 +206,10 @@ def test_a_scoped_token_sees_only_its_own_coverage(client, engine, tokens, visit
     assert other.status_code == 403 and other.get_json()["error"]["code"] == "out_of_scope"
     one = _coverage(client, tokens["admin"], area=G4)
     assert [g["code"] for g in one["grids"]] == [G4] and one["households"] == 1
+    group = _coverage(client, county, area=G1 + "001")  # a ten-household group: its own
+    assert [g["code"] for g in group["groups"]] == [G1 + "001"] and group["households"] == 4
+    stats = client.get(f"/api/v1/stats?area={G1}001", headers=bearer(county)).get_json()
+    assert (stats["households_total"], stats["households_visited_30d"]) == (4, 2)
 
 
 @pytest.mark.parametrize("query", ["days=0", "days=366", "days=x", "limit=1001", "area=",

@@ -58,15 +58,23 @@ def _count(cond: Any) -> Any:
 
 
 def grids_in(vi: VersionIndex, scope: Scope, area: str | None) -> list[str] | None:
-    """The grids inside `area` and the scope (None: every grid); 403 for an area outside
-    the scope, 404 for an unknown one."""
+    """The grids inside `area` and the scope (None: every grid; a group's: its grid); 403
+    for an area outside the scope, 404 for an unknown one."""
     if area is not None:
-        scope.require(vi, vi.area(area).code, "area")
+        info = vi.area(area)
+        scope.require(vi, info.code, "area")
+        if info.level == "group":
+            return [info.parent_code] if info.parent_code else []
     top = area or scope.area
     if top is None:
         return None
     below = codes_below(vi, top)
     return sorted(c for c in below if vi.areas[c].level == "grid")
+
+
+def _group(vi: VersionIndex, area: str | None) -> str | None:
+    """`area` when it is a ten-household group (coverage then counts its households)."""
+    return area if area is not None and vi.area(area).level == "group" else None
 
 
 class _Figures(NamedTuple):
@@ -82,14 +90,15 @@ class _Figures(NamedTuple):
 
 
 def _figures(grids: list[str] | None, *, since: datetime, now: datetime,
-             settings: dict[str, Any]) -> _Figures:
+             settings: dict[str, Any], group: str | None = None) -> _Figures:
     cutoff = sa.case(*[(_has(tag), sa.literal(now - timedelta(days=d), _TZ))
                        for tag, d in care_intervals(settings)],
                      else_=sa.literal(now - timedelta(days=settings["CARE_OTHER_DAYS"]), _TZ))
     care = h.care_tags != ""
+    where = h.grid_code.in_(grids) if grids is not None else h.grid_code.is_not(None)
     return _Figures(
         source=households.outerjoin(household_visits, hv.household_code == h.code),
-        where=h.grid_code.in_(grids) if grids is not None else h.grid_code.is_not(None),
+        where=where if group is None else sa.and_(where, h.group_code == group),
         seen=hv.last_visit_at >= since, confirmed=hv.last_verified_at >= since, care=care,
         overdue=sa.and_(care, sa.or_(hv.last_verified_at.is_(None),
                                      hv.last_verified_at < cutoff)))
@@ -114,7 +123,8 @@ def coverage(conn: sa.Connection, vi: VersionIndex, *, scope: Scope, area: str |
     roles that may see them."""
     grids = grids_in(vi, scope, area)
     since = now - timedelta(days=days)
-    f = _figures(grids, since=since, now=now, settings=settings)
+    group = _group(vi, area)
+    f = _figures(grids, since=since, now=now, settings=settings, group=group)
     rows = conn.execute(
         sa.select(h.grid_code, h.group_code, sa.func.count(), _count(f.seen),
                   _count(f.confirmed), _count(f.care), _count(f.overdue))
@@ -124,9 +134,9 @@ def coverage(conn: sa.Connection, vi: VersionIndex, *, scope: Scope, area: str |
     inside = set(codes)
     per_grid = {g: [0] * 5 for g in codes}
     per_group = {c: [0] * 5 for c, a in vi.areas.items()
-                 if a.level == "group" and a.parent_code in inside}
-    for grid, group, *counts in rows:
-        for target in (per_grid.get(grid), per_group.get(group)):
+                 if a.level == "group" and a.parent_code in inside and group in (None, c)}
+    for grid_code, group_code, *counts in rows:
+        for target in (per_grid.get(grid_code), per_group.get(group_code)):
             if target is not None:
                 for i, n in enumerate(counts):
                     target[i] += int(n)
@@ -176,7 +186,8 @@ def visited_figures(conn: sa.Connection, vi: VersionIndex, *, scope: Scope,
     """The wall's visit figures: households, those with a verified visit in the last 30
     days and their share, care households overdue now. Counts only (no one is named)."""
     grids = grids_in(vi, scope, area)
-    f = _figures(grids, since=now - timedelta(days=30), now=now, settings=settings)
+    f = _figures(grids, since=now - timedelta(days=30), now=now, settings=settings,
+                 group=_group(vi, area))
     n, confirmed, late = conn.execute(
         sa.select(sa.func.count(), _count(f.confirmed), _count(f.overdue))
         .select_from(f.source).where(f.where)).one()
