@@ -213,6 +213,27 @@ class CalloutClosed(Event):
         return self.area
 
 
+@dataclass(frozen=True)
+class WorkerVisited(Event):
+    """A worker recorded a household visit. `area` is the household's grid (whose scope
+    sees it); the household itself, its people and the note are not carried: a visit
+    reveals who needs care."""
+
+    kind: ClassVar[str] = "worker.visited"
+    id: int
+    code: str
+    area: str | None
+    group: str | None
+    visit_kind: str
+    verified: bool
+    reason: str | None
+    visited_at: str
+
+    @property
+    def area_code(self) -> str | None:
+        return self.area
+
+
 _PENDING = "geo_events"  # key in Connection.info: (transaction, event) not yet handed off
 _listeners: list[Callable[[Event], None]] = []
 

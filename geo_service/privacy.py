@@ -12,7 +12,9 @@ The decision, per role (the README's "Personal data" table says the same):
 Workers visit the households of their own grids (their token is scoped to them) and care
 households most often, so they need the door and the circumstances, not the phone number.
 Planners redraw boundaries: they need where households are, roughly, and how many, never
-who needs care (disabled, low-income, orphan are sensitive).
+who needs care (disabled, low-income, orphan are sensitive). A list of the care households
+overdue for a visit says who needs care as much as their tags do: only the roles that see
+care tags get it (`CARE_ROLES`); planners and viewers get counts.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 PII_ROLES = frozenset({"admin", "dispatcher"})
 DOOR_ROLES = frozenset({"admin", "dispatcher", "worker"})  # exact address and position
+CARE_ROLES = DOOR_ROLES  # care tags, and which households need a visit
 
 
 def mask_name(name: str) -> str:

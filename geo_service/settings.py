@@ -121,6 +121,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VISIT_RADIUS_M", 100.0, "A household visit is verified when the worker's fix "
             "at that time lies within this many metres of the household.", lo=1,
             hi=100_000),
+    Setting("VISIT_FIX_WINDOW_S", 600.0, "Which fix places a visit: the worker's fix nearest "
+            "in time to `visited_at`, within this many seconds either side (none: the visit "
+            "is kept, unverified, `no_fix`).", lo=1, hi=86_400),
+    *(Setting(f"CARE_{tag.upper()}_DAYS", days,
+              f"A household tagged `{tag}` is overdue for a visit after this many days "
+              "without a verified one (a household with several tags: the shortest).",
+              lo=1, hi=365)
+      for tag, days in (("elderly", 7), ("orphan", 7), ("disabled", 14),
+                        ("low_income", 30))),
+    Setting("CARE_OTHER_DAYS", 30, "The same for a care household none of whose tags has "
+            "a setting of its own.", lo=1, hi=365),
 )
 
 

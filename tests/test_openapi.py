@@ -157,6 +157,9 @@ HAPPY = [
     ("GET", "/api/v1/areas", {"level": "county", "parent": "900000"}, "admin"),
     ("GET", f"/api/v1/areas/{G1}/households", None, "admin"),
     ("GET", "/api/v1/areas/900001/households", {"per_page": 1}, "worker"),  # masked
+    ("GET", "/api/v1/coverage", None, "admin"),  # H1 (elderly) overdue, listed
+    ("GET", "/api/v1/coverage", {"area": G1, "days": 7}, "worker"),
+    ("GET", "/api/v1/stats", None, "admin"),
 ]
 
 
@@ -199,6 +202,16 @@ def test_callout_answers_match_the_document(tiny_app, api_schema) -> None:
         assert resp.status_code == 200, (path, resp.get_json())
         api_schema[template][method].validate_response(resp)
     assert resp.get_json()["counts"]["acked"] == 1
+
+
+def test_a_visit_and_its_resend_match_the_document(tiny_app, api_schema) -> None:
+    client = tiny_app.test_client()
+    headers = bearer(tiny_app.config["TEST_TOKENS"]["admin"])
+    body = {"household": "H1", "visited_at": "2026-01-05T09:30:00+08:00", "kind": "care"}
+    for status in (201, 200):
+        resp = client.post("/api/v1/workers/W1/visits", json=body, headers=headers)
+        assert resp.status_code == status, resp.get_data(as_text=True)
+        api_schema["/api/v1/workers/{code}/visits"]["POST"].validate_response(resp)
 
 
 def test_docstring_limits_match_the_code(spec: dict) -> None:

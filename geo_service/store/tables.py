@@ -329,3 +329,40 @@ callout_targets = sa.Table(
     sa.Column("ack_distance_m", sa.Float),
     sa.Index(None, "worker_code"),
 )
+
+# Household visits (走访): one row per worker, household and `visited_at` (a phone's resend
+# is the same visit). `verified` when the worker's fix nearest in time lay within
+# `VISIT_RADIUS_M`; otherwise `reason` says why not (`no_fix`, `too_far`). The household's
+# grid and group are kept as they were at the time, for history and the event's scope.
+visits = sa.Table(
+    "visits",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("worker_code", sa.String(40), nullable=False),
+    sa.Column("household_code", sa.String(40), nullable=False),
+    sa.Column("visited_at", _TZ, nullable=False),
+    sa.Column("received_at", _TZ, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("verified", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(16)),
+    sa.Column("distance_m", sa.Float),
+    sa.Column("fix_offset_s", sa.Float),  # the fix's recorded_at minus visited_at
+    sa.Column("grid_code", sa.String(32)),
+    sa.Column("group_code", sa.String(32)),
+    sa.UniqueConstraint("worker_code", "household_code", "visited_at"),
+    sa.Index(None, "household_code", "visited_at"),
+    sa.Index(None, "visited_at"),
+    sa.Index(None, "grid_code", "visited_at"),
+)
+
+# Each household's last visit and last verified visit (by household code, so a roster
+# reload keeps it): coverage joins this one row per household instead of aggregating
+# every visit in the window on every request.
+household_visits = sa.Table(
+    "household_visits",
+    metadata,
+    sa.Column("household_code", sa.String(40), primary_key=True),
+    sa.Column("last_visit_at", _TZ, nullable=False),
+    sa.Column("last_verified_at", _TZ),
+)

@@ -251,6 +251,7 @@ def init_app(app: Flask) -> None:
         open311,
         openapi,
         reports,
+        visits,
         workers,
     )
 
@@ -288,5 +289,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reports.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(callouts.bp)
+    app.register_blueprint(visits.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(open311.bp)

@@ -296,6 +296,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("workers", "Workers in the field: positions, status, patrol"),
                        ("callouts", "Emergency call-outs and their acknowledgements"),
                        ("open311", "Open311 GeoReport v2 (its own error format, api_key)"),
+                       ("visits", "Household visits and their coverage"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})

@@ -94,8 +94,12 @@ CASE_SCHEMAS: dict[str, dict[str, Any]] = {
                                                       "closed": INT})},
         "workers_total": INT, "workers_on_duty": INT, "workers_online": INT,
         "grids_visited_today": INT, "grids_total": INT,
+        "households_total": INT, "households_visited_30d": INT,
+        "households_visited_30d_share": {"type": ["number", "null"]},
+        "care_households_overdue": INT,
     }, "required": ["reports", "open", "overdue", "closed", "per_class", "daily",
-                    "workers_on_duty", "grids_visited_today"]},
+                    "workers_on_duty", "grids_visited_today",
+                    "households_visited_30d"]},
 }
 
 

@@ -1,4 +1,5 @@
-"""OpenAPI schemas of the worker endpoints (positions, workers, trails, patrol)."""
+"""OpenAPI schemas of the worker endpoints (positions, workers, trails, patrol, visits,
+coverage)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from geo_service.web.openapi_cases import BOOL, INT, NUM, STR, TIME, _object
 from geo_service.workers.status import STATUSES
+from geo_service.workers.visits import KINDS, MAX_NOTE
 
 NULL_NUM = {"type": ["number", "null"]}
 NULL_STR = {"type": ["string", "null"]}
@@ -16,6 +18,12 @@ WORKER = _object({
     "name": {"type": "string", "description": "masked except for admin and dispatcher"},
     "phone": STR, "on_duty": BOOL, "status": {"enum": list(STATUSES)},
     "position": {"anyOf": [POSITION, {"type": "null"}]}})
+NULL_INT = {"type": ["integer", "null"]}
+SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+         "description": "verified / households (null: no households)"}
+COUNTS = {"households": INT, "visited": {"type": "integer", "description": "any visit"},
+          "verified": {"type": "integer", "description": "a visit the trail confirms"},
+          "share": SHARE, "care_households": INT, "care_overdue": INT}
 ISSUE = _object({"index": INT, "code": STR, "field": NULL_STR, "reason": STR})
 
 WORKER_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -52,4 +60,30 @@ WORKER_SCHEMAS: dict[str, dict[str, Any]] = {
             "distance_m": NUM})},
         "grids": {"type": "array", "items": _object({"code": STR, "visited_by_team": BOOL})},
         "grids_visited": INT, "grids_total": INT}),
+    "NewVisit": _object({
+        "household": {"type": "string", "minLength": 1, "maxLength": 40},
+        "visited_at": {**TIME, "description": "with offset; not in the future"},
+        "kind": {"enum": list(KINDS)},
+        "note": {"type": "string", "maxLength": MAX_NOTE},
+    }, optional=("note",)),
+    "Visit": _object({
+        "id": INT, "worker": STR, "household": STR, "visited_at": TIME, "received_at": TIME,
+        "kind": {"enum": list(KINDS)}, "note": STR, "verified": BOOL,
+        "reason": {"enum": [None, "no_fix", "too_far"],
+                   "description": "why it is not verified"},
+        "reason_text": NULL_STR, "distance_m": NULL_NUM,
+        "fix_offset_s": {**NULL_NUM, "description": "the fix's time minus visited_at"},
+        "grid": NULL_STR, "group": NULL_STR}),
+    "Coverage": _object({
+        "area": NULL_STR, "days": INT, "since": TIME, **COUNTS,
+        "grids": {"type": "array", "items": _object({"code": STR, "name": STR, **COUNTS})},
+        "groups": {"type": "array", "items": _object({"code": STR, "name": STR,
+                                                      "grid": NULL_STR, **COUNTS})},
+        "overdue": {"anyOf": [{"type": "array", "items": _object({
+            "household": STR, "grid": NULL_STR, "group": NULL_STR,
+            "care_tags": {"type": "array", "items": STR}, "address": STR,
+            "head": _object({"name": STR, "phone": STR}),
+            "last_verified_visit": {"type": ["string", "null"], "format": "date-time"},
+            "days_since_visit": NULL_INT, "interval_days": INT})},
+            {"type": "null"}], "description": "null for planners and viewers"}}),
 }

@@ -16,6 +16,7 @@ from geo_service.errors import Invalid
 from geo_service.store.uow import unit_of_work
 from geo_service.web import allow, json_body, principal, query, scope
 from geo_service.web.lookup import version_index
+from geo_service.workers.coverage import visited_figures
 from geo_service.workers.queries import workforce
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
@@ -207,7 +208,8 @@ def stats():
     """The KPIs of an area: reports, open, overdue, closed, the share resolved inside the
     grid and at township level or below, median times to accept and to close, per class,
     and a daily series (default window: the last 30 days); and, as of now, workers on duty
-    and online, and grids their own team was in today.
+    and online, grids their own team was in today, households with a verified visit in the
+    last 30 days (and their share) and care households overdue for their visit.
     ---
     get:
       parameters:
@@ -244,4 +246,5 @@ def stats():
                                    now=now)
         figures |= workforce(conn, vi, scope=sc, area=area, now=now, settings=cfg,
                              day=local_day(now, cfg["TIMEZONE"]))
+        figures |= visited_figures(conn, vi, scope=sc, area=area, now=now, settings=cfg)
     return jsonify(figures)
