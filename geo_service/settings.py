@@ -96,6 +96,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STREAM_POLL_S", 0.25,
             "How often (seconds) an open event stream checks the outbox for new events "
             "(PostgreSQL streams also wake at once on NOTIFY).", lo=0.01, hi=60),
+    Setting("STREAM_MAX_S", 3_600.0,
+            "Longest life (seconds) of one event stream; then it ends and the client "
+            "reconnects with Last-Event-ID, losing nothing (spreads streams over fresh "
+            "workers after restarts).", lo=0.1, hi=86_400),
     Setting("OPEN311_PUBLIC_READ", False,
             "Open311's read methods (services, requests) answer without an `api_key`, and "
             "then show no personal data."),

@@ -246,6 +246,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("areas", "The area tree as GeoJSON, and households per area"),
                        ("service", "Health and boundary versions"),
                        ("reports", "Reports, the case workflow and the KPIs"),
+                       ("events", "The live event stream (Server-Sent Events)"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
