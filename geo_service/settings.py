@@ -65,8 +65,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: one per "
             "core: lookups are CPU-bound, and each extra process costs an index's memory "
             "and cache misses).", lo=0, hi=64),
-    Setting("THREADS", 1, "Threads per gunicorn worker (1: sync workers, steadiest for "
-            "this CPU-bound service; more: gthread).", lo=1, hi=64),
+    Setting("THREADS", 256, "Threads per gunicorn worker (gthread): each open event stream "
+            "holds one while idle (no CPU), an eighth (at least 4) stay free for lookups; "
+            "1: sync workers, which refuse event streams.", lo=1, hi=1024),
     *(Setting(f"SLA_{cls.upper()}_{sev.upper()}_H", hours,
               f"Hours the owning level has for {'an' if sev == 'urgent' else 'a'} {sev} {cls} "
               "case before it is overdue and the "

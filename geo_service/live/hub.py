@@ -98,12 +98,15 @@ class Hub:
         self._cursor = 0
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
-        self._closed = False
         self._retry_at = 0.0
 
     @property
     def running(self) -> bool:
         return self._thread is not None
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
 
     def subscribe(self, wants: Callable[[Row], bool]) -> Subscription:
         """A new subscription; `start` is the id after which it receives rows (the
@@ -112,7 +115,6 @@ class Hub:
             if self._thread is None:
                 with self.engine.connect() as conn:
                     self._cursor = outbox.last_id(conn)
-                self._closed = False
                 self._thread = threading.Thread(target=self._run, name="geo-event-hub",
                                                 daemon=True)
                 self._thread.start()
@@ -128,7 +130,7 @@ class Hub:
         """End every stream (the process is shutting down: clients reconnect elsewhere)
         and let the thread stop."""
         with self._lock:
-            subs, self._subs, self._closed = list(self._subs), set(), True
+            subs, self._subs = list(self._subs), set()
         for sub in subs:
             sub.end()
         self._wake.set()
@@ -151,7 +153,7 @@ class Hub:
                 except sa.exc.SQLAlchemyError:
                     log.exception("event hub: reading the outbox failed; retrying")
                 with self._lock:
-                    if not self._subs or self._closed:
+                    if not self._subs:
                         self._thread = None
                         return
                 listener = self._wait(listener)
@@ -174,15 +176,19 @@ class Hub:
                 return
 
     def _wait(self, listener: Any) -> Any:
-        """Until NOTIFY (PostgreSQL), a close, or `poll_s`; returns the listener, or None
+        """Until NOTIFY (PostgreSQL), `close`, or `poll_s`; returns the listener, or None
         when it broke (the next round reconnects; polling goes on meanwhile)."""
         if listener is None:
             self._wake.wait(self.poll_s)
             self._wake.clear()
             return None
-        try:
-            for _ in listener.notifies(timeout=self.poll_s, stop_after=1):
-                pass
+        deadline = time.monotonic() + self.poll_s
+        try:  # in short slices, so that `close` is heard soon even with a long poll_s
+            while not self._wake.is_set() and (left := deadline - time.monotonic()) > 0:
+                if any(True for _ in listener.notifies(timeout=min(left, 0.5),
+                                                       stop_after=1)):
+                    break
+            self._wake.clear()
             return listener
         except Exception:  # any failure of the connection: poll, reconnect later
             log.warning("event hub: the LISTEN connection failed; polling until it is back")

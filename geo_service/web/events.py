@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, request
 from geo_service import live
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
-from geo_service.errors import Invalid
+from geo_service.errors import Invalid, Unavailable
 from geo_service.lookup.parse import parse_number
 from geo_service.web import allow, principal, query, scope
 
@@ -46,6 +46,7 @@ def stream():
             text/event-stream:
               schema: {type: string}
         "400": BadRequest
+        "503": StreamsFull
     """
     args = query()
     unknown = sorted(set(args) - set(PARAMS))
@@ -60,6 +61,11 @@ def stream():
     else:
         after = None
     svc, cfg = services(current_app), current_app.config
+    slots = cfg.get("STREAM_SLOTS")  # set by `serve`: streams this worker may hold
+    if slots is not None and svc.hub.subscribers >= slots:
+        raise Unavailable(f"this server process holds its most event streams ({slots}); "
+                          "connect again shortly" if slots else "event streams need gthread "
+                          "workers (GEO_THREADS above 1)", headers={"Retry-After": "5"})
     lifetime = cfg["STREAM_MAX_S"]
     if "max_s" in args:
         max_s = parse_number(args["max_s"], "max_s")

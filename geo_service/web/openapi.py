@@ -185,6 +185,9 @@ ERRORS = {
     "NoBoundaries": (503, "No boundary version is live yet (`no_boundaries`), or the "
                           "earlier version asked for is being loaded (`version_warming`: "
                           "ask again after the Retry-After header's seconds)."),
+    "StreamsFull": (503, "This server process holds as many event streams as it may "
+                         "(`unavailable`); connect again after the Retry-After header's "
+                         "seconds."),
 }
 
 PARAMETERS = {
