@@ -95,8 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds between heartbeat comments on an idle event stream (keeps proxies from "
             "closing it).", lo=1, hi=3_600),
     Setting("STREAM_POLL_S", 0.25,
-            "How often (seconds) an open event stream checks the outbox for new events "
-            "(PostgreSQL streams also wake at once on NOTIFY).", lo=0.01, hi=60),
+            "How often (seconds) each process's event hub reads new events from the outbox "
+            "for its open streams (on PostgreSQL it also wakes at once on NOTIFY; polling "
+            "stays as the safety net).", lo=0.01, hi=60),
     Setting("STREAM_MAX_S", 3_600.0,
             "Longest life (seconds) of one event stream; then it ends and the client "
             "reconnects with Last-Event-ID, losing nothing (spreads streams over fresh "

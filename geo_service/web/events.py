@@ -44,7 +44,7 @@ def stream():
           description: "an endless text/event-stream (until its lifetime ends)"
           content:
             text/event-stream:
-              schema: {type: string}
+              schema: StreamEvent
         "400": BadRequest
         "503": StreamsFull
     """

@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
 from boundaries.levels import LEVELS
 from geo_service.auth import PUBLIC
+from geo_service.events import Event
 from geo_service.lookup import SUPPORTED_CRS
 from geo_service.web import allow
 from geo_service.web.openapi_cases import CASE_SCHEMAS
@@ -94,7 +95,21 @@ def batch_request(limit: int) -> dict[str, Any]:
        "in the answer's errors, not refused."}
 
 
+def _leaf_kinds(cls: type[Event]) -> list[str]:
+    """The `kind` of every event class that is published (those without subclasses)."""
+    subs = cls.__subclasses__()
+    return [k for sub in subs for k in _leaf_kinds(sub)] if subs else [cls.kind]
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
+    "StreamEvent": _object({
+        "id": {"type": "string", "pattern": "^[0-9]+$",
+               "description": "the outbox id: send it back as Last-Event-ID"},
+        "event": {"type": "string", "enum": sorted(_leaf_kinds(Event))},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "description": "the event's payload as JSON; nothing personal"},
+        "retry": {"type": "integer", "description": "milliseconds before reconnecting"},
+    }, optional=("retry",), description="One Server-Sent Events message of /events."),
     "Error": _object({"error": _object({
         "code": {"type": "string", "description": "stable machine-readable code"},
         "message": {"type": "string", "description": "what went wrong, for people"},
