@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
 from boundaries.levels import LEVELS
 from geo_service.auth import PUBLIC
+from geo_service.events import Event
 from geo_service.lookup import SUPPORTED_CRS
 from geo_service.web import allow
 from geo_service.web.openapi_cases import CASE_SCHEMAS
@@ -95,7 +96,21 @@ def batch_request(limit: int) -> dict[str, Any]:
        "in the answer's errors, not refused."}
 
 
+def _leaf_kinds(cls: type[Event]) -> list[str]:
+    """The `kind` of every event class that is published (those without subclasses)."""
+    subs = cls.__subclasses__()
+    return [k for sub in subs for k in _leaf_kinds(sub)] if subs else [cls.kind]
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
+    "StreamEvent": _object({
+        "id": {"type": "string", "pattern": "^[0-9]+$",
+               "description": "the outbox id: send it back as Last-Event-ID"},
+        "event": {"type": "string", "enum": sorted(_leaf_kinds(Event))},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "description": "the event's payload as JSON; nothing personal"},
+        "retry": {"type": "integer", "description": "milliseconds before reconnecting"},
+    }, optional=("retry",), description="One Server-Sent Events message of /events."),
     "Error": _object({"error": _object({
         "code": {"type": "string", "description": "stable machine-readable code"},
         "message": {"type": "string", "description": "what went wrong, for people"},
@@ -186,6 +201,9 @@ ERRORS = {
     "NoBoundaries": (503, "No boundary version is live yet (`no_boundaries`), or the "
                           "earlier version asked for is being loaded (`version_warming`: "
                           "ask again after the Retry-After header's seconds)."),
+    "StreamsFull": (503, "This server process holds as many event streams as it may "
+                         "(`unavailable`); connect again after the Retry-After header's "
+                         "seconds."),
 }
 
 PARAMETERS = {
@@ -248,6 +266,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("service", "Health and boundary versions"),
                        ("reports", "Reports, the case workflow and the KPIs"),
                        ("workers", "Workers in the field: positions, status, patrol"),
+                       ("events", "The live event stream (Server-Sent Events)"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
