@@ -124,6 +124,18 @@ SETTINGS: tuple[Setting, ...] = (
             hi=86_400),
     Setting("TRAIL_DAYS", 30, "Days of GPS fixes kept; the sweep prunes older ones.",
             lo=1, hi=3_650),
+    Setting("BASEMAP_URL", "",
+            "The wall's basemap: an XYZ tile URL (`http://tiles.local/{z}/{x}/{y}.png`) of a "
+            "local tile server or Tianditu. Empty: no basemap, the grids on a plain dark "
+            "background (nothing is fetched from outside the building)."),
+    Setting("BASEMAP_ATTRIBUTION", "",
+            "The attribution the basemap's licence asks for, shown on the wall."),
+    Setting("BASEMAP_GCJ02", False,
+            "The basemap's tiles are drawn in GCJ-02 (AMap/Tencent style): the wall shifts its "
+            "overlays (stored in WGS84) onto them."),
+    Setting("WALL_MAX_CASES", 5_000,
+            "Most open cases one wall keeps as markers (the newest); older ones are dropped "
+            "so the page's memory stays flat.", lo=100, hi=100_000),
     Setting("VISIT_RADIUS_M", 100.0, "A household visit is verified when the worker's fix "
             "at that time lies within this many metres of the household.", lo=1,
             hi=100_000),

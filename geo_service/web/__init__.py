@@ -144,6 +144,45 @@ def _not_stored(response: Response) -> Response:
     return response
 
 
+SESSION_COOKIE = "geo_session"
+# Reads a session cookie may authenticate: a page of this service reading its own API and
+# stream. Writes stay bearer-only, so a page elsewhere cannot make a wall's browser change
+# anything (no CSRF), whatever the browser does with SameSite.
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
+COOKIE_SITES = frozenset({"", "same-origin", "none"})  # Sec-Fetch-Site; "none": typed URL
+
+
+def url_token(view: F) -> F:
+    """Let a view take a bearer token once in its URL (`?token=`), for kiosk browsers that
+    cannot send headers; the view swaps it for a session cookie (see `web.wall`)."""
+    view.url_token = True  # type: ignore[attr-defined]
+    return view
+
+
+def credential() -> str:
+    """The token this request authenticated with (header, cookie or URL), for views that
+    check it again later (an open event stream)."""
+    return g.get("credential") or ""
+
+
+def _credential(view: Any) -> str | None:
+    """The bearer token of the request: the Authorization header; else, on a `url_token`
+    view, `?token=` (a kiosk being given a new one); else, for a read by the service's own
+    pages, the session cookie."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 11.1)
+        return token.strip()
+    if request.method not in COOKIE_METHODS:
+        return None
+    if getattr(view, "url_token", False) and request.args.get("token"):
+        return request.args["token"]
+    if (SESSION_COOKIE in request.cookies
+            and request.headers.get("Sec-Fetch-Site", "") in COOKIE_SITES):
+        g.via_cookie = True
+        return request.cookies[SESSION_COOKIE]
+    return None
+
+
 def _authenticate(app: Flask) -> None:
     g.principal = None
     _check_size()
@@ -151,12 +190,13 @@ def _authenticate(app: Flask) -> None:
     allowed = (PUBLIC,) if request.endpoint == "static" else getattr(view, "allowed_roles", ())
     if view is None:
         return  # routing will answer 404/405 in the one error shape
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     from geo_service.app import services
 
-    if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 11.1)
+    token = _credential(view)
+    if token is not None:
         svc = services(app)
-        g.principal = svc.tokens.verify(svc.engine.connect, token.strip())
+        g.credential = token
+        g.principal = svc.tokens.verify(svc.engine.connect, token)
     authorize(g.principal, allowed)
     services(app).sweeper.tick()  # a clock read; the sweep itself runs in the background
 
@@ -170,6 +210,7 @@ def init_app(app: Flask) -> None:
         lookup,
         openapi,
         reports,
+        wall,
         workers,
     )
 
@@ -207,4 +248,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reports.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(events.bp)
+    wall.init_app(app)
     app.register_blueprint(openapi.bp)

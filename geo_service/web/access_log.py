@@ -1,9 +1,9 @@
 """The access log: one line per request, for operators and incident review.
 
 `GET /api/v1/lookup 200 0.4ms gs_AbCdEfG` — method, path, status, duration and the first
-characters of the bearer token (enough to find it with `revoke-token --prefix`). The query
-string is left out (it may carry a kiosk's `?token=`, and a report's position), and so is
-everything else the caller sent.
+characters of the token (the bearer header's or a wall's session cookie's: enough to find it
+with `revoke-token --prefix`). The query string is left out (it may carry a kiosk's
+`?token=`, and a report's position), and so is everything else the caller sent.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def _start() -> None:
 
 def _line(response: Response) -> Response:
     header = request.headers.get("Authorization", "")
-    prefix = header.split(None, 1)[1][:10] if " " in header else "-"
+    # the token used: the header's, or a wall's session cookie's (prefix only, either way)
+    prefix = (header.split(None, 1)[1] if " " in header else g.get("credential", "-"))[:10]
     ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     log.info("%s %s %d %.1fms %s", quote(request.method[:16], safe=""),
              quote(request.path, safe=_SAFE), response.status_code, ms,

@@ -10,11 +10,12 @@ from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.errors import Invalid, Unavailable
 from geo_service.lookup.parse import parse_number
-from geo_service.web import allow, principal, query, scope
+from geo_service.web import allow, credential, principal, query, scope
+from geo_service.web.lookup import version_index
 
 bp = Blueprint("events", __name__, url_prefix="/api/v1")
 
-PARAMS = ("after", "max_s")
+PARAMS = ("after", "max_s", "area")
 
 
 @bp.get("/events")
@@ -28,7 +29,8 @@ def stream():
     `after=` for clients that cannot set headers; the header wins) replays every event
     after that id in order, then continues live; without either the stream starts at the
     current end. `: keepalive` comments come every `STREAM_HEARTBEAT_S` seconds on an idle
-    stream. A stream ends after `STREAM_MAX_S` seconds (or `max_s`, if shorter); the client
+    stream. `area=` narrows the stream to one area (a county's wall), within the token's
+    scope. A stream ends after `STREAM_MAX_S` seconds (or `max_s`, if shorter); the client
     reconnects and loses nothing.
     ---
     get:
@@ -37,6 +39,8 @@ def stream():
            description: "the id of the last message received: replay what came after"}
         - {in: query, name: after, schema: {type: integer, minimum: 0},
            description: "the same as Last-Event-ID, for clients that cannot set headers"}
+        - {in: query, name: area, schema: {type: string},
+           description: "only events of this area and below (inside the token's scope)"}
         - {in: query, name: max_s, schema: {type: number, exclusiveMinimum: 0},
            description: "end the stream after this many seconds (at most STREAM_MAX_S)"}
       responses:
@@ -72,9 +76,11 @@ def stream():
         if max_s <= 0:
             raise Invalid(f"max_s must be above 0, got {args['max_s'][:40]!r}", "max_s")
         lifetime = min(lifetime, max_s)
-    p, token = principal(), request.headers["Authorization"].strip().partition(" ")[2].strip()
+    p, token, allowed = principal(), credential(), scope()
+    if args.get("area"):  # a wall of one area: narrower than the token's scope, never wider
+        allowed = allowed.narrow(version_index(None), args["area"], "area")
     body = live.event_stream(
-        svc.engine, svc.hub, live.visible_to(scope(), svc.indexes.live), after,
+        svc.engine, svc.hub, live.visible_to(allowed, svc.indexes.live), after,
         heartbeat_s=cfg["STREAM_HEARTBEAT_S"], lifetime_s=lifetime,
         allowed=lambda: svc.tokens.verify(svc.engine.connect, token) == p)
     # No buffering in a proxy (nginx honours X-Accel-Buffering), no caching anywhere.
