@@ -180,6 +180,12 @@ def test_a_worker_fix_moves_its_marker(wall, site):
     assert wall.js("document.querySelectorAll('[data-worker=W1]').length") == 1
 
 
+def test_a_stale_worker_turns_grey_with_its_age(wall, site):
+    site.call("POST", "/workers/W3/positions", fix(103.03, 35.018, ago_s=11 * 60), token="W3")
+    wall.wait("() => document.querySelector('[data-worker=W3]')?.dataset.status === 'stale'")
+    assert "11 分钟前定位" in wall.page.inner_text("[data-worker=W3]")
+
+
 def test_an_outage_shows_the_banner_and_the_missed_events_arrive_once(wall, site):
     site.stop()
     wall.wait("() => !document.getElementById('wall-banner').hidden", timeout=10_000)
