@@ -50,6 +50,7 @@ def stream():
             text/event-stream:
               schema: StreamEvent
         "400": BadRequest
+        "404": NotFound
         "503": StreamsFull
     """
     args = query()
