@@ -1,5 +1,5 @@
 # The README's two commands, the benchmarks, and the lock refresh.
-.PHONY: run test bench lock vendor
+.PHONY: run test bench lock vendor translations
 run:
 	pip install -c constraints.txt -e . && geo-service demo && geo-service serve
 test:
@@ -21,3 +21,10 @@ lock:
 # a manifest of hashes (static/vendor/VENDORED.json) that a test checks.
 vendor:
 	python3 tools/vendor.py
+# The server's strings (the wall's): extract, merge into each language's catalogue, compile;
+# commit the .po and .mo (tests/test_wall.py checks they are in step with the code).
+translations:
+	pybabel extract -F babel.cfg --no-location --omit-header -o messages.pot .
+	pybabel update -i messages.pot -d geo_service/translations --no-location --omit-header
+	pybabel compile -d geo_service/translations
+	rm messages.pot

@@ -13,6 +13,7 @@ from geo_service import settings
 from geo_service.auth import TokenCache
 from geo_service.index.cache import IndexCache
 from geo_service.jobs.sweeper import Sweeper
+from geo_service.live import Hub
 from geo_service.lookup.roster import PeopleDirectory
 from geo_service.settings import SettingsError
 from geo_service.store.engine import check_current, make_engine, upgrade
@@ -33,10 +34,13 @@ class Services:
     tokens: TokenCache
     people: PeopleDirectory
     sweeper: Sweeper
+    hub: Hub
 
     def close(self, timeout: float = 60.0) -> None:
-        """Let background builds, reloads and sweeps finish, then close the store's
-        connections."""
+        """End open event streams; let background builds, reloads and sweeps finish; then
+        close the store's connections."""
+        self.hub.close()
+        self.hub.join(timeout)
         self.indexes.wait(timeout)
         self.people.settle(timeout)
         self.sweeper.settle(timeout)
@@ -76,6 +80,7 @@ def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -
         tokens=TokenCache(ttl=values["TOKEN_CACHE_S"]),
         people=PeopleDirectory(engine, ttl=values["ROSTER_REFRESH_S"]),
         sweeper=Sweeper(engine, values),
+        hub=Hub(engine, values["STREAM_POLL_S"]),
     )
     from geo_service.web import init_app
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from geo_service.errors import Forbidden
+from geo_service.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:  # the versions import households, which apply this policy
     from geo_service.versions import VersionIndex
@@ -47,6 +47,15 @@ class Scope:
         """403 `out_of_scope`, naming `field`, unless `code` is inside the scope."""
         if not self.covers(vi, code):
             raise self.refusal(field)
+
+    def narrow(self, vi: VersionIndex, code: str, field: str) -> Scope:
+        """The scope of one area inside this one (a county center's wall on a prefecture
+        token): 404 for an area the version lacks, 403 outside; never wider than `self`."""
+        if code not in vi.areas:
+            raise NotFound(f"no area {code[:40]!r} in the live boundary version", field,
+                           code="unknown_area")
+        self.require(vi, code, field)
+        return Scope(code)
 
     def refusal(self, field: str) -> Forbidden:
         return Forbidden(f"this token is limited to area {self.area}", field, code="out_of_scope")

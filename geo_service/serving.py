@@ -9,6 +9,16 @@ went live it builds that index (once for the machine, while the workers go on an
 from the old one), forks a fresh set of workers that share it, and retires the old
 workers gracefully (each finishes its request in flight). Workers never build the live
 index; earlier versions (`version=`) each worker builds in its background thread.
+
+Workers are gthread workers (`THREADS` threads each, one process per core) so that open
+event streams do not take the lookups' capacity: an idle stream is a thread blocked on its
+queue (no CPU; the process's one hub thread does the reading), and a lookup takes any free
+thread. Each worker holds at most `stream_slots(THREADS)` streams and refuses more with a
+503, so threads for lookups always remain. `THREADS=1` gives sync workers, which answer
+`/events` with 503 (a stream would pin a whole worker). On SIGTERM (a restart, or the roll
+onto a new boundary version) a worker ends its streams at once, their clients reconnect
+to the fresh workers with Last-Event-ID, instead of holding the old worker for the
+graceful timeout. README "Serving model" has the measurements behind this.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import time
 
 from flask import Flask
@@ -90,18 +101,36 @@ def preload(app: Flask) -> Flask:
     return app
 
 
+def stream_slots(threads: int) -> int:
+    """How many event streams one worker with `threads` threads holds: all but a reserve
+    of an eighth (at least 4) that stays free for lookups; none for sync workers."""
+    return 0 if threads <= 1 else max(threads - max(4, threads // 8), 0)
+
+
 def serve(app: Flask, host: str, port: int) -> None:
-    """gunicorn, by default one sync worker process per core: lookups are CPU-bound and
-    hold the GIL, so processes, not threads, use the cores. `app` is made in the master,
-    migrated there once, before the fork."""
+    """gunicorn, one worker process per core (lookups are CPU-bound and hold the GIL, so
+    processes, not threads, use the cores), each with `THREADS` threads for the open
+    event streams. `app` is made in the master, migrated there once, before the fork."""
     preload(app)
     workers = app.config["WORKERS"] or os.cpu_count() or 1
     threads = app.config["THREADS"]
+    app.config["STREAM_SLOTS"] = stream_slots(threads)
 
     def post_fork(_server, _worker) -> None:
         svc = services(app)
         svc.engine.dispose(close=False)  # never share DB sockets across a fork
         svc.indexes.follow_live = False  # the master builds new versions, once
+
+    def post_worker_init(worker) -> None:
+        """SIGTERM also ends this worker's event streams, so it stops at once."""
+        stop = signal.getsignal(signal.SIGTERM)
+
+        def on_term(sig, frame) -> None:
+            services(app).hub.close()
+            if callable(stop):
+                stop(sig, frame)
+
+        signal.signal(signal.SIGTERM, on_term)
 
     options = {
         "bind": f"{host}:{port}",
@@ -109,6 +138,7 @@ def serve(app: Flask, host: str, port: int) -> None:
         "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
         "post_fork": post_fork,
+        "post_worker_init": post_worker_init,
         "accesslog": None,
         "keepalive": 5,
         # Above the app's own limits, so clients get its JSON 414/431; only requests past

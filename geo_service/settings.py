@@ -65,8 +65,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: one per "
             "core: lookups are CPU-bound, and each extra process costs an index's memory "
             "and cache misses).", lo=0, hi=64),
-    Setting("THREADS", 1, "Threads per gunicorn worker (1: sync workers, steadiest for "
-            "this CPU-bound service; more: gthread).", lo=1, hi=64),
+    Setting("THREADS", 256, "Threads per gunicorn worker (gthread): each open event stream "
+            "holds one while idle (no CPU), an eighth (at least 4) stay free for lookups; "
+            "1: sync workers, which refuse event streams.", lo=1, hi=1024),
     *(Setting(f"SLA_{cls.upper()}_{sev.upper()}_H", hours,
               f"Hours the owning level has for {'an' if sev == 'urgent' else 'a'} {sev} {cls} "
               "case before it is overdue and the "
@@ -94,8 +95,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds between heartbeat comments on an idle event stream (keeps proxies from "
             "closing it).", lo=1, hi=3_600),
     Setting("STREAM_POLL_S", 0.25,
-            "How often (seconds) an open event stream checks the outbox for new events "
-            "(PostgreSQL streams also wake at once on NOTIFY).", lo=0.01, hi=60),
+            "How often (seconds) each process's event hub reads new events from the outbox "
+            "for its open streams (on PostgreSQL it also wakes at once on NOTIFY; polling "
+            "stays as the safety net).", lo=0.01, hi=60),
+    Setting("STREAM_MAX_S", 3_600.0,
+            "Longest life (seconds) of one event stream; then it ends and the client "
+            "reconnects with Last-Event-ID, losing nothing (spreads streams over fresh "
+            "workers after restarts).", lo=0.1, hi=86_400),
     Setting("OPEN311_PUBLIC_READ", False,
             "Open311's read methods (services, requests) answer without an `api_key`, and "
             "then show no personal data."),
@@ -118,6 +124,18 @@ SETTINGS: tuple[Setting, ...] = (
             hi=86_400),
     Setting("TRAIL_DAYS", 30, "Days of GPS fixes kept; the sweep prunes older ones.",
             lo=1, hi=3_650),
+    Setting("BASEMAP_URL", "",
+            "The wall's basemap: an XYZ tile URL (`http://tiles.local/{z}/{x}/{y}.png`) of a "
+            "local tile server or Tianditu. Empty: no basemap, the grids on a plain dark "
+            "background (nothing is fetched from outside the building)."),
+    Setting("BASEMAP_ATTRIBUTION", "",
+            "The attribution the basemap's licence asks for, shown on the wall."),
+    Setting("BASEMAP_GCJ02", False,
+            "The basemap's tiles are drawn in GCJ-02 (AMap/Tencent style): the wall shifts its "
+            "overlays (stored in WGS84) onto them."),
+    Setting("WALL_MAX_CASES", 5_000,
+            "Most open cases one wall keeps as markers (the newest); older ones are dropped "
+            "so the page's memory stays flat.", lo=100, hi=100_000),
     Setting("VISIT_RADIUS_M", 100.0, "A household visit is verified when the worker's fix "
             "at that time lies within this many metres of the household.", lo=1,
             hi=100_000),

@@ -24,11 +24,12 @@ def served(tmp_path: Path, url: str, **settings: str) -> Iterator[str]:
 
 
 @contextmanager
-def server_process(tmp_path: Path, url: str, **settings: str
+def server_process(tmp_path: Path, url: str, *, port: int | None = None, **settings: str
                    ) -> Iterator[tuple[str, subprocess.Popen]]:
     """`served`, also yielding the process, which leads its own process group: a test can
-    kill the master and its workers at once (`os.killpg(proc.pid, SIGKILL)`)."""
-    port = free_port()
+    kill the master and its workers at once (`os.killpg(proc.pid, SIGKILL)`). `port`: a
+    restart on the port of an earlier server (a browser page's origin stays the same)."""
+    port = port or free_port()
     env = {**os.environ, "GEO_DATABASE_URL": url,
            **{f"GEO_{k}": v for k, v in settings.items()}}
     log_path = tmp_path / "serve.log"

@@ -40,9 +40,11 @@ def tiny_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The tiny prefecture on SQLite with one worker and one household in G1.
 
     Not TESTING: an exception must reach schemathesis as the 500 a client would get.
+    Event streams end after 0.2 s, so the fuzzer (which reads a whole answer) gets each
+    one whole, replay and all; tests/test_event_stream.py reads them live.
     """
     db = tmp_path_factory.mktemp("openapi") / "geo.sqlite3"
-    app = create_app({"DATABASE_URL": f"sqlite:///{db}"}, migrate=True)
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "STREAM_MAX_S": 0.2}, migrate=True)
     engine = services(app).engine
     load_tiny(engine)
     with engine.begin() as conn:
@@ -160,6 +162,7 @@ HAPPY = [
     ("GET", "/api/v1/coverage", None, "admin"),  # H1 (elderly) overdue, listed
     ("GET", "/api/v1/coverage", {"area": G1, "days": 7}, "worker"),
     ("GET", "/api/v1/stats", None, "admin"),
+    ("GET", "/api/v1/events", {"after": 0}, "worker"),  # replays the boundary version
 ]
 
 

@@ -3,6 +3,9 @@
 Ids are monotonic and, on PostgreSQL, committed in id order: a transaction that appends
 takes a transaction-level advisory lock first, so a reader that asks "after id N" never
 skips an event committed late with a smaller id. (SQLite serialises writers anyway.)
+On PostgreSQL the same statement sends `pg_notify(CHANNEL)`, which the server delivers at
+commit (and never on rollback): every process listening (`live.hub`) wakes at once, on
+this instance or another one on the same database.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ import sqlalchemy as sa
 from geo_service.store.tables import outbox
 
 _LOCK = 7_231_001  # the advisory lock key for outbox writers
+CHANNEL = "geo_outbox"  # LISTEN/NOTIFY channel: "the outbox has new rows"
 
 
 def append(conn: sa.Connection, kind: str, area_code: str | None,
            payload: dict[str, Any]) -> int:
     """Append one event in the caller's transaction; returns its id."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+        # One round trip; a transaction's identical notifications are delivered once.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k), pg_notify(:c, '')"),
+                     {"k": _LOCK, "c": CHANNEL})
     return conn.execute(outbox.insert().values(
         at=datetime.now(UTC), kind=kind, area_code=area_code, payload=payload)
     ).inserted_primary_key[0]
@@ -32,6 +38,11 @@ def read_after(conn: sa.Connection, after: int, limit: int = 1000) -> list[dict[
     rows = conn.execute(sa.select(outbox).where(outbox.c.id > after)
                         .order_by(outbox.c.id).limit(limit))
     return [dict(r._mapping) for r in rows]
+
+
+def last_id(conn: sa.Connection) -> int:
+    """The newest event's id (0 for an empty outbox): where a new stream starts."""
+    return conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.id), 0))).scalar_one()
 
 
 def prune(conn: sa.Connection, older_than: timedelta) -> int:

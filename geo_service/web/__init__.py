@@ -135,7 +135,9 @@ def fields_body() -> dict[str, Any]:
 def _credentials(view: Any) -> str | None:
     """The token the caller sent: a bearer header, or (for `api_key` views) an `api_key`
     in the query string or the body's fields. Given in two places, they must agree; an
-    Authorization header that is not a bearer token counts as a wrong one (never as none)."""
+    Authorization header that is not a bearer token counts as a wrong one (never as none).
+    With none of those, a read may carry it as `?token=` (a kiosk's first visit to a
+    `url_token` view) or in the session cookie of the service's own pages."""
     header = request.headers.get("Authorization")
     sent: list[str] = []
     if header is not None:
@@ -152,7 +154,17 @@ def _credentials(view: Any) -> str | None:
     if len(set(sent)) > 1:
         raise Invalid("the token is given twice, differently (Authorization and api_key); "
                       "give it once", "api_key", code="repeated_parameter")
-    return sent[0] if sent else None
+    if sent or request.method not in COOKIE_METHODS:
+        return sent[0] if sent else None
+    # A read with no token sent: a kiosk handing over its token once (`url_token` views),
+    # or the service's own pages reading with their session cookie.
+    if getattr(view, "url_token", False) and request.args.get("token"):
+        return request.args["token"]
+    if (SESSION_COOKIE in request.cookies
+            and request.headers.get("Sec-Fetch-Site", "") in COOKIE_SITES):
+        g.via_cookie = True
+        return request.cookies[SESSION_COOKIE]
+    return None
 
 
 def _check_size() -> None:
@@ -221,6 +233,27 @@ def _not_stored(response: Response) -> Response:
     return response
 
 
+SESSION_COOKIE = "geo_session"
+# Reads a session cookie may authenticate: a page of this service reading its own API and
+# stream. Writes stay bearer-only, so a page elsewhere cannot make a wall's browser change
+# anything (no CSRF), whatever the browser does with SameSite.
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
+COOKIE_SITES = frozenset({"", "same-origin", "none"})  # Sec-Fetch-Site; "none": typed URL
+
+
+def url_token(view: F) -> F:
+    """Let a view take a bearer token once in its URL (`?token=`), for kiosk browsers that
+    cannot send headers; the view swaps it for a session cookie (see `web.wall`)."""
+    view.url_token = True  # type: ignore[attr-defined]
+    return view
+
+
+def credential() -> str:
+    """The token this request authenticated with (header, cookie or URL), for views that
+    check it again later (an open event stream)."""
+    return g.get("credential") or ""
+
+
 def _authenticate(app: Flask) -> None:
     g.principal = None
     _check_size()
@@ -234,6 +267,7 @@ def _authenticate(app: Flask) -> None:
     g.token_prefix = token[:10] if token else None  # for the access log, however sent
     if token:
         svc = services(app)
+        g.credential = token
         g.principal = svc.tokens.verify(svc.engine.connect, token)
     elif token is None and getattr(view, "public_when", "") and app.config[view.public_when]:
         g.principal = PUBLIC_READER  # decided per request: the setting may change in tests
@@ -247,11 +281,13 @@ def init_app(app: Flask) -> None:
         api,
         areas,
         callouts,
+        events,
         lookup,
         open311,
         openapi,
         reports,
         visits,
+        wall,
         workers,
     )
 
@@ -290,5 +326,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(workers.bp)
     app.register_blueprint(callouts.bp)
     app.register_blueprint(visits.bp)
+    app.register_blueprint(events.bp)
+    wall.init_app(app)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(open311.bp)

@@ -1,10 +1,10 @@
 """The access log: one line per request, for operators and incident review.
 
 `GET /api/v1/lookup 200 0.4ms gs_AbCdEfG` — method, path, status, duration and the first
-characters of the token, sent as a bearer header or as Open311's `api_key` (enough to find
-it with `revoke-token --prefix`). The query string is left out (it may carry a kiosk's
-`?token=`, an `api_key`, and a report's position), and so is everything else the caller
-sent.
+characters of the token, however it was sent (a bearer header, Open311's `api_key`, a wall's
+session cookie: enough to find it with `revoke-token --prefix`). The query string is left
+out (it may carry a kiosk's `?token=`, an `api_key`, and a report's position), and so is
+everything else the caller sent.
 """
 
 from __future__ import annotations

@@ -73,6 +73,8 @@ def area_list():
                    default: grid}
         - {in: query, name: parent, schema: {type: string},
            description: only the children of this area code}
+        - {in: query, name: within, schema: {type: string},
+           description: only this area and the areas below it (a county's wall)}
         - in: query
           name: bbox
           schema: {type: string,
@@ -118,6 +120,8 @@ def area_list():
     allowed = scope()
     if args.get("parent"):
         allowed.require(vi, args["parent"], "parent")
+    if "within" in args:
+        allowed = allowed.narrow(vi, args["within"], "within")
     with services(current_app).engine.connect() as conn:
         out = domain.area_collection(conn, vi, level=level, parent=args.get("parent"),
                                      bbox=bbox, simplify_m=simplify, crs=crs)

@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template_string
 
 from boundaries.levels import LEVELS
 from geo_service.auth import PUBLIC
+from geo_service.events import Event
 from geo_service.lookup import SUPPORTED_CRS
 from geo_service.web import allow
 from geo_service.web.openapi_callouts import CALLOUT_SCHEMAS
@@ -97,7 +98,21 @@ def batch_request(limit: int) -> dict[str, Any]:
        "in the answer's errors, not refused."}
 
 
+def _leaf_kinds(cls: type[Event]) -> list[str]:
+    """The `kind` of every event class that is published (those without subclasses)."""
+    subs = cls.__subclasses__()
+    return [k for sub in subs for k in _leaf_kinds(sub)] if subs else [cls.kind]
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
+    "StreamEvent": _object({
+        "id": {"type": "string", "pattern": "^[0-9]+$",
+               "description": "the outbox id: send it back as Last-Event-ID"},
+        "event": {"type": "string", "enum": sorted(_leaf_kinds(Event))},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "description": "the event's payload as JSON; nothing personal"},
+        "retry": {"type": "integer", "description": "milliseconds before reconnecting"},
+    }, optional=("retry",), description="One Server-Sent Events message of /events."),
     "Error": _object({"error": _object({
         "code": {"type": "string", "description": "stable machine-readable code"},
         "message": {"type": "string", "description": "what went wrong, for people"},
@@ -188,6 +203,9 @@ ERRORS = {
     "NoBoundaries": (503, "No boundary version is live yet (`no_boundaries`), or the "
                           "earlier version asked for is being loaded (`version_warming`: "
                           "ask again after the Retry-After header's seconds)."),
+    "StreamsFull": (503, "This server process holds as many event streams as it may "
+                         "(`unavailable`); connect again after the Retry-After header's "
+                         "seconds."),
 }
 
 PARAMETERS = {
@@ -297,6 +315,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("callouts", "Emergency call-outs and their acknowledgements"),
                        ("open311", "Open311 GeoReport v2 (its own error format, api_key)"),
                        ("visits", "Household visits and their coverage"),
+                       ("events", "The live event stream (Server-Sent Events)"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})

@@ -1,0 +1,97 @@
+"""The command center's wall display: the page skeleton as a folium map.
+
+The server builds the map once per page load with folium (panes, empty layers, marker
+clustering, the layer switch, all on the vendored copies of `maps.offline_map`); the live
+behaviour is `static/js/wall.js` and its modules, which fill those layers from the JSON API
+and the event stream. What the browser needs to know (API base, area, role, colours, the
+page's language strings, the JavaScript names folium gave the map and its layers) is handed
+over as one JSON document in the page. Flask-free: the web layer passes the translated
+labels and the rendered side panel in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import folium
+from branca.element import Element
+from folium.plugins import MarkerCluster
+
+from geo_service.cases.model import CLASSES, OPEN
+from geo_service.maps import offline, offline_map
+
+# Panes, bottom to top: caseload fill, the unvisited hatch, heavier township and county
+# outlines, their labels; markers stay in Leaflet's own marker pane above all of them.
+PANES: tuple[tuple[str, int, bool], ...] = (
+    ("grids", 405, True), ("unvisited", 410, False), ("boundaries", 420, False),
+    ("labels", 450, True))
+
+# Layers the JS fills: key -> shown when the page opens. `offline` (workers without a fix
+# for GEO_OFFLINE_H) stays behind the layer switch: a wall shows who is out there now.
+LAYERS: tuple[tuple[str, bool], ...] = (
+    ("grids", True), ("unvisited", True), ("boundaries", True), ("workers", True),
+    ("offline", False))
+
+# Open cases per grid -> fill colour (lower bounds); dark to hot, readable on a dark wall.
+CASELOAD_BINS: tuple[int, ...] = (0, 1, 2, 3, 5, 10)
+CASELOAD_COLOURS: tuple[str, ...] = ("#1c2635", "#2f4b7c", "#665191", "#a05195", "#d45087",
+                                     "#ff7c43")
+CLASS_COLOURS: dict[str, str] = {"attention": "#ffc233", "management": "#ff4d4f",
+                                 "service": "#36cfc9"}
+assert set(CLASS_COLOURS) == set(CLASSES)
+
+
+def caseload_legend() -> list[dict[str, Any]]:
+    """The choropleth's classes as the legend and the JS both read them."""
+    out = []
+    for i, (lo, colour) in enumerate(zip(CASELOAD_BINS, CASELOAD_COLOURS, strict=True)):
+        hi = CASELOAD_BINS[i + 1] - 1 if i + 1 < len(CASELOAD_BINS) else None
+        label = str(lo) if hi == lo else f"{lo}+" if hi is None else f"{lo}–{hi}"
+        out.append({"min": lo, "colour": colour, "label": label})
+    return out
+
+
+def open_statuses() -> list[str]:
+    return sorted(OPEN)
+
+
+def page_json(data: Mapping[str, Any]) -> str:
+    """JSON safe inside a <script> element (no `</script>` or `<!--` can end it)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def wall_page(static_url: Callable[[str], str], *, config: dict[str, Any], labels:
+              Mapping[str, str], panel: str, title: str, tiles: str = "",
+              attribution: str = "") -> str:
+    """The whole page: folium's map with its panes and layers, the side panel (`panel`,
+    already rendered), the configuration as JSON and the module that brings it to life.
+
+    `labels` names the layers in the switch (the page's language); `config` is completed
+    with the JavaScript names of the map and its layers."""
+    m = offline_map(static_url, tiles=tiles, attribution=attribution,
+                    location=[35.0, 103.0], zoom_start=8, zoom_control=False,
+                    control_scale=True, **{"minZoom": 5, "maxZoom": 19})  # the map's own
+    for name, z, clickable in PANES:
+        folium.map.CustomPane(name, z_index=z, pointer_events=clickable).add_to(m)
+    layers = {key: folium.FeatureGroup(name=labels[key], show=show).add_to(m)
+              for key, show in LAYERS}
+    cases = offline(MarkerCluster(name=labels["cases"], max_cluster_radius=45,
+                                  disable_clustering_at_zoom=15, chunked_loading=True,
+                                  spiderfy_on_max_zoom=False, show_coverage_on_hover=False),
+                    static_url).add_to(m)
+    folium.LayerControl(position="bottomleft", collapsed=False).add_to(m)
+    root = m.get_root()
+    root.title = title
+    root.header.add_child(Element(
+        f'<link rel="stylesheet" href="{static_url("css/wall.css")}">'
+        '<meta name="referrer" content="no-referrer">'))
+    root.html.add_child(Element(panel))
+    config = {**config, "map": m.get_name(), "cases_layer": cases.get_name(),
+              "layers": {k: g.get_name() for k, g in layers.items()}}
+    root.html.add_child(Element(
+        f'<script type="application/json" id="wall-config">{page_json(config)}</script>'
+        f'<script type="module" src="{static_url("js/wall.js")}"></script>'))
+    return root.render()

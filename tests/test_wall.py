@@ -1,0 +1,154 @@
+"""The wall page without a browser: who may open it, the kiosk token swapped for a session
+cookie that only reads, scope that never widens, the language, and catalogues in step
+with the code. (tests/test_wall_browser.py drives it in a real Chromium.)"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from geo_service.auth import create_token, revoke_tokens
+from geo_service.web import SESSION_COOKIE
+
+from .conftest import bearer
+
+ROOT = Path(__file__).resolve().parent.parent
+SAME = {"Sec-Fetch-Site": "same-origin"}
+
+
+def config(html: str) -> dict:
+    found = re.search(r'<script type="application/json" id="wall-config">(.*?)</script>', html)
+    assert found
+    return json.loads(found.group(1))
+
+
+def enter(client, token: str, query: str = "") -> str:
+    """Open the wall with the token in the URL; returns where it sends the browser."""
+    r = client.get(f"/wall?{query}{'&' if query else ''}token={token}")
+    assert r.status_code == 303, r.get_data(as_text=True)
+    return r.headers["Location"]
+
+
+def test_the_url_token_becomes_an_httponly_strict_cookie_and_leaves_the_address_bar(
+        client, tokens):
+    where = enter(client, tokens["viewer"], "area=900001&lang=en")
+    assert where == "/wall?area=900001&lang=en"
+    cookie = client.get_cookie(SESSION_COOKIE)
+    assert cookie.http_only and cookie.same_site == "Strict" and cookie.path == "/"
+    r = client.get(where, headers=SAME)
+    assert r.status_code == 200
+    cfg = config(r.get_data(as_text=True))
+    assert (cfg["area"], cfg["role"], cfg["lang"]) == ("900001", "viewer", "en")
+    assert tokens["viewer"] not in r.get_data(as_text=True)  # the page never shows it
+    assert "connect-src 'self'" in r.headers["Content-Security-Policy"]
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_cookie_only_reads_and_only_for_the_services_own_pages(client, tokens):
+    enter(client, tokens["dispatcher"])
+    assert client.get("/api/v1/stats", headers=SAME).status_code == 200
+    # a page of another site (SameSite keeps the cookie home; this is the second lock)
+    assert client.get("/api/v1/stats", headers={"Sec-Fetch-Site": "cross-site"}
+                      ).status_code == 401
+    # writes stay bearer-only: a cookie never changes anything (no CSRF)
+    r = client.post("/api/v1/reports", json={"id": "x"}, headers=SAME)
+    assert r.status_code == 401
+    assert client.post("/api/v1/workers/W1/duty", json={"on_duty": True},
+                       headers=SAME).status_code == 401
+
+
+def test_revoking_the_token_ends_the_session(client, engine, tokens):
+    enter(client, tokens["viewer"])
+    assert client.get("/wall", headers=SAME).status_code == 200
+    with engine.begin() as conn:
+        revoke_tokens(conn, prefix=tokens["viewer"][:10])
+    assert client.get("/wall", headers=SAME).status_code == 401  # TOKEN_CACHE_S is 0 here
+    assert client.get("/api/v1/reports", headers=SAME).status_code == 401
+
+
+@pytest.mark.parametrize(("query", "status", "code"), [
+    ("", 401, "unauthorized"),                      # no token at all
+    ("token=gs_not_a_token", 401, "unauthorized"),  # a bad one is not exchanged
+    ("lang=fr", 400, "invalid_choice"),
+    ("color=red", 400, "unknown_parameter"),
+    ("area=999999", 404, "unknown_area"),
+])
+def test_refusals_in_the_one_error_shape(client, tokens, query, status, code):
+    headers = {} if query.startswith("token") or not query else bearer(tokens["viewer"])
+    r = client.get(f"/wall?{query}", headers=headers)
+    assert r.status_code == status and r.get_json()["error"]["code"] == code
+
+
+def test_roles_without_a_wall_are_refused(client, tokens):
+    for role in ("worker", "planner"):
+        assert client.get("/wall", headers=bearer(tokens[role])).status_code == 403
+
+
+def test_a_scoped_token_can_narrow_its_wall_but_never_widen_it(client, engine, tiny):
+    with engine.begin() as conn:
+        county = create_token(conn, name="c1", role="viewer", area_code="900001")
+    h = bearer(county)
+    own = client.get("/wall", headers=h)
+    assert config(own.get_data(as_text=True))["area"] == "900001"  # its scope by default
+    assert config(client.get("/wall?area=900001001", headers=h).get_data(as_text=True)
+                  )["area"] == "900001001"
+    for wider in ("900000", "900002"):
+        r = client.get(f"/wall?area={wider}", headers=h)
+        assert r.status_code == 403 and r.get_json()["error"]["code"] == "out_of_scope"
+        assert client.get(f"/api/v1/events?area={wider}", headers=h).status_code == 403
+        assert client.get(f"/api/v1/areas?within={wider}", headers=h).status_code == 403
+
+
+def test_areas_within_an_area(client, tokens):
+    h = bearer(tokens["viewer"])
+    grids = client.get("/api/v1/areas?level=grid&within=900002", headers=h).get_json()
+    assert sorted(f["id"] for f in grids["features"]) == ["900002001001001", "900002001001002"]
+    assert client.get("/api/v1/areas?within=nowhere", headers=h).status_code == 404
+
+
+def test_simplified_chinese_by_default_english_on_request(client, tokens):
+    h = bearer(tokens["viewer"])
+    zh = client.get("/wall", headers=h).get_data(as_text=True)
+    en = client.get("/wall?lang=en", headers=h).get_data(as_text=True)
+    assert '<html lang="zh-CN">' in zh and "今日上报" in zh
+    assert config(zh)["strings"]["offline_since"] == "自 {time} 起离线"
+    assert '<html lang="en">' in en and "Reports today" in en
+    assert config(en)["strings"]["offline_since"] == "Offline since {time}"
+
+
+def test_the_page_loads_only_local_files(client, tokens):
+    html = client.get("/wall", headers=bearer(tokens["viewer"])).get_data(as_text=True)
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert refs and all(r.startswith(("/static/", "data:", "?")) for r in refs), refs
+    for ref in refs:
+        if ref.startswith("/static/"):
+            assert (ROOT / ref.removeprefix("/")).is_file(), ref
+
+
+def test_the_catalogues_are_in_step_with_the_code():
+    """Every string the code marks is translated (and nothing else is), and each compiled
+    .mo says what its .po says: run `make translations` after changing a string."""
+    method_map = [("geo_service/**.py", "python"), ("geo_service/templates/**.html", "jinja2")]
+    marked = {msg[2] for msg in extract_from_dir(str(ROOT), method_map)}
+    for po_path in (ROOT / "geo_service" / "translations").glob("*/LC_MESSAGES/messages.po"):
+        with po_path.open("rb") as f:
+            po = read_po(f)
+        with po_path.with_suffix(".mo").open("rb") as f:
+            mo = read_mo(f)
+        have = {m.id for m in po if m.id}
+        assert have == marked, (sorted(marked - have), sorted(have - marked))
+        assert all(m.string and not m.fuzzy for m in po if m.id), po_path
+        assert {m.id: m.string for m in mo if m.id} == {m.id: m.string for m in po if m.id}
+
+
+def test_the_wall_page_json_cannot_end_its_script():
+    from geo_service.wall import page_json
+
+    text = page_json({"name": "</script><script>alert(1)</script>"})
+    assert "</" not in text and json.loads(text)["name"].startswith("</script>")
