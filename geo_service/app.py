@@ -11,6 +11,7 @@ from flask import Flask
 
 from geo_service import settings
 from geo_service.auth import TokenCache
+from geo_service.dispatch.live import LivePositions
 from geo_service.index.cache import IndexCache
 from geo_service.jobs.sweeper import Sweeper
 from geo_service.lookup.roster import PeopleDirectory
@@ -33,6 +34,7 @@ class Services:
     tokens: TokenCache
     people: PeopleDirectory
     sweeper: Sweeper
+    live: LivePositions
 
     def close(self, timeout: float = 60.0) -> None:
         """Let background builds, reloads and sweeps finish, then close the store's
@@ -40,6 +42,7 @@ class Services:
         self.indexes.wait(timeout)
         self.people.settle(timeout)
         self.sweeper.settle(timeout)
+        self.live.settle(timeout)
         self.engine.dispose()
 
 
@@ -76,6 +79,7 @@ def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -
         tokens=TokenCache(ttl=values["TOKEN_CACHE_S"]),
         people=PeopleDirectory(engine, ttl=values["ROSTER_REFRESH_S"]),
         sweeper=Sweeper(engine, values),
+        live=LivePositions(engine, roster_s=values["ROSTER_REFRESH_S"]),
     )
     from geo_service.web import init_app
 

@@ -118,6 +118,9 @@ SETTINGS: tuple[Setting, ...] = (
             hi=86_400),
     Setting("TRAIL_DAYS", 30, "Days of GPS fixes kept; the sweep prunes older ones.",
             lo=1, hi=3_650),
+    Setting("DISPATCH_REFRESH_S", 1.0, "How old (seconds) a process's index of where workers "
+            "are may be when a dispatcher asks for candidates; older, it first reads the "
+            "positions that changed in any process since.", lo=0, hi=3_600),
     Setting("VISIT_RADIUS_M", 100.0, "A household visit is verified when the worker's fix "
             "at that time lies within this many metres of the household.", lo=1,
             hi=100_000),

@@ -162,7 +162,16 @@ def _authenticate(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from geo_service.web import access_log, api, areas, lookup, openapi, reports, workers
+    from geo_service.web import (
+        access_log,
+        api,
+        areas,
+        dispatch,
+        lookup,
+        openapi,
+        reports,
+        workers,
+    )
 
     access_log.init_app(app)
     app.before_request(lambda: _authenticate(app))
@@ -197,4 +206,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(areas.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(workers.bp)
+    app.register_blueprint(dispatch.bp)
     app.register_blueprint(openapi.bp)

@@ -21,6 +21,7 @@ from geo_service.auth import PUBLIC
 from geo_service.lookup import SUPPORTED_CRS
 from geo_service.web import allow
 from geo_service.web.openapi_cases import CASE_SCHEMAS
+from geo_service.web.openapi_dispatch import DISPATCH_SCHEMAS
 from geo_service.web.openapi_workers import WORKER_SCHEMAS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -248,10 +249,12 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("service", "Health and boundary versions"),
                        ("reports", "Reports, the case workflow and the KPIs"),
                        ("workers", "Workers in the field: positions, status, patrol"),
+                       ("dispatch", "Who to send to a case, sending them, their caseload"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for name, schema in {**SCHEMAS, **CASE_SCHEMAS, **WORKER_SCHEMAS}.items():
+    for name, schema in {**SCHEMAS, **CASE_SCHEMAS, **WORKER_SCHEMAS,
+                         **DISPATCH_SCHEMAS}.items():
         spec.components.schema(name, schema)
     spec.components.schema("BatchRequest", batch_request(app.config["MAX_BATCH_POINTS"]))
     for name, (status, text) in ERRORS.items():
