@@ -61,7 +61,7 @@ class NearbyWorkers:
         self._lonlat = np.zeros((capacity, 2))
         self._t = np.full(capacity, -np.inf)  # when the fix was taken (epoch seconds)
         self._duty = np.zeros(capacity, dtype=bool)
-        self._ready = np.full(capacity, -np.inf)  # _t when on duty, else -inf: one test
+        self._ready = np.full(capacity, np.nan)  # _t when on duty, else NaN (never >= anything)
         self._codes: list[str | None] = [None] * capacity
         self._key = [0] * capacity
         self._slot: dict[str, int] = {}
@@ -84,7 +84,7 @@ class NearbyWorkers:
         self._lonlat = np.concatenate([self._lonlat, np.zeros((n, 2))])
         self._t = np.concatenate([self._t, np.full(n, -np.inf)])
         self._duty = np.concatenate([self._duty, np.zeros(n, dtype=bool)])
-        self._ready = np.concatenate([self._ready, np.full(n, -np.inf)])
+        self._ready = np.concatenate([self._ready, np.full(n, np.nan)])
         self._codes += [None] * n
         self._key += [0] * n
         self._free += list(range(2 * n - 1, n - 1, -1))
@@ -112,13 +112,13 @@ class NearbyWorkers:
         self._lonlat[slot] = lon, lat
         self._t[slot] = recorded_at
         self._duty[slot] = on_duty
-        self._ready[slot] = recorded_at if on_duty else -np.inf
+        self._ready[slot] = recorded_at if on_duty else np.nan
 
     def set_duty(self, code: str, on_duty: bool) -> None:
         slot = self._slot.get(code)
         if slot is not None:
             self._duty[slot] = on_duty
-            self._ready[slot] = self._t[slot] if on_duty else -np.inf
+            self._ready[slot] = self._t[slot] if on_duty else np.nan
 
     def drop(self, code: str) -> None:
         """Forget a worker (no position any more)."""
@@ -128,7 +128,8 @@ class NearbyWorkers:
         self._unlink(slot)
         self._codes[slot] = None
         self._duty[slot] = False
-        self._t[slot] = self._ready[slot] = -np.inf
+        self._t[slot] = -np.inf
+        self._ready[slot] = np.nan
         self._free.append(slot)
 
     def _unlink(self, slot: int) -> None:
