@@ -17,6 +17,7 @@ import pytest
 from geo_service.app import create_app, services
 from geo_service.auth import create_token
 from geo_service.dispatch.nearby import NearbyWorkers, haversine_m
+from geo_service.events import listen
 from geo_service.store.tables import worker_areas, worker_state, workers
 from geo_service.store.uow import unit_of_work
 from geo_service.workers import read_batch, record_fixes
@@ -164,8 +165,11 @@ def test_assigning_an_unavailable_or_out_of_area_worker_is_refused_with_the_reas
     client.application.config["STALE_MIN"] = 10.0
     through_actions = act(client, d, rid, "assign", v, worker="W1")  # the same rule
     assert through_actions.get_json()["error"]["code"] == "worker_unavailable"
-    ok = assign(client, d, rid, worker="W1B", version=v)
+    with listen() as seen:
+        ok = assign(client, d, rid, worker="W1B", version=v)
     assert ok.status_code == 200, ok.get_json()
+    assert [(e.kind, e.action, e.worker) for e in seen] == [
+        ("report.changed", "assign", "W1B")]  # the worker's own stream can pick it up
     assert ok.get_json()["assigned"] == {"code": "W1B", "distance_m": None, "rule": "named"}
     report_after = ok.get_json()["report"]
     assert report_after["assigned_worker"] == "W1B" and report_after["status"] == "assigned"
