@@ -193,35 +193,20 @@ class NearbyWorkers:
         times = self._ready if duty else self._t
         found: list[int] = []
         verdict: dict[int, bool] = {}  # `accept` is asked once per slot and query
-        r, want, until = 0, k, -1
+        filtered = duty or accept is not None or fresh_since > -math.inf
+        r, want, until = 0, 2 * k if filtered else k, -1
         while True:
             # Gather rings of cells: up to ring `until`, or until `want` raw candidates.
             while r <= last and (r <= until or len(found) < want):
                 self._gather(col, row, r, found)
                 r += 1
             idx = np.array(found, dtype=np.int64)
-            if fresh_since > -math.inf or duty:
+            if duty or fresh_since > -math.inf:
                 idx = idx[times[idx] >= fresh_since]
             cos = self._xyz[idx] @ q  # nearest first = largest cosine first
-            if accept is None:
-                if len(idx) > k:
-                    part = np.argpartition(cos, len(idx) - k)[len(idx) - k:]
-                    order = part[np.argsort(-cos[part], kind="stable")]
-                else:
-                    order = np.argsort(-cos, kind="stable")
-                best = list(zip(idx[order].tolist(), cos[order].tolist(), strict=True))
-            else:
-                best = []
-                codes = self._codes
-                for i in np.argsort(-cos, kind="stable").tolist():
-                    slot = idx.item(i)
-                    ok = verdict.get(slot)
-                    if ok is None:
-                        ok = verdict[slot] = accept(codes[slot])  # type: ignore[arg-type]
-                    if ok:
-                        best.append((slot, cos.item(i)))
-                        if len(best) == k:
-                            break
+            best = self._best(idx, cos, k if accept is None else 2 * k, k, accept, verdict)
+            if best is None:  # `accept` refused too many of the nearest: rank them all
+                best = self._best(idx, cos, len(idx), k, accept, verdict)
             if r > last:
                 break  # every cell was searched
             if len(best) == k:
@@ -232,6 +217,31 @@ class NearbyWorkers:
             else:
                 want = 2 * len(found) + k  # too few: gather at least as much again
         return [(self._codes[slot], _cos_to_m(c)) for slot, c in best]  # type: ignore[misc]
+
+    def _best(self, idx: np.ndarray, cos: np.ndarray, m: int, k: int,
+              accept: Callable[[str], bool] | None, verdict: dict[int, bool]
+              ) -> list[tuple[int, float]] | None:
+        """The k best (slot, cosine) among the `m` nearest of the candidates that `accept`
+        takes; None when it took fewer than k of those m and more candidates remain."""
+        n = len(idx)
+        if n > m:
+            part = np.argpartition(cos, n - m)[n - m:]
+            order = part[np.argsort(-cos[part], kind="stable")]
+        else:
+            order = np.argsort(-cos, kind="stable")
+        if accept is None:
+            return list(zip(idx[order].tolist(), cos[order].tolist(), strict=True))
+        best: list[tuple[int, float]] = []
+        codes = self._codes
+        for slot, c in zip(idx[order].tolist(), cos[order].tolist(), strict=True):
+            ok = verdict.get(slot)
+            if ok is None:
+                ok = verdict[slot] = accept(codes[slot])  # type: ignore[arg-type]
+            if ok:
+                best.append((slot, c))
+                if len(best) == k:
+                    return best
+        return None if n > m else best
 
     def _gather(self, col: int, row: int, r: int, found: list[int]) -> None:
         """Add the slots of ring `r` of cells around (col, row) to `found`."""
