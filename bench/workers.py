@@ -16,7 +16,7 @@ Event latency: single fixes from one more client, idle and during a batch-50 loa
 the POST leaving the client until its `worker.moved` event is visible in the outbox to
 another connection (the event stream's source; polled every millisecond).
 
-(The k-nearest section, from its own branch, goes in its own functions below.)
+The k-nearest section is bench/nearest.py (`make bench` runs both).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from flask import Flask
 
 from geo_service import settings
 from geo_service.auth import TokenCache
+from geo_service.dispatch.live import LivePositions
 from geo_service.index.cache import IndexCache
 from geo_service.jobs.sweeper import Sweeper
 from geo_service.live import Hub
@@ -35,6 +36,7 @@ class Services:
     people: PeopleDirectory
     sweeper: Sweeper
     hub: Hub
+    positions: LivePositions  # where workers are, for dispatch
 
     def close(self, timeout: float = 60.0) -> None:
         """End open event streams; let background builds, reloads and sweeps finish; then
@@ -44,6 +46,7 @@ class Services:
         self.indexes.wait(timeout)
         self.people.settle(timeout)
         self.sweeper.settle(timeout)
+        self.positions.settle(timeout)
         self.engine.dispose()
 
 
@@ -81,6 +84,7 @@ def create_app(config: dict[str, Any] | None = None, *, migrate: bool = False) -
         people=PeopleDirectory(engine, ttl=values["ROSTER_REFRESH_S"]),
         sweeper=Sweeper(engine, values),
         hub=Hub(engine, values["STREAM_POLL_S"]),
+        positions=LivePositions(engine, roster_s=values["ROSTER_REFRESH_S"]),
     )
     from geo_service.web import init_app
 

@@ -67,6 +67,7 @@ class ReportEvent(Event):
     lat: float
     overdue: bool = False
     note: str = ""
+    worker: str | None = None  # the assigned worker's code: its own stream shows the case
 
     @property
     def area_code(self) -> str | None:

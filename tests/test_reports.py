@@ -11,7 +11,13 @@ import sqlalchemy as sa
 
 from geo_service.auth import create_token
 from geo_service.events import listen
-from geo_service.store.tables import report_events, reports, worker_areas, workers
+from geo_service.store.tables import (
+    report_events,
+    reports,
+    worker_areas,
+    worker_state,
+    workers,
+)
 
 from .conftest import bearer
 from .tiny import G1, G4
@@ -168,10 +174,16 @@ def test_a_citizens_name_and_phone_reach_admin_and_dispatcher_only(client, token
 
 
 def _worker(engine, code="W1", area=G1):
+    """A worker on duty with a fresh fix in its grid: one that may be sent (assign)."""
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         wid = conn.execute(workers.insert().values(code=code, name="网格员甲", role="grid_worker",
-                                                   phone="13800000000")).inserted_primary_key[0]
+                                                   phone="13800000000", on_duty=True)
+                           ).inserted_primary_key[0]
         conn.execute(worker_areas.insert().values(worker_id=wid, area_code=area))
+        conn.execute(worker_state.insert().values(
+            worker_code=code, lon=IN_G1[0], lat=IN_G1[1], recorded_at=now, grid_code=area,
+            status="online", status_at=now, updated_at=now))
     return code
 
 

@@ -88,7 +88,8 @@ def record_step(conn: sa.Connection, row: dict[str, Any], event: type[ReportEven
         previous=previous, action=action, version=row["version"],
         owner_level=row["owner_level"], owner_code=row["owner_code"],
         report_class=row["class"], subtype=row["subtype"], severity=row["severity"],
-        lon=row["lon"], lat=row["lat"], overdue=overdue, note=note[:200]))
+        lon=row["lon"], lat=row["lat"], overdue=overdue, note=note[:200],
+        worker=row.get("assigned_worker")))
 
 
 def history(conn: sa.Connection, seq: int) -> list[dict[str, Any]]:

@@ -26,8 +26,9 @@ from geo_service.cases.sla import due_at, local_day
 from geo_service.errors import Conflict, Forbidden, Invalid, NotFound
 from geo_service.events import ReportChanged, ReportEscalated, ReportMerged
 from geo_service.scope import Scope
-from geo_service.store.tables import worker_areas, workers
+from geo_service.store.tables import worker_areas, worker_state, workers
 from geo_service.versions import VersionIndex
+from geo_service.workers.status import status_of
 
 MAX_NOTE = 2000
 
@@ -58,21 +59,32 @@ def _move(row: dict[str, Any], steps: int) -> dict[str, Any]:
             return {"owner_level": LEVELS[i], "owner_code": code}
 
 
-def _worker_for(conn: sa.Connection, vi: VersionIndex, code: Any, row: dict[str, Any]
-                ) -> str:
-    """An existing worker who answers for an area on the case's chain or below it."""
+def _worker_for(conn: sa.Connection, vi: VersionIndex, code: Any, row: dict[str, Any], *,
+                scope: Scope, settings: dict[str, Any], now: datetime) -> str:
+    """An existing worker who answers for an area under the level that owns the case (and
+    inside the caller's scope), and who is on duty with a recent fix (`online`): a case
+    sent to a phone that is off, silent or elsewhere waits unseen."""
     if not isinstance(code, str) or not code:
         raise Invalid("assign needs `worker`: the code of the worker to send", "worker",
                       code="missing")
-    wid = conn.execute(sa.select(workers.c.id).where(workers.c.code == code)).scalar()
-    if wid is None:
+    found = conn.execute(
+        sa.select(workers.c.id, workers.c.on_duty, worker_state.c.recorded_at)
+        .outerjoin(worker_state, worker_state.c.worker_code == workers.c.code)
+        .where(workers.c.code == code)).first()
+    theirs = [] if found is None else conn.execute(sa.select(worker_areas.c.area_code).where(
+        worker_areas.c.worker_id == found.id)).scalars().all()
+    if found is None or not any(scope.covers(vi, a) for a in theirs):
         raise NotFound(f"no worker {code[:40]!r}", "worker", code="unknown_worker")
-    theirs = conn.execute(sa.select(worker_areas.c.area_code).where(
-        worker_areas.c.worker_id == wid)).scalars().all()
     owner = Scope(row["owner_code"])
     if not any(owner.covers(vi, a) for a in theirs):
         raise Conflict(f"worker {code} answers for no area under {row['owner_code']}, the "
                        "level that owns this case", "worker", code="worker_out_of_area")
+    status = status_of(found.on_duty, found.recorded_at, now, settings)
+    if status != "online":
+        why = {"off_duty": "is off duty", "stale": "has sent no fix for "
+               f"{settings['STALE_MIN']:g} minutes or more", "offline": "is offline"}[status]
+        raise Conflict(f"worker {code} {why}: send someone who is online", "worker",
+                       code="worker_unavailable", detail={"status": status})
     return code
 
 
@@ -115,7 +127,8 @@ def act(conn: sa.Connection, vi: VersionIndex, report_id: str, action: str, *,
         changes |= {"accepted_at": now,
                     "accept_s": int((now - row["received_at"]).total_seconds())}
     elif action == "assign":
-        changes["assigned_worker"] = _worker_for(conn, vi, worker, row)
+        changes["assigned_worker"] = _worker_for(conn, vi, worker, row, scope=scope,
+                                                 settings=settings, now=now)
     elif action == "close":
         changes |= closing(row, settings, now)
     elif action == "reopen":

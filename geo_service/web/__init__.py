@@ -281,6 +281,7 @@ def init_app(app: Flask) -> None:
         api,
         areas,
         callouts,
+        dispatch,
         events,
         lookup,
         open311,
@@ -328,5 +329,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(visits.bp)
     app.register_blueprint(events.bp)
     wall.init_app(app)
+    app.register_blueprint(dispatch.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(open311.bp)

@@ -23,6 +23,7 @@ from geo_service.lookup import SUPPORTED_CRS
 from geo_service.web import allow
 from geo_service.web.openapi_callouts import CALLOUT_SCHEMAS
 from geo_service.web.openapi_cases import CASE_SCHEMAS, OPEN311_SCHEMAS
+from geo_service.web.openapi_dispatch import DISPATCH_SCHEMAS
 from geo_service.web.openapi_workers import WORKER_SCHEMAS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -316,13 +317,14 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("open311", "Open311 GeoReport v2 (its own error format, api_key)"),
                        ("visits", "Household visits and their coverage"),
                        ("events", "The live event stream (Server-Sent Events)"),
+                       ("dispatch", "Who to send to a case, sending them, their caseload"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("open311Key", {"type": "apiKey", "in": "query",
                                                    "name": "api_key"})
     for name, schema in {**SCHEMAS, **CASE_SCHEMAS, **WORKER_SCHEMAS, **CALLOUT_SCHEMAS,
-                         **OPEN311_SCHEMAS}.items():
+                         **OPEN311_SCHEMAS, **DISPATCH_SCHEMAS}.items():
         spec.components.schema(name, schema)
     spec.components.schema("BatchRequest", batch_request(app.config["MAX_BATCH_POINTS"]))
     for name, (status, text) in ERRORS.items():

@@ -86,9 +86,12 @@ def positions(code: str):
         raise Unprocessable(f"none of the {len(batch.rejected)} fixes can be used; the first: "
                             f"{batch.rejected[0]['reason']}", "fixes", code="no_usable_fix",
                             detail={"rejected": batch.rejected})
-    with unit_of_work(services(current_app).engine) as uow:
+    svc = services(current_app)
+    with unit_of_work(svc.engine) as uow:
         done = domain.record_fixes(uow.conn, code, batch, settings=cfg, now=now)
     s = done.state
+    if s.get("recorded_at") is not None:  # committed: this process's dispatch index knows
+        svc.positions.note(code, s["lon"], s["lat"], s["recorded_at"], done.status != "off_duty")
     return jsonify({
         "stored": done.stored, "duplicates": done.duplicates, "flagged": done.flagged,
         "rejected": batch.rejected, "status": done.status,
@@ -132,10 +135,12 @@ def duty(code: str):
     if not isinstance(body, dict) or set(body) != {"on_duty"} or type(body["on_duty"]) is not bool:
         raise Invalid('expected {"on_duty": true or false}', "on_duty", code="invalid_body")
     vi = version_index(None)
-    with unit_of_work(services(current_app).engine) as uow:
+    svc = services(current_app)
+    with unit_of_work(svc.engine) as uow:
         domain.get_worker(uow.conn, vi, code, **_listing_kw())  # 404 outside the scope
         status = domain.set_duty(uow.conn, code, body["on_duty"], settings=current_app.config,
                                  now=_now())
+    svc.positions.note_duty(code, body["on_duty"])
     return jsonify({"code": code, "status": status})
 
 
