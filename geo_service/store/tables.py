@@ -157,6 +157,8 @@ outbox = sa.Table(
 # paging. The area chain is kept per level, so "everything below area X" and the scope
 # policy are one indexed equality, and stats group by a column.
 _TZ = sa.DateTime(timezone=True)
+_AREA_COLUMNS = ("prefecture_code", "county_code", "township_code", "village_code",
+                 "grid_code")
 reports = sa.Table(
     "reports",
     metadata,
@@ -211,6 +213,15 @@ reports = sa.Table(
     sa.Index(None, "village_code"),
     sa.Index(None, "grid_code"),
     sa.Index(None, "subtype", "lat"),  # the duplicate check at intake (migration 0008)
+    sa.Index(None, "assigned_worker"),
+    # Covering indexes for the KPIs (migration 0008): each stats query reads one of these
+    # and never the wide rows.
+    sa.Index("ix_reports_kpi", "class", "status", "received_at", "due_at", "closed_at",
+             "merged_into", "peak_rank", "outside", "accept_s", "close_s", *_AREA_COLUMNS),
+    sa.Index("ix_reports_kpi_received", "received_at", "received_day", "accept_s",
+             *_AREA_COLUMNS),
+    sa.Index("ix_reports_kpi_closed", "closed_at", "closed_day", "close_s", "merged_into",
+             *_AREA_COLUMNS),
 )
 
 # Every step of every report, appended and never rewritten: the case's history.
