@@ -58,10 +58,14 @@ def create_token(conn: sa.Connection, *, name: str, role: str,
                                  ).scalar()
         if worker_id is None:
             raise NotFound(f"no worker {worker_code!r}", "worker", code="unknown_worker")
+        theirs = conn.execute(sa.select(worker_areas.c.area_code).where(
+            worker_areas.c.worker_id == worker_id)).scalars().all()
         if area_code is None:  # the one area the worker answers for, if there is one
-            theirs = conn.execute(sa.select(worker_areas.c.area_code).where(
-                worker_areas.c.worker_id == worker_id)).scalars().all()
             area_code = theirs[0] if len(theirs) == 1 else None
+        elif not _within(conn, area_code, set(theirs)):
+            raise Forbidden(f"worker {worker_code} answers for {', '.join(theirs) or 'no area'}"
+                            f"; its token cannot be limited to {area_code}, which is not one "
+                            "of them or inside one", "area", code="out_of_scope")
     if role == "worker" and area_code is None:
         raise Invalid("a worker's token is limited to the area the worker answers for: "
                       "give --area (or --worker of a worker with one area)", "area",
@@ -85,6 +89,19 @@ def create_token(conn: sa.Connection, *, name: str, role: str,
     audit(conn, actor, "create_token", name, prefix=token[:10], role=role, area=area_code,
           **({"worker": worker_code} if worker_code else {}))
     return token
+
+
+def _within(conn: sa.Connection, code: str, ancestors: set[str]) -> bool:
+    """Whether area `code` is one of `ancestors` or lies below one (live version)."""
+    live = live_version(conn)
+    for _ in range(8):  # the tree is six levels deep
+        if code in ancestors:
+            return True
+        code = conn.execute(sa.select(areas.c.parent_code).where(
+            valid_in(live), areas.c.code == code).limit(1)).scalar()
+        if code is None:
+            return False
+    return False
 
 
 def revoke_tokens(conn: sa.Connection, *, name: str | None = None,

@@ -62,7 +62,7 @@ def field(app, client, engine, tokens):
                 on_duty=True)).inserted_primary_key[0]
             conn.execute(worker_areas.insert().values(worker_id=wid, area_code=area))
             own[code] = create_token(conn, name=f"phone-{code}", role="worker",
-                                     worker_code=code, area_code="900000")
+                                     worker_code=code)  # limited to its own area
     for code, (_, (lon, lat)) in PLACES.items():
         fix(client, tokens["admin"], code, lon, lat)
     return own

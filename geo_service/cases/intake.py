@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,9 @@ from geo_service.versions import VersionIndex
 
 MAX_DESCRIPTION = 4000
 MAX_MEDIA = 10
+# A report in no grid is routed to the nearest grid's township, if one lies this close; a
+# point farther away is a broken position (null island), not a case of ours.
+OUTSIDE_MAX_M = 50_000.0
 _FIELDS = frozenset({"id", "class", "subtype", "severity", "description", "lon", "lat", "crs",
                      "occurred_at", "channel", "reporter", "media_urls"})
 
@@ -97,26 +101,42 @@ def _number(body: dict[str, Any], key: str) -> float:
     value = body.get(key)
     if value is None:
         raise Invalid(f"{key} is required", key, code="missing")
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise Invalid(f"{key} must be a finite JSON number, got {repr(value)[:40]}", key,
-                      code="invalid_number")
-    return float(value)
+    return finite(value, key)
+
+
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d:\d\d)")
 
 
 def parse_time(raw: Any, field: str) -> datetime:
-    """An RFC 3339 time with its offset (a bare local time is ambiguous across zones)."""
-    if not isinstance(raw, str) or not raw.isascii() or len(raw) > 40:
-        raise Invalid(f"{field} must be an RFC 3339 time such as 2026-11-29T08:30:00+08:00",
-                      field, code="invalid_time")
+    """An RFC 3339 time with its offset (a bare local time is ambiguous across zones),
+    between 1970 and 2200, in UTC."""
+    if not isinstance(raw, str) or not _RFC3339.fullmatch(raw):
+        shown = repr(raw)[:40]
+        raise Invalid(f"{field} must be an RFC 3339 time with its offset, such as "
+                      f"2026-11-29T08:30:00+08:00, got {shown}", field, code="invalid_time")
     try:
-        t = datetime.fromisoformat(raw.replace("z", "Z"))
+        t = datetime.fromisoformat(raw.upper())
     except ValueError:
-        raise Invalid(f"{field} {raw!r} is not an RFC 3339 time such as "
-                      "2026-11-29T08:30:00+08:00", field, code="invalid_time") from None
-    if t.tzinfo is None:
-        raise Invalid(f"{field} {raw!r} has no UTC offset; add one (+08:00 or Z)", field,
-                      code="invalid_time")
-    return t
+        raise Invalid(f"{field} {raw!r} is not a real time (RFC 3339, such as "
+                      "2026-11-29T08:30:00+08:00)", field, code="invalid_time") from None
+    if not 1970 <= t.year <= 2200:
+        raise Invalid(f"{field} {raw!r} is outside 1970–2200", field, code="invalid_time")
+    return t.astimezone(UTC)
+
+
+def finite(value: Any, field: str) -> float:
+    """A JSON number (not a boolean, not a string) as a finite float; 400 otherwise,
+    including integers too large for a float."""
+    if type(value) not in (int, float):
+        raise Invalid(f"{field} must be a JSON number, got {repr(value)[:40]}", field,
+                      code="invalid_number")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise Invalid(f"{field} must be a finite number", field, code="invalid_number")
+    return number
 
 
 def read_report(body: Any, *, now: datetime, skew_s: float) -> NewReport:
@@ -151,14 +171,14 @@ def read_report(body: Any, *, now: datetime, skew_s: float) -> NewReport:
         raise Invalid(f"occurred_at {body['occurred_at']} is in the future (more than "
                       f"{skew_s:g} s ahead of the server's clock)", "occurred_at",
                       code="future_time")
-    reporter = body.get("reporter") or {}
+    reporter = body.get("reporter", {})
     if not isinstance(reporter, dict) or set(reporter) - {"name", "phone"}:
         raise Invalid("reporter must be an object with name and phone", "reporter",
                       code="invalid_type")
     media = body.get("media_urls") or []
     if not isinstance(media, list) or len(media) > MAX_MEDIA or not all(
             isinstance(u, str) and u.startswith(("https://", "http://")) and len(u) <= 2000
-            for u in media):
+            and u.isprintable() for u in media):
         raise Invalid(f"media_urls must be a list of at most {MAX_MEDIA} http(s) URLs",
                       "media_urls", code="invalid_media")
     return NewReport(
@@ -200,8 +220,10 @@ def place(vi: VersionIndex, x: float, y: float, crs: str, scope: Scope) -> Place
         owner, outside = "grid", False
     else:
         near, nearest_m = vi.grids.nearest(lon, lat)
-        if near < 0:
-            raise Unprocessable("no grid to route the report to", "lon", code="no_grid")
+        if near < 0 or nearest_m > OUTSIDE_MAX_M:
+            raise Unprocessable(f"no grid within {OUTSIDE_MAX_M / 1000:g} km of this point "
+                                "(a broken position such as 0, 0?): it is not ours to route",
+                                "lon", code="no_grid")
         codes = {a.level: a.code for a in vi.chain(str(vi.grids.codes[near]))
                  if rank(a.level) <= rank("township")}
         owner, outside = max(codes, key=rank), True  # the township, as deep as it goes

@@ -50,6 +50,9 @@ class ReportFilter:
 
 def _list(raw: str, field: str, choices: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     values = tuple(v for v in raw.split(",") if v)
+    if not values:
+        raise Invalid(f"{field} is empty; give one or more of {', '.join(choices)}", field,
+                      code="invalid_choice")
     for v in values:
         if v not in choices:
             raise Invalid(f"unknown {field} {v[:40]!r}; expected one of {', '.join(choices)}",
@@ -103,10 +106,12 @@ def read_filter(args: dict[str, str]) -> ReportFilter:
     for key in ("since", "until"):
         if key in args:
             kw[key] = parse_time(args[key], key)
+    if kw.get("since") and kw.get("until") and kw["since"] > kw["until"]:
+        raise Invalid("since must not be after until", "since", code="invalid_window")
     if "bbox" in args:
         kw["bbox"] = read_bbox(args["bbox"])
     if "cursor" in args:
-        kw["after"] = _whole(args["cursor"], "cursor", 1, 2**31)
+        kw["after"] = _whole(args["cursor"], "cursor", 1, 2**31 - 1)
     if "limit" in args:
         kw["limit"] = _whole(args["limit"], "limit", 1, MAX_PAGE)
     return ReportFilter(**kw)
@@ -185,7 +190,7 @@ def get_report(conn: sa.Connection, vi: VersionIndex, report_id: str, *, scope: 
     scoped token cannot even learn that an id is taken."""
     row = require_report(conn, report_id)
     if not scope.covers(vi, home_area(row)):
-        raise NotFound(f"no report {report_id!r}", "id", code="unknown_report")
+        raise NotFound(f"no report {report_id[:40]!r}", "id", code="unknown_report")
     return row, history(conn, row["seq"])
 
 

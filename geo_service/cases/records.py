@@ -8,6 +8,8 @@ the row.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +45,9 @@ _INSERT_STEP = report_events.insert()
 
 
 def report_row(conn: sa.Connection, report_id: str) -> dict[str, Any] | None:
+    if len(report_id) == 36:  # a UUID in any case or form names the same report
+        with contextlib.suppress(ValueError):
+            report_id = str(uuid.UUID(report_id))
     row = conn.execute(_BY_ID, {"report_id": report_id}).first()
     return utc_times(dict(row._mapping)) if row else None
 
@@ -50,7 +55,7 @@ def report_row(conn: sa.Connection, report_id: str) -> dict[str, Any] | None:
 def require_report(conn: sa.Connection, report_id: str) -> dict[str, Any]:
     row = report_row(conn, report_id)
     if row is None:
-        raise NotFound(f"no report {report_id!r}", "id", code="unknown_report")
+        raise NotFound(f"no report {report_id[:40]!r}", "id", code="unknown_report")
     return row
 
 

@@ -26,11 +26,13 @@ from geo_service.cases.sla import due_at, local_day
 from geo_service.errors import Conflict, Forbidden, Invalid, NotFound
 from geo_service.events import ReportChanged, ReportEscalated, ReportMerged
 from geo_service.scope import Scope
-from geo_service.store.tables import worker_areas, worker_state, workers
+from geo_service.store.tables import reports, worker_areas, worker_state, workers
 from geo_service.versions import VersionIndex
 from geo_service.workers.status import status_of
 
 MAX_NOTE = 2000
+# What the worker a case was sent to may do with it, whatever level owns it now.
+ASSIGNEE_ACTIONS = frozenset({"start", "resolve", "follow_up"})
 
 
 def _illegal(row: dict[str, Any], action: str, role: str, why: str) -> Conflict:
@@ -96,19 +98,26 @@ def act(conn: sa.Connection, vi: VersionIndex, report_id: str, action: str, *,
     if action not in TRANSITIONS:
         raise Invalid(f"unknown action {action[:40]!r}; actions: {', '.join(TRANSITIONS)}",
                       "action", code="invalid_action")
-    if type(version) is not int:
+    if version is None:
         raise Invalid("version is required: the report's version you acted on", "version",
                       code="missing")
+    if type(version) is not int:
+        raise Invalid("version must be the report's version number (an integer)", "version",
+                      code="invalid_version")
     if not isinstance(note, str) or len(note) > MAX_NOTE or "\x00" in note:
         raise Invalid(f"note must be text of at most {MAX_NOTE} characters, without NUL", "note",
                       code="invalid_note")
+    if action == "merge" and isinstance(into, str):
+        lock_reports(conn, report_id, into)
     row = require_report(conn, report_id)
     if not scope.covers(vi, home_area(row)):
-        raise NotFound(f"no report {report_id!r}", "id", code="unknown_report")
+        raise NotFound(f"no report {report_id[:40]!r}", "id", code="unknown_report")
     rule = TRANSITIONS[action]
     if actor.role not in rule.roles:
         raise Forbidden(f"role {actor.role} may not {action} a report", "action")
-    if not scope.covers(vi, row["owner_code"]):  # each level acts on what it owns (分级负责)
+    mine = actor.role == "worker" and row["assigned_worker"] == actor.worker_code
+    if not (scope.covers(vi, row["owner_code"])  # each level acts on what it owns (分级负责)
+            or mine and action in ASSIGNEE_ACTIONS):  # and a worker on what it was sent to
         raise Forbidden(f"report {report_id} is owned by {row['owner_level']} "
                         f"{row['owner_code']}; this token acts for area {scope.area} only",
                         "action", code="out_of_scope")
@@ -118,8 +127,7 @@ def act(conn: sa.Connection, vi: VersionIndex, report_id: str, action: str, *,
                        code="stale_version", detail={"current_version": row["version"]})
     if row["status"] not in rule.sources:
         raise _illegal(row, action, actor.role, f"it is {row['status']}")
-    if (actor.role == "worker" and row["assigned_worker"]
-            and row["assigned_worker"] != actor.worker_code and action != "escalate"):
+    if actor.role == "worker" and row["assigned_worker"] and not mine:
         raise Forbidden(f"report {report_id} is assigned to another worker", "action")
     changes: dict[str, Any] = {"status": rule.target, "updated_at": now}
     event = ReportChanged
@@ -149,12 +157,22 @@ def act(conn: sa.Connection, vi: VersionIndex, report_id: str, action: str, *,
         target = _merge_target(conn, vi, scope, row, into)
         changes |= closing(row, settings, now) | {"merged_into": target["id"]}
         event = ReportMerged
+        target = update_report(conn, target, {"updated_at": now})  # a merge moves both
         record_step(conn, target, ReportMerged, actor=actor.name, action="absorb",
                     previous=target["status"], now=now, note=f"absorbed {row['id']}")
     new = update_report(conn, row, changes)
     record_step(conn, new, event, actor=actor.name, action=action, previous=row["status"],
                 now=now, note=note)
     return new
+
+
+def lock_reports(conn: sa.Connection, *ids: str) -> None:
+    """Lock rows of reports in one order (PostgreSQL; SQLite's writer lock is held already),
+    so two merges of the same pair at once run one after the other and the second sees the
+    first's result instead of both succeeding."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(reports.c.seq).where(reports.c.id.in_(ids))
+                     .order_by(reports.c.seq).with_for_update())
 
 
 def closing(row: dict[str, Any], settings: dict[str, Any], now: datetime) -> dict[str, Any]:

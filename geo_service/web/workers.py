@@ -76,10 +76,13 @@ def positions(code: str):
         "503": NoBoundaries
     """
     _own_or(code, "admin")
-    scope()  # a worker's own fixes are stored wherever it walks; reading them is scoped
     body = json_body()
     cfg, now = current_app.config, _now()
     vi = version_index(None)
+    sc = scope()  # a worker's own fixes are stored wherever it walks
+    if principal().worker_code != code and sc.area is not None:
+        with services(current_app).engine.connect() as conn:  # an admin's, only in scope
+            domain.get_worker(conn, vi, code, **_listing_kw())
     batch = domain.read_batch(vi, body, now=now, skew_s=cfg["CLOCK_SKEW_S"],
                               limit=cfg["MAX_FIXES"])
     if batch.rejected and not batch.fixes and not batch.repeated:

@@ -8,14 +8,13 @@ lookup would give (`invalid_number`, `out_of_range`, `swapped_axes`, `invalid_ti
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from geo_service.cases.intake import parse_time
+from geo_service.cases.intake import finite, parse_time
 from geo_service.errors import Invalid, ServiceError, TooLarge
 from geo_service.lookup import parse_crs
 from geo_service.lookup.parse import point_problems, problem_of
@@ -47,17 +46,15 @@ def _optional(fix: dict[str, Any], key: str, lo: float, hi: float) -> float | No
     value = fix.get(key)
     if value is None:
         return None
-    if type(value) not in (int, float) or not math.isfinite(value) or not lo <= value <= hi:
+    number = finite(value, key)
+    if not lo <= number <= hi:
         raise Invalid(f"{key} must be a number from {lo:g} to {hi:g}", key,
                       code="invalid_number")
-    return float(value)
+    return number
 
 
 def _number(fix: dict[str, Any], key: str) -> float:
-    value = fix.get(key)
-    if type(value) not in (int, float):
-        raise Invalid(f"{key} must be a JSON number", key, code="invalid_number")
-    return float(value)
+    return finite(fix.get(key), key)
 
 
 def read_batch(vi: VersionIndex, body: Any, *, now: datetime, skew_s: float, limit: int
