@@ -187,6 +187,9 @@ def walls(server: Server, token: str, n: int):
 
 
 def run_wrk(server: Server, script: Path, seconds: int) -> dict:
+    """One wrk round: req/s, p50/p99 ms, non-2xx, and the server's CPU ms per request
+    (steadier than req/s on a machine shared with other work)."""
+    cpu0 = server.cpu_s()
     out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", "--timeout", "10s",
                           "--latency", "-s", str(script),
                           f"http://127.0.0.1:{server.port}/api/v1/lookup"],
@@ -199,7 +202,9 @@ def run_wrk(server: Server, script: Path, seconds: int) -> dict:
     if set(lat) != {"50", "99"}:
         raise RuntimeError(f"wrk output not understood:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+    done = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"cpu_ms": (server.cpu_s() - cpu0) * 1e3 / max(done, 1),
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "p50": lat["50"], "p99": lat["99"], "bad": int(bad.group(1)) if bad else 0}
 
 
@@ -243,12 +248,16 @@ def measure(label: str, url: str, workdir: Path, points: np.ndarray, token: str,
     def fmt(r: dict) -> str:
         return f"{r['rps']:,.0f}"
 
+    def cpu(rounds: list[dict]) -> float:
+        return float(np.median([r["cpu_ms"] for r in rounds]))
+
     if label == "SQLite" and not args.no_sync:
         with Server(url, workdir, THREADS="1") as sync:
             run_wrk(sync, script, 2)  # warm
             rounds = [run_wrk(sync, script, args.duration) for _ in range(args.rounds)]
             best = max(rounds, key=lambda r: r["rps"])
             status = sync.get("/api/v1/events", token)[0]
+        col["cpu_sync"] = f"{cpu(rounds):.2f}"
         col["sync"] = (f"{fmt(best)} (p50 {best['p50']:.1f} / p99 {best['p99']:.1f} ms; "
                        f"rounds {' / '.join(fmt(r) for r in rounds)}); /events: {status}")
         log(f"{label}: sync workers {fmt(best)} req/s")
@@ -270,6 +279,8 @@ def measure(label: str, url: str, workdir: Path, points: np.ndarray, token: str,
         col["20"] = (f"{fmt(b20)} (p50 {b20['p50']:.1f} / p99 {b20['p99']:.1f} ms; rounds "
                      f"{' / '.join(fmt(r) for r in twenty)})")
         col["cost"] = f"{(1 - b20['rps'] / b0['rps']) * 100:+.1f} %"
+        col["cpu"] = (f"{cpu(zero):.2f} / {cpu(twenty):.2f} / {cpu([two_hundred]):.2f}")
+        col["cpu_cost"] = f"{(cpu(twenty) / cpu(zero) - 1) * 100:+.1f} %"
         col["200"] = (f"{fmt(two_hundred)} (p50 {two_hundred['p50']:.1f} / p99 "
                       f"{two_hundred['p99']:.1f} ms); {1 - two_hundred['rps'] / b0['rps']:+.1%}")
         col["non2xx"] = str(sum(r["bad"] for r in [*zero, *twenty, two_hundred]))
@@ -336,7 +347,14 @@ def main() -> None:
          "wrk -t1 -c16, random household points; the best of the rounds"),
         ("single GET /lookup, requests/s, 20 open streams", "20",
          "the same, alternating with the rounds above; idle streams (heartbeats only)"),
-        ("what 20 open streams cost the lookups", "cost", "goal < 10 %"),
+        ("what 20 open streams cost the lookups (best rounds' requests/s)", "cost",
+         "goal < 10 %; positive: fewer lookups/s with the streams open"),
+        ("server CPU per lookup, ms: 0 / 20 / 200 open streams", "cpu",
+         "server CPU seconds over requests answered, median of the rounds: does not "
+         "depend on what else the machine runs"),
+        ("what 20 open streams cost the lookups (CPU per lookup)", "cpu_cost",
+         "goal < 10 %"),
+        ("sync workers: server CPU per lookup, ms", "cpu_sync", "for comparison"),
         ("single GET /lookup, requests/s, 200 open streams", "200",
          "one round; against the best round without streams"),
         ("non-2xx lookup answers", "non2xx", "in every round above"),
