@@ -5,7 +5,7 @@ run:
 test:
 	sh test.sh
 bench:
-	python bench/registry.py && python bench/lookup.py && python bench/workers.py && python bench/nearest.py && python bench/cases.py
+	python bench/registry.py && python bench/lookup.py && python bench/cases.py && python bench/streams.py && python bench/workers.py && python bench/nearest.py
 # Re-resolve every dependency to today's newest allowed by pyproject.toml in a fresh venv,
 # run the whole suite there, and only then write constraints.txt (then pin the same
 # setuptools in pyproject.toml's build-system: tests/test_install.py checks they agree).

@@ -301,3 +301,25 @@ def post_http(base: str, token: str, body: dict) -> str:
         return data["id"]
     finally:
         conn.close()
+
+
+def test_a_full_worker_refuses_more_streams_and_frees_the_slots_of_walls_that_left(
+        tmp_path, db_url, engine, tokens):
+    """One worker with 8 threads holds 4 streams; the fifth gets a 503 while lookups still
+    answer; walls that close their connection free their slots within seconds (not at
+    the next heartbeat, a minute here)."""
+    with served(tmp_path, db_url, WORKERS="1", THREADS="8", STREAM_HEARTBEAT_S="60") as base:
+        walls = [SseClient(base, tokens["viewer"]) for _ in range(4)]
+        assert [w.resp.status for w in walls] == [200] * 4
+        extra = SseClient(base, tokens["viewer"])
+        assert extra.resp.status == 503
+        assert json.loads(extra.resp.read())["error"]["code"] == "unavailable"
+        assert http_get(base, f"/lookup?lon={IN_G1[0]}&lat={IN_G1[1]}", tokens["viewer"]) == 200
+        for w in [*walls, extra]:
+            w.close()
+        deadline = time.monotonic() + 10
+        while (again := SseClient(base, tokens["viewer"])).resp.status != 200:
+            again.close()
+            assert time.monotonic() < deadline, "the slots of closed streams stay taken"
+            time.sleep(0.5)
+        again.close()

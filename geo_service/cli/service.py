@@ -40,8 +40,9 @@ def demo_cmd(seed: int, small: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 def serve_cmd(host: str, port: int) -> None:
-    """Run the service under gunicorn (GEO_WORKERS, GEO_THREADS); each worker holds its
-    own grid index and follows boundary versions by itself."""
+    """Run the service under gunicorn (GEO_WORKERS processes of GEO_THREADS threads:
+    open event streams hold a thread each); the workers share the index the master
+    builds, and the master rolls them onto each new boundary version."""
     serve(app_for_command(migrate=True), host=host, port=port)
 
 

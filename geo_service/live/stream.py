@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 MAX_EVENT_ID = 2**31 - 1  # outbox ids are 32-bit integers in the store
 RETRY_MS = 2_000  # how long a client waits before reconnecting
+CHECK_S = 1.0  # how often an idle stream checks that its client is still there
 
 
 def parse_event_id(raw: str, field: str) -> int:
@@ -54,7 +55,7 @@ def visible_to(scope: Scope, live: Callable[[], VersionIndex | None]
     nothing personal (see `events`), so the role changes nothing here."""
     if scope.area is None:
         return lambda row: True
-    seen: dict[tuple[int, str], bool] = {}  # (version, area) -> inside; a few hundred at most
+    seen: dict[tuple[int, str], bool] = {}  # (version, area) -> inside; one per area seen
 
     def wants(row: Row) -> bool:
         code = row["area_code"]
@@ -78,11 +79,14 @@ def message(row: Row) -> str:
 
 def event_stream(engine: sa.Engine, hub: Hub, wants: Callable[[Row], bool],
                  after: int | None, *, heartbeat_s: float, lifetime_s: float,
-                 allowed: Callable[[], bool] = lambda: True, page: int = 500
+                 allowed: Callable[[], bool] = lambda: True,
+                 gone: Callable[[], bool] = lambda: False, page: int = 500
                  ) -> Iterator[str]:
-    """The stream's text, message by message; ends after `lifetime_s` seconds, when the
-    hub drops the subscription, or at a heartbeat once `allowed()` is false (a token
-    revoked while its stream is open)."""
+    """The stream's text, message by message. It ends after `lifetime_s` seconds, when the
+    hub drops the subscription, at a heartbeat once `allowed()` is false (a token revoked
+    while its stream is open), or within `CHECK_S` once `gone()` says the client closed
+    the connection (else only the next write would notice, and a worker's stream slots
+    would stay taken by walls that went away)."""
     sub = hub.subscribe(wants)
     try:
         deadline = time.monotonic() + lifetime_s
@@ -99,21 +103,22 @@ def event_stream(engine: sa.Engine, hub: Hub, wants: Callable[[Row], bool],
                     cursor = rows[-1]["id"]
                 if len(rows) < page:
                     break
-        while not sub.dropped:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            rows = sub.take(min(heartbeat_s, left))
+        sent = time.monotonic()
+        while (now := time.monotonic()) < deadline:
+            rows = sub.take(min(deadline - now, CHECK_S, max(sent + heartbeat_s - now, 0)))
             if sub.dropped:
                 return
             fresh = [r for r in rows if r["id"] > cursor]
-            for row in fresh:
-                yield message(row)
             if fresh:
-                cursor = fresh[-1]["id"]
-            elif time.monotonic() < deadline:
+                for row in fresh:
+                    yield message(row)
+                cursor, sent = fresh[-1]["id"], time.monotonic()
+            elif sent + heartbeat_s <= (now := time.monotonic()) < deadline:
                 if not allowed():
                     return
                 yield ": keepalive\n\n"
+                sent = now
+            elif gone():
+                return
     finally:
         hub.unsubscribe(sub)

@@ -3,6 +3,10 @@ walls, filtered by the token's area scope; see `geo_service.live`."""
 
 from __future__ import annotations
 
+import select
+import socket
+from collections.abc import Callable
+
 from flask import Blueprint, Response, current_app, request
 
 from geo_service import live
@@ -12,6 +16,23 @@ from geo_service.errors import Invalid, Unavailable
 from geo_service.lookup.parse import parse_number
 from geo_service.web import allow, credential, principal, query, scope
 from geo_service.web.lookup import version_index
+
+
+def _closed_by_client(sock: socket.socket | None) -> Callable[[], bool]:
+    """Whether the client closed the connection (readable at end of file), without
+    waiting; gunicorn hands views the socket, other servers learn it at the next write."""
+    if sock is None:
+        return lambda: False
+
+    def gone() -> bool:
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    return gone
+
 
 bp = Blueprint("events", __name__, url_prefix="/api/v1")
 
@@ -83,7 +104,8 @@ def stream():
     body = live.event_stream(
         svc.engine, svc.hub, live.visible_to(allowed, svc.indexes.live), after,
         heartbeat_s=cfg["STREAM_HEARTBEAT_S"], lifetime_s=lifetime,
-        allowed=lambda: svc.tokens.verify(svc.engine.connect, token) == p)
+        allowed=lambda: svc.tokens.verify(svc.engine.connect, token) == p,
+        gone=_closed_by_client(request.environ.get("gunicorn.socket")))
     # No buffering in a proxy (nginx honours X-Accel-Buffering), no caching anywhere.
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
