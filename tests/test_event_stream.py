@@ -183,6 +183,40 @@ def test_an_idle_stream_gets_heartbeats_and_a_revoked_token_loses_its_stream(qui
         r.close()
 
 
+def test_a_busy_stream_also_ends_soon_after_its_token_is_revoked(quick_app, tokens):
+    """A prefecture wall never goes quiet: the token is checked on a clock, not only at
+    heartbeats (found by probing: events kept flowing 43 s after the revocation)."""
+    engine = services(quick_app).engine
+    with engine.begin() as conn:
+        token = create_token(conn, name="busy-wall", role="viewer")
+    client = quick_app.test_client()
+    r = client.get("/api/v1/events", query_string={"max_s": 30}, headers=bearer(token),
+                   buffered=False)
+    chunks = iter(r.response)
+    stop = threading.Event()
+
+    def feed() -> None:  # an event every 0.2 s, before and after the revocation
+        while not stop.is_set():
+            post(client, tokens["dispatcher"], report())
+            time.sleep(0.2)
+
+    feeder = threading.Thread(target=feed)
+    try:
+        assert next(chunks).startswith(b"retry: ")
+        feeder.start()
+        assert b"report.created" in next(chunks)
+        with engine.begin() as conn:
+            revoke_tokens(conn, name="busy-wall")
+        t0 = time.monotonic()
+        rest = list(chunks)  # the stream ends by itself
+        assert time.monotonic() - t0 < 6 and len(rest) < 40
+    finally:
+        stop.set()
+        if feeder.is_alive():
+            feeder.join()
+        r.close()
+
+
 def test_a_second_instance_reaches_the_first_ones_streams(quick_app, db_url):
     """Two apps (two servers) on one store: an event written through B reaches a stream
     on A. On PostgreSQL A polls only once a minute here, so only NOTIFY is fast enough."""

@@ -83,8 +83,9 @@ def event_stream(engine: sa.Engine, hub: Hub, wants: Callable[[Row], bool],
                  gone: Callable[[], bool] = lambda: False, page: int = 500
                  ) -> Iterator[str]:
     """The stream's text, message by message. It ends after `lifetime_s` seconds, when the
-    hub drops the subscription, at a heartbeat once `allowed()` is false (a token revoked
-    while its stream is open), or within `CHECK_S` once `gone()` says the client closed
+    hub drops the subscription, within `CHECK_S` once `allowed()` is false (a token revoked
+    while its stream is open: checked on a clock, busy or idle, so a wall that never goes
+    quiet cannot keep a revoked token), or within `CHECK_S` once `gone()` says the client closed
     the connection (else only the next write would notice, and a worker's stream slots
     would stay taken by walls that went away)."""
     sub = hub.subscribe(wants)
@@ -103,19 +104,21 @@ def event_stream(engine: sa.Engine, hub: Hub, wants: Callable[[Row], bool],
                     cursor = rows[-1]["id"]
                 if len(rows) < page:
                     break
-        sent = time.monotonic()
+        sent = checked = time.monotonic()
         while (now := time.monotonic()) < deadline:
             rows = sub.take(min(deadline - now, CHECK_S, max(sent + heartbeat_s - now, 0)))
             if sub.dropped:
                 return
+            if now - checked >= CHECK_S:
+                if not allowed():
+                    return
+                checked = now
             fresh = [r for r in rows if r["id"] > cursor]
             if fresh:
                 for row in fresh:
                     yield message(row)
                 cursor, sent = fresh[-1]["id"], time.monotonic()
             elif sent + heartbeat_s <= (now := time.monotonic()) < deadline:
-                if not allowed():
-                    return
                 yield ": keepalive\n\n"
                 sent = now
             elif gone():
