@@ -151,10 +151,12 @@ def test_token_changes_are_audited(engine, tiny) -> None:
 def test_a_field_workers_token_knows_its_worker(app, engine, tiny) -> None:
     from geo_service.app import services
     from geo_service.errors import ServiceError
-    from geo_service.store.tables import workers
+    from geo_service.store.tables import worker_areas, workers
 
     with engine.begin() as conn:
-        conn.execute(workers.insert().values(code="GW1", name="卓玛", role="grid_worker"))
+        wid = conn.execute(workers.insert().values(code="GW1", name="卓玛", role="grid_worker")
+                           ).inserted_primary_key[0]
+        conn.execute(worker_areas.insert().values(worker_id=wid, area_code=G1))
         token = create_token(conn, name="zhuoma", role="worker", area_code=G1,
                              worker_code="GW1")
     me = services(app).tokens.verify(engine.connect, token)
