@@ -50,7 +50,10 @@ def send(client, token, code, *fixes, crs=None):
 
 def test_fixes_move_the_current_position_and_go_into_the_trail(client, crew, engine):
     with listen() as seen:
-        r = send(client, crew["W1"], "W1", (103.002, 35.01, at(600)), (103.003, 35.01, at(630)))
+        now = datetime.now(UTC)  # fresh fixes (T0 is fixed when the module loads)
+        r = send(client, crew["W1"], "W1", (103.002, 35.01, (now - timedelta(seconds=60)
+                                                             ).isoformat()),
+                 (103.003, 35.01, (now - timedelta(seconds=30)).isoformat()))
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert (body["stored"], body["duplicates"], body["flagged"], body["rejected"]) == (2, 0, [], [])
