@@ -12,6 +12,7 @@ export class Cases {
     this.open = new Set(cfg.open_statuses);
     this.markers = new Map();  // id -> {marker, area, version}; insertion order = age
     this.perArea = new Map();  // grid (or township) code -> open cases
+    this.onSelect = null;      // (id) => …, set by the dispatcher's controls
   }
 
   async load() {
@@ -53,6 +54,7 @@ export class Cases {
     marker.reportId = r.id;
     marker.on("add", () => this.colour(marker, r.report_class));
     marker.bindPopup(() => this.details(r.id), {maxWidth: 640});
+    marker.on("click", () => this.onSelect?.(r.id));  // a dispatcher's wall: candidates
     this.markers.set(r.id, {marker, area: r.area, version: r.version});
     this.cluster.addLayer(marker);
     this.count(r.area, 1);
