@@ -44,6 +44,7 @@ export class Cases {
       known.marker.setIcon(icon);
       known.marker.setLatLng(toMap(this.cfg, r.lon, r.lat));
       known.version = r.version;
+      known.status = r.status;
       this.markers.delete(r.id);  // move to the newest end
       this.markers.set(r.id, known);
       this.colour(known.marker, r.report_class);
@@ -55,7 +56,7 @@ export class Cases {
     marker.on("add", () => this.colour(marker, r.report_class));
     marker.bindPopup(() => this.details(r.id), {maxWidth: 640});
     marker.on("click", () => this.onSelect?.(r.id));  // a dispatcher's wall: candidates
-    this.markers.set(r.id, {marker, area: r.area, version: r.version});
+    this.markers.set(r.id, {marker, area: r.area, version: r.version, status: r.status});
     this.cluster.addLayer(marker);
     this.count(r.area, 1);
     while (this.markers.size > this.cfg.max_cases) this.remove(this.markers.keys().next().value);

@@ -47,8 +47,12 @@ export class Dispatch {
       + `${report.owner.name} · ${t(this.cfg, `status.${report.status}`)}`;
     this.caseLine.dataset.report = id;
     this.actions.hidden = false;
+    const may = new Set(report.allowed_actions);
+    const canAssign = may.has("assign") || may.has("accept");
+    this.actions.querySelector("[data-do=auto]").hidden = !canAssign;
+    this.actions.querySelector("[data-do=escalate]").hidden = !may.has("escalate");
     const merge = this.actions.querySelector("[data-do=merge]");
-    merge.hidden = !report.suggested_duplicate_of;
+    merge.hidden = !report.suggested_duplicate_of || !may.has("merge");
     merge.textContent = t(this.cfg, "dispatch.merge",
       {id: (report.suggested_duplicate_of || "").slice(0, 8)});
     this.drawCandidates(report, found.candidates);
@@ -67,7 +71,7 @@ export class Dispatch {
         this.lines.addLayer(L.tooltip({permanent: true, direction: "center",
           className: "candidate-distance"}).setLatLng(L.latLngBounds(from, at).getCenter())
           .setContent(km));
-        this.workers.known.get(c.code).marker.getElement()?.classList.add("candidate");
+        this.workers.mark(c.code, true);
         this.highlighted.push(c.code);
       }
       const team = c.own_team ? ` · ${t(this.cfg, "dispatch.own_team")}` : "";
@@ -82,9 +86,7 @@ export class Dispatch {
   }
 
   unhighlight() {
-    for (const code of this.highlighted) {
-      this.workers.known.get(code)?.marker.getElement()?.classList.remove("candidate");
-    }
+    for (const code of this.highlighted) this.workers.mark(code, false);
     this.highlighted = [];
   }
 
@@ -95,8 +97,14 @@ export class Dispatch {
     else if (what === "merge") this.act({action: "merge", into: this.report.suggested_duplicate_of});
   }
 
-  assign(body) {
-    return this.send(`/reports/${encodeURIComponent(this.report.id)}/assign`, body,
+  // A case nobody has taken on yet (reported, escalated, returned, reopened) is accepted
+  // first: the workflow assigns only accepted cases; both steps go into its history.
+  async assign(body) {
+    if (!this.report.allowed_actions.includes("assign")) {
+      const ok = await this.act({action: "accept"});
+      if (!ok || !this.report?.allowed_actions.includes("assign")) return;
+    }
+    await this.send(`/reports/${encodeURIComponent(this.report.id)}/assign`, body,
       (answer) => answer.report);
   }
 
@@ -105,6 +113,7 @@ export class Dispatch {
       (answer) => answer);
   }
 
+  // One write at the version this page saw; true when the server took it.
   async send(path, body, reportOf) {
     const id = this.report.id;
     try {
@@ -112,8 +121,10 @@ export class Dispatch {
       this.say("dispatch.done", {status: t(this.cfg, `status.${report.status}`)});
       if (this.cfg.open_statuses.includes(report.status)) await this.select(id);
       else this.clearCase();
+      return true;
     } catch (err) {
       this.say("dispatch.failed", {message: err.message});
+      return false;
     }
   }
 
