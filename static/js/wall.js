@@ -36,6 +36,7 @@ function apply(kind, data) {
   wall.events += 1;
   if (kind.startsWith("report.")) {
     cases.upsert(data);
+    dispatch?.changed(data);
     if (kind === "report.created") panel.countReport(data.id);
     const where = areas.gridLayers.get(data.area)?.feature?.properties?.name || data.area;
     panel.note(kind, `${t("class." + data.report_class)} · ${data.subtype} · ${where}`);

@@ -58,6 +58,14 @@ export class Dispatch {
     this.drawCandidates(report, found.candidates);
   }
 
+  // A report event: the selected case changed (here or on another desk), read it again
+  // so the next action sends the version it now has.
+  changed(r) {
+    if (!this.report || r.id !== this.report.id || r.version <= this.report.version) return;
+    if (this.cfg.open_statuses.includes(r.status)) this.select(r.id).catch(() => {});
+    else this.clearCase();
+  }
+
   drawCandidates(report, candidates) {
     this.lines.clearLayers();
     this.unhighlight();
