@@ -17,8 +17,9 @@
    wall-clock time from just before the POST until the page has its marker (the page
    records when `cases.upsert` first sees it; same machine, same clock).
 5. JS heap: events at `--rate`/s (new reports and worker fixes, half each) for `--minutes`
-   minutes; the heap after a forced GC (CDP `HeapProfiler.collectGarbage`,
-   `Runtime.getHeapUsage`) before, every minute, and after.
+   minutes, with `GEO_WALL_MAX_CASES` at `--cases` (each new report replaces the oldest
+   marker, as on a wall that has run for hours); the heap after a forced GC (CDP
+   `HeapProfiler.collectGarbage`, `Runtime.getHeapUsage`) before and every minute.
 
 Prints one Markdown table (paste it into BENCHMARKS.md under "## The wall").
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -34,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -198,14 +201,21 @@ def open_wall(browser, base: str, token: str):
     page = context.new_page()
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
-    received = [0]
-    cdp.on("Network.loadingFinished",
-           lambda e: received.__setitem__(0, received[0] + e["encodedDataLength"]))
+    urls: dict[str, str] = {}
+    sizes: dict[str, int] = {}  # path -> bytes, for the breakdown
+    cdp.on("Network.responseReceived",
+           lambda e: urls.__setitem__(e["requestId"], e["response"]["url"]))
+
+    def finished(e: dict) -> None:
+        path = urllib.parse.urlsplit(urls.get(e["requestId"], "?")).path
+        sizes[path] = sizes.get(path, 0) + e["encodedDataLength"]
+
+    cdp.on("Network.loadingFinished", finished)
     page.goto(f"{base}/wall?token={token}")
     page.wait_for_function("window.__drawn !== undefined", timeout=120_000)
     drawn = page.evaluate("window.__drawn") / 1000
     page.wait_for_timeout(500)  # responses finishing just after the drawing
-    return context, page, cdp, received[0], drawn
+    return context, page, cdp, sizes, drawn
 
 
 def pct(values: list[float], q: float) -> float:
@@ -228,14 +238,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'geo.sqlite3'}"
         tokens, points, placed = build_store(url, args.cases, args.workers)
+        # The wall keeps at most this many case markers (the newest): with the cap at the
+        # number of open cases, every new report replaces a marker, so the heap measures
+        # reuse, not a growing map.
+        os.environ["GEO_WALL_MAX_CASES"] = str(args.cases)
         with Server(url, Path(tmp) / "serve.log") as server, sync_playwright() as p:
             server.wait_ready()
             server.warm()
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             loads = []
             for _ in range(args.loads):
-                context, page, _cdp, size, drawn = open_wall(browser, server.base,
-                                                             tokens["viewer"])
+                context, page, _cdp, sizes, drawn = open_wall(browser, server.base,
+                                                              tokens["viewer"])
+                size = sum(sizes.values())
                 counts = page.evaluate("[document.body.dataset.grids, "
                                        "window.wall.cases.markers.size, "
                                        "window.wall.workers.known.size]")
@@ -249,9 +264,11 @@ def main() -> None:
                          f"{drawn:.2f} (of {', '.join(f'{x[0]:.2f}' for x in loads)})",
                          f"cold cache, 3840×2160; {grids} grids, {n_cases:,} case markers, "
                          f"{n_workers:,} worker markers drawn; goal < 3 s"))
+            top = sorted(sizes.items(), key=lambda kv: -kv[1])[:4]
             rows.append(("bytes transferred, MB", f"{size / 2**20:.2f}",
-                         "encoded (gzip where served so), every finished response; the "
-                         "event stream not counted; goal < 3 MB"))
+                         "as sent (encoded), every finished response; the event stream not "
+                         "counted; goal < 3 MB; largest: " + ", ".join(
+                             f"`{k}` {v / 2**20:.2f}" for k, v in top)))
 
             context, page, cdp, _size, _drawn = open_wall(browser, server.base,
                                                           tokens["viewer"])
@@ -275,12 +292,16 @@ def main() -> None:
                 ev.run(60 * args.minutes / max(1, round(args.minutes)))
                 samples.append(heap_mb(cdp))
             after = samples[-1]
+            markers = page.evaluate("[window.wall.cases.markers.size, "
+                                    "window.wall.workers.known.size, window.wall.events]")
             log(f"heap {[round(s, 1) for s in samples]} MB")
             rows.append((f"JS heap after {args.minutes:g} min of events, MB",
                          f"{before:.1f} → {after:.1f} ({(after / before - 1) * 100:+.1f} %)",
                          f"after a forced GC; {args.rate:g} events/s (reports and fixes, "
                          f"half each); per minute: {' / '.join(f'{s:.1f}' for s in samples)};"
-                         " goal < 10 % growth over 10 min (scaled down here)"))
+                         f" at the end {markers[0]:,} case and {markers[1]:,} worker markers "
+                         f"(cases capped at GEO_WALL_MAX_CASES={args.cases}), {markers[2]:,} "
+                         "events applied; goal < 10 % growth over 10 min (scaled down here)"))
             context.close()
             browser.close()
     print(f"\nMachine: {platform.machine()}, Python {platform.python_version()}, "

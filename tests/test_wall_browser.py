@@ -264,10 +264,7 @@ def test_the_dispatcher_assigns_a_candidate_from_the_map_and_another_wall_sees_i
     for w in (desk, wall):
         w.wait("id => window.wall.cases.markers.has(id)", case["id"])
         w.wait("() => window.wall.workers.known.has('W1')")
-    # bring the marker out of its cluster and click it, as a dispatcher would
-    desk.js("""id => new Promise((done) => window.wall.cases.cluster.zoomToShowLayer(
-        window.wall.cases.markers.get(id).marker, done))""", case["id"])
-    desk.page.click(f"[data-report='{case['id']}']")
+    select_case(desk, case["id"])
     desk.wait("() => document.querySelector('#wall-candidates [data-candidate=W1]')")
     line = desk.page.inner_text("#wall-candidates [data-candidate=W1]")
     assert "公里" in line and "本网格" in line  # its distance, and it is the grid's own team
@@ -281,6 +278,37 @@ def test_the_dispatcher_assigns_a_candidate_from_the_map_and_another_wall_sees_i
     assert stored["status"] == "assigned" and stored["assigned_worker"] == "W1"
     assert [h["action"] for h in stored["history"]][-2:] == ["accept", "assign"]
     assert desk.page.inner_text("#wall-dispatch-result").startswith("已完成")
+    assert desk.errors == [] and wall.errors == []
+
+
+def select_case(desk: Wall, report_id: str) -> None:
+    """Bring a case's marker out of its cluster and click it, as a dispatcher would."""
+    desk.wait("id => window.wall.cases.markers.has(id)", report_id)
+    desk.js("""id => new Promise((done) => window.wall.cases.cluster.zoomToShowLayer(
+        window.wall.cases.markers.get(id).marker, done))""", report_id)
+    desk.js("""id => window.wall.map.setView(window.wall.cases.markers.get(id).marker
+        .getLatLng(), 18, {animate: false})""", report_id)  # neighbours apart
+    desk.page.click(f"[data-report='{report_id}']")
+    desk.wait("id => document.getElementById('wall-dispatch-case').dataset.report === id",
+              report_id)
+
+
+def test_the_dispatcher_merges_a_suggested_duplicate_and_escalates_from_the_map(
+        desk, wall, site):
+    original = report(103.016, 35.014, subtype="environment", description="垃圾堆放")
+    duplicate = report(103.0163, 35.0141, subtype="environment", description="又见垃圾")
+    site.call("POST", "/reports", original)
+    assert site.call("POST", "/reports", duplicate)["suggested_duplicate_of"] == original["id"]
+    select_case(desk, duplicate["id"])
+    desk.page.click("#wall-dispatch-actions [data-do=merge]")
+    wall.wait("id => !window.wall.cases.markers.has(id)", duplicate["id"])  # closed: gone
+    assert site.call("GET", f"/reports/{duplicate['id']}")["status"] == "closed"
+    desk.js("window.wall.map.closePopup()")
+    select_case(desk, original["id"])
+    desk.page.click("#wall-dispatch-actions [data-do=escalate]")
+    wall.wait("id => window.wall.cases.markers.get(id)?.status === 'escalated'",
+              original["id"])
+    assert site.call("GET", f"/reports/{original['id']}")["owner"]["level"] == "village"
     assert desk.errors == [] and wall.errors == []
 
 

@@ -1,7 +1,7 @@
 // The dispatcher's controls on the wall (only a dispatcher's or an admin's page has them):
 // a click on a case shows who can be sent (lines to their markers, a list with distances)
 // and assigns, auto-assigns, escalates or merges it into its suggested original; a click
-// on the map while arming a call-out sets its centre (or the grid) and sends it. Results
+// on the map sets a call-out's centre (and the grid under it), the form sends it. Results
 // reach every wall through the event stream; this page only says what the server answered.
 
 import {el, fromMap, getJSON, postJSON, t, toMap} from "./util.js";
@@ -26,7 +26,7 @@ export class Dispatch {
     });
     cases.onSelect = (id) => this.select(id).catch((err) => this.say("dispatch.failed",
       {message: err.message}));
-    this.callout = null;      // {lon, lat, area, preview}
+    this.callout = null;      // the call-out being drawn: {lon, lat, area}
     map.on("click", (e) => this.place(e));
     this.form.addEventListener("input", () => this.preview());
     this.form.addEventListener("submit", (e) => { e.preventDefault(); this.callOut(); });
@@ -38,6 +38,7 @@ export class Dispatch {
     this.result.dataset.state = key;
   }
 
+  // Show a case and who can be sent to it (on a click on its marker).
   async select(id) {
     const path = `/reports/${encodeURIComponent(id)}`;
     const [report, found] = await Promise.all([getJSON(this.cfg, path),
