@@ -18,8 +18,8 @@
    records when `cases.upsert` first sees it; same machine, same clock).
 5. JS heap: events at `--rate`/s (new reports and worker fixes, half each) for `--minutes`
    minutes, with `GEO_WALL_MAX_CASES` at `--cases` (each new report replaces the oldest
-   marker, as on a wall that has run for hours); the heap after a forced GC (CDP
-   `HeapProfiler.collectGarbage`, `Runtime.getHeapUsage`) before and every minute.
+   marker, as on a wall that has run for hours); the heap 3 s after each minute's events
+   stop and a forced GC (CDP `HeapProfiler.collectGarbage`, `Runtime.getHeapUsage`).
 
 Prints one Markdown table (paste it into BENCHMARKS.md under "## The wall").
 """
@@ -189,7 +189,10 @@ class Events:
 
 
 def heap_mb(cdp) -> float:
-    cdp.send("HeapProfiler.collectGarbage")
+    """The JS heap in use once the events in flight are applied and collected."""
+    time.sleep(3)
+    for _ in range(3):
+        cdp.send("HeapProfiler.collectGarbage")
     return cdp.send("Runtime.getHeapUsage")["usedSize"] / 2**20
 
 

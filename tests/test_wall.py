@@ -1,6 +1,7 @@
 """The wall page without a browser: who may open it, the kiosk token swapped for a session
-cookie that only reads, scope that never widens, the language, and catalogues in step
-with the code. (tests/test_wall_browser.py drives it in a real Chromium.)"""
+cookie that reads, and writes only from a dispatcher's page behind its CSRF token, Origin
+and Sec-Fetch-Site; scope that never widens, the language, and catalogues in step with
+the code. (tests/test_wall_browser.py drives it in a real Chromium.)"""
 
 from __future__ import annotations
 

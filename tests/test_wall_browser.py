@@ -271,6 +271,8 @@ def test_the_dispatcher_assigns_a_candidate_from_the_map_and_another_wall_sees_i
     assert desk.js("window.wall.dispatch.lines.getLayers().length") >= 2  # line + distance
     assert desk.js("document.querySelector('.worker-marker[data-worker=W1]').classList"
                    ".contains('candidate')")
+    ARTIFACTS.mkdir(exist_ok=True)
+    desk.page.screenshot(path=str(ARTIFACTS / "wall-dispatch-zh.png"))
     desk.page.click("#wall-candidates button[data-worker=W1]")
     # the other wall (a viewer's, another browser context) changes through its stream
     wall.wait("id => window.wall.cases.markers.get(id)?.status === 'assigned'", case["id"])
