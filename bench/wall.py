@@ -304,7 +304,8 @@ def main() -> None:
                          f"half each); per minute: {' / '.join(f'{s:.1f}' for s in samples)};"
                          f" at the end {markers[0]:,} case and {markers[1]:,} worker markers "
                          f"(cases capped at GEO_WALL_MAX_CASES={args.cases}), {markers[2]:,} "
-                         "events applied; goal < 10 % growth over 10 min (scaled down here)"))
+                         "events applied; goal < 10 % growth over 10 min"
+                         + (" (scaled down here)" if args.minutes < 10 else "")))
             context.close()
             browser.close()
     print(f"\nMachine: {platform.machine()}, Python {platform.python_version()}, "
