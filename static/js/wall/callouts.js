@@ -1,8 +1,9 @@
 // Emergency call-outs on every wall: the circle (or the grid) called, and who was called,
 // who acknowledged, who is on the way. Drawn from GET /callouts/{id}; callout.* events
-// (and fixes of called workers) re-read it, a burst at once. Closed ones go away.
+// (and fixes of called workers) re-read it, a burst at once. Closed ones go away; a
+// dispatcher's wall (the one with a CSRF token) can stand one down.
 
-import {el, getJSON, t, toMap} from "./util.js";
+import {el, getJSON, postJSON, t, toMap} from "./util.js";
 
 const MAX_LISTED = 20;  // workers listed per call-out (the counts cover all of them)
 
@@ -67,6 +68,9 @@ export class Callouts {
       for (const shape of shapes) this.layer.addLayer(shape);
       const li = el("li", {"data-callout": view.id});
       this.list.prepend(li);
+      li.addEventListener("click", (e) => {
+        if (e.target.dataset.close) this.close(e.target.dataset.close);
+      });
       shown = {shapes, li};
       this.shown.set(view.id, shown);
     }
@@ -84,8 +88,14 @@ export class Callouts {
       el("span", {class: "callout-counts"}, [t(this.cfg, "callout.called", {n: c.called}),
         t(this.cfg, "callout.acked", {n: c.acked}),
         t(this.cfg, "callout.moving", {n: c.moving_towards})].join(" · ")),
-      el("ul", {class: "callout-workers"}, ...who));
+      el("ul", {class: "callout-workers"}, ...who),
+      ...(this.cfg.csrf ? [el("button", {type: "button", "data-close": view.id},
+        t(this.cfg, "callout.close"))] : []));
     this.changed();
+  }
+
+  async close(id) {
+    this.show(await postJSON(this.cfg, `/callouts/${encodeURIComponent(id)}/close`, {}));
   }
 
   remove(id) {
