@@ -25,6 +25,6 @@ vendor:
 # commit the .po and .mo (tests/test_wall.py checks they are in step with the code).
 translations:
 	pybabel extract -F babel.cfg --no-location --omit-header -o messages.pot .
-	pybabel update -i messages.pot -d geo_service/translations --no-location --omit-header
+	pybabel update -i messages.pot -d geo_service/translations --ignore-obsolete --no-fuzzy-matching
 	pybabel compile -d geo_service/translations
 	rm messages.pot

@@ -1,6 +1,7 @@
 """The wall page without a browser: who may open it, the kiosk token swapped for a session
-cookie that only reads, scope that never widens, the language, and catalogues in step
-with the code. (tests/test_wall_browser.py drives it in a real Chromium.)"""
+cookie that reads, and writes only from a dispatcher's page behind its CSRF token, Origin
+and Sec-Fetch-Site; scope that never widens, the language, and catalogues in step with
+the code. (tests/test_wall_browser.py drives it in a real Chromium.)"""
 
 from __future__ import annotations
 
@@ -61,6 +62,81 @@ def test_the_cookie_only_reads_and_only_for_the_services_own_pages(client, token
     assert r.status_code == 401
     assert client.post("/api/v1/workers/W1/duty", json={"on_duty": True},
                        headers=SAME).status_code == 401
+
+
+PAGE = {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}  # the wall's fetch
+CALLOUT = {"area": "900001001001001", "message": "集合"}
+
+
+def dispatcher_page(client, tokens, role: str = "dispatcher") -> str:
+    """Open a wall with the kiosk token; returns the CSRF token its page was handed."""
+    where = enter(client, tokens[role])
+    return config(client.get(where, headers=SAME).get_data(as_text=True)).get("csrf", "")
+
+
+def test_a_dispatchers_page_writes_with_its_cookie_and_csrf_token(client, tokens):
+    csrf = dispatcher_page(client, tokens)
+    assert csrf and tokens["dispatcher"] not in csrf
+    r = client.post("/api/v1/callouts", json=CALLOUT, headers={**PAGE, "X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["created_by"] == "test-dispatcher"
+    closed = client.post(f"/api/v1/callouts/{r.get_json()['id']}/close",
+                         headers={**PAGE, "X-CSRF-Token": csrf})
+    assert closed.status_code == 200 and closed.get_json()["open"] is False
+
+
+RIGHT = object()  # the page's own CSRF token
+
+
+@pytest.mark.parametrize(("headers", "csrf", "status"), [
+    (PAGE, None, 401),                                           # no CSRF token: no cookie
+    (PAGE, "", 403),                                             # an empty one
+    (PAGE, "0" * 64, 403),                                       # a wrong one
+    ({**PAGE, "Origin": "https://evil.example"}, RIGHT, 403),    # another site's page
+    ({**PAGE, "Origin": "null"}, RIGHT, 403),                    # a sandboxed one
+    ({**PAGE, "Origin": "http://localhost:8080"}, RIGHT, 403),   # another port
+    ({"Sec-Fetch-Site": "same-origin"}, RIGHT, 403),             # no Origin at all
+    ({**PAGE, "Sec-Fetch-Site": "cross-site"}, RIGHT, 403),      # the browser says so
+    ({**PAGE, "Sec-Fetch-Site": "same-site"}, RIGHT, 403),       # a sibling subdomain
+    ({**PAGE, "Sec-Fetch-Site": "none"}, RIGHT, 403),            # not a page's fetch
+])
+def test_a_cookie_write_is_refused_without_every_csrf_lock(client, tokens, headers, csrf,
+                                                           status):
+    right = dispatcher_page(client, tokens)
+    if csrf is not None:
+        headers = {**headers, "X-CSRF-Token": right if csrf is RIGHT else csrf}
+    r = client.post("/api/v1/callouts", json=CALLOUT, headers=headers)
+    assert r.status_code == status, r.get_json()
+    assert r.get_json()["error"]["code"] == ("unauthorized" if status == 401
+                                             else "csrf_refused")
+
+
+def test_only_page_write_views_take_a_cookie_write(client, tokens):
+    """Deny by default: a write the wall never makes stays bearer-only, CSRF token or not."""
+    csrf = dispatcher_page(client, tokens)
+    h = {**PAGE, "X-CSRF-Token": csrf}
+    assert client.post("/api/v1/reports", json={"id": "x"}, headers=h).status_code == 401
+    assert client.post("/api/v1/workers/W1/duty", json={"on_duty": True},
+                       headers=h).status_code == 401
+
+
+def test_another_sessions_csrf_token_does_not_fit(client, app, tokens):
+    other = app.test_client()
+    theirs = dispatcher_page(other, tokens, "admin")
+    dispatcher_page(client, tokens)
+    r = client.post("/api/v1/callouts", json=CALLOUT, headers={**PAGE, "X-CSRF-Token": theirs})
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "csrf_refused"
+
+
+def test_a_viewers_page_gets_no_csrf_token_or_controls_and_cannot_write(client, tokens):
+    where = enter(client, tokens["viewer"])
+    html = client.get(where, headers=SAME).get_data(as_text=True)
+    assert "csrf" not in config(html) and 'id="wall-dispatch"' not in html
+    from geo_service.web import csrf_token
+
+    r = client.post("/api/v1/callouts", json=CALLOUT,
+                    headers={**PAGE, "X-CSRF-Token": csrf_token(tokens["viewer"])})
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "forbidden"  # the role
 
 
 def test_revoking_the_token_ends_the_session(client, engine, tokens):

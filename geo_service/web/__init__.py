@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from flask import Flask, Response, current_app, g, redirect, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -154,8 +156,10 @@ def _credentials(view: Any) -> str | None:
     if len(set(sent)) > 1:
         raise Invalid("the token is given twice, differently (Authorization and api_key); "
                       "give it once", "api_key", code="repeated_parameter")
-    if sent or request.method not in COOKIE_METHODS:
-        return sent[0] if sent else None
+    if sent:
+        return sent[0]
+    if request.method not in COOKIE_METHODS:
+        return _page_write(view)
     # A read with no token sent: a kiosk handing over its token once (`url_token` views),
     # or the service's own pages reading with their session cookie.
     if getattr(view, "url_token", False) and request.args.get("token"):
@@ -165,6 +169,39 @@ def _credentials(view: Any) -> str | None:
         g.via_cookie = True
         return request.cookies[SESSION_COOKIE]
     return None
+
+
+def _page_write(view: Any) -> str | None:
+    """The session cookie's token for a write from the service's own page, or None (a
+    write without a bearer header is then refused as unauthenticated).
+
+    Only views marked `page_write`, only POST, and only with all three locks: the
+    `X-CSRF-Token` the page was handed (`csrf_token` of this very session, which a page
+    of another site can neither read nor compute), an `Origin` naming this service, and
+    `Sec-Fetch-Site: same-origin` when the browser sends it (SameSite=Strict already keeps
+    the cookie home). A cookie write that claims to be the page and fails one is a 403."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if (not cookie or request.method != "POST" or not getattr(view, "page_write", False)
+            or CSRF_HEADER not in request.headers):
+        return None
+    origin = urlsplit(request.headers.get("Origin", ""))
+    site = request.headers.get("Sec-Fetch-Site", "same-origin")
+    if (origin.netloc != request.host or origin.scheme != request.scheme
+            or site != "same-origin"):
+        raise Forbidden("a write with the session cookie must come from this service's "
+                        "own page (Origin, Sec-Fetch-Site)", "Origin", code="csrf_refused")
+    if not hmac.compare_digest(request.headers[CSRF_HEADER], csrf_token(cookie)):
+        raise Forbidden(f"{CSRF_HEADER} does not belong to this session; reload the page",
+                        CSRF_HEADER, code="csrf_refused")
+    g.via_cookie = True
+    return cookie
+
+
+def csrf_token(session_token: str) -> str:
+    """The CSRF token of a session: derived from the session's own (secret) token, so it
+    needs no server state, holds across workers and ends with the session."""
+    return hmac.new(session_token.encode(), b"geo-service page write",
+                    hashlib.sha256).hexdigest()
 
 
 def _check_size() -> None:
@@ -235,10 +272,21 @@ def _not_stored(response: Response) -> Response:
 
 SESSION_COOKIE = "geo_session"
 # Reads a session cookie may authenticate: a page of this service reading its own API and
-# stream. Writes stay bearer-only, so a page elsewhere cannot make a wall's browser change
-# anything (no CSRF), whatever the browser does with SameSite.
+# stream. Writes stay bearer-only (so a page elsewhere cannot make a wall's browser change
+# anything, whatever the browser does with SameSite), except the few `page_write` views a
+# dispatcher's wall calls, behind a CSRF token, Origin and Sec-Fetch-Site (`_page_write`).
 COOKIE_METHODS = frozenset({"GET", "HEAD"})
 COOKIE_SITES = frozenset({"", "same-origin", "none"})  # Sec-Fetch-Site; "none": typed URL
+
+
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def page_write(view: F) -> F:
+    """Let the service's own page (the wall of a dispatcher) make this write with its
+    session cookie, under the CSRF locks of `_page_write`; other writes stay bearer-only."""
+    view.page_write = True  # type: ignore[attr-defined]
+    return view
 
 
 def url_token(view: F) -> F:

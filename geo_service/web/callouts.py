@@ -10,7 +10,7 @@ from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.errors import Invalid
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, principal, query, scope
+from geo_service.web import allow, json_body, page_write, principal, query, scope
 from geo_service.web.lookup import version_index
 from geo_service.workers import callouts as domain
 
@@ -31,6 +31,7 @@ def _view(callout_id: str):
 
 @bp.post("/callouts")
 @allow("dispatcher", "admin")
+@page_write
 def create():
     """Call out every on-duty worker of the given roles in an area, or within a radius of
     a point, at once: each gets the order on its own event stream.
@@ -162,6 +163,7 @@ def ack(callout_id: str):
 
 @bp.post("/callouts/<callout_id>/close")
 @allow("dispatcher", "admin")
+@page_write
 def close(callout_id: str):
     """Stand a call-out down; acknowledgements after that are refused (409). Closing it
     again changes nothing.

@@ -13,7 +13,7 @@ from geo_service.cases.records import home_area, require_report
 from geo_service.dispatch.candidates import MAX_CANDIDATES
 from geo_service.errors import Forbidden, Invalid, NotFound
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, principal, query, scope
+from geo_service.web import allow, json_body, page_write, principal, query, scope
 from geo_service.web.lookup import version_index
 
 bp = Blueprint("dispatch", __name__, url_prefix="/api/v1")
@@ -77,6 +77,7 @@ def candidates(report_id: str):
 
 @bp.post("/reports/<report_id>/assign")
 @allow(*DISPATCHERS)
+@page_write
 def assign(report_id: str):
     """Send a worker to a case through the workflow's `assign` step: the one named
     (`worker`), or the one the dispatch rule picks (`auto: true`).

@@ -14,7 +14,7 @@ from geo_service.cases.intake import parse_time
 from geo_service.cases.sla import local_day
 from geo_service.errors import Invalid
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, principal, query, scope
+from geo_service.web import allow, json_body, page_write, principal, query, scope
 from geo_service.web.lookup import version_index
 from geo_service.workers.coverage import visited_figures
 from geo_service.workers.queries import workforce
@@ -159,6 +159,7 @@ def one(report_id: str):
 
 @bp.post("/reports/<report_id>/actions")
 @allow(*INTAKE_ROLES)
+@page_write
 def take_action(report_id: str):
     """Move a case: accept, assign, start, resolve, follow_up, close, escalate, return,
     reopen, merge.

@@ -21,6 +21,7 @@ from geo_service.web import (
     SESSION_COOKIE,
     allow,
     credential,
+    csrf_token,
     principal,
     query,
     scope,
@@ -31,6 +32,7 @@ from geo_service.web.lookup import version_index
 bp = Blueprint("wall", __name__)
 
 WALL_ROLES = ("viewer", "dispatcher", "admin")
+DISPATCH_ROLES = ("dispatcher", "admin")  # their wall assigns, escalates, calls out
 LANGS = ("zh", "en")  # Simplified Chinese first: the default
 PARAMS = ("area", "lang", "token")
 
@@ -83,6 +85,41 @@ def strings() -> dict[str, str]:
         "event.worker.status": _("Worker status"),
         "event.worker.entered": _("Worker entered grid"),
         "event.boundary.published": _("New boundary version"),
+        "event.callout.created": _("Call-out"),
+        "event.callout.called": _("Called"),
+        "event.callout.acked": _("Acknowledged"),
+        "event.callout.closed": _("Call-out stood down"),
+        "callout.called": _("called %(n)s", n="{n}"),
+        "callout.acked": _("acknowledged %(n)s", n="{n}"),
+        "callout.moving": _("on the way %(n)s", n="{n}"),
+        "callout.waiting": _("waiting"),
+        "callout.on_the_way": _("on the way"),
+    }
+
+
+def dispatch_strings() -> dict[str, str]:
+    """The dispatcher's controls (only on a dispatcher's or an admin's wall)."""
+    return {
+        "dispatch.title": _("Dispatch"),
+        "dispatch.pick": _("Click a case on the map"),
+        "dispatch.candidates": _("Candidates"),
+        "dispatch.none": _("No worker available"),
+        "dispatch.assign": _("Assign"),
+        "dispatch.auto": _("Auto-assign"),
+        "dispatch.escalate": _("Escalate"),
+        "dispatch.merge": _("Merge into %(id)s", id="{id}"),
+        "dispatch.own_team": _("own team"),
+        "dispatch.km": _("%(km)s km", km="{km}"),
+        "dispatch.done": _("Done: %(status)s", status="{status}"),
+        "dispatch.failed": _("Refused: %(message)s", message="{message}"),
+        "callout.start": _("Emergency call-out"),
+        "callout.radius": _("Radius (m)"),
+        "callout.area": _("Whole grid clicked"),
+        "callout.message": _("Message"),
+        "callout.click": _("Click the map for the centre"),
+        "callout.send": _("Call out"),
+        "callout.cancel": _("Cancel"),
+        "callout.close": _("Stand down"),
     }
 
 
@@ -143,13 +180,16 @@ def wall():
         "stale_min": cfg["STALE_MIN"],
         "ticker_lines": 12, "strings": strings(),
     }
+    if principal().role in DISPATCH_ROLES:  # its writes go through `web._page_write`
+        config["csrf"] = csrf_token(credential())
+        config["strings"].update(dispatch_strings())
     labels = {"grids": _("Open cases per grid"), "unvisited": _("Not visited today"),
               "boundaries": _("Townships and counties"), "workers": _("Workers"),
               "offline": _("Offline workers"), "cases": _("Open cases")}
     panel = render_template("wall_panel.html", title=title, lang=lang,
                             legend=domain.caseload_legend(), classes=domain.CLASS_COLOURS,
                             other_lang=LANGS[1] if lang == LANGS[0] else LANGS[0],
-                            area=area)
+                            area=area, dispatcher=principal().role in DISPATCH_ROLES)
     html = domain.wall_page(lambda path: f"/static/{path}", config=config, labels=labels,
                             panel=panel, title=title, tiles=cfg["BASEMAP_URL"],
                             attribution=cfg["BASEMAP_ATTRIBUTION"])

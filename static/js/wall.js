@@ -4,7 +4,9 @@
 // page's JSON (#wall-config). `window.wall` is its state, for the browser tests.
 
 import {Areas} from "./wall/areas.js";
+import {Callouts} from "./wall/callouts.js";
 import {Cases} from "./wall/cases.js";
+import {Dispatch} from "./wall/dispatch.js";
 import {Panel} from "./wall/panel.js";
 import {Stream} from "./wall/stream.js";
 import {pageConfig} from "./wall/util.js";
@@ -17,7 +19,11 @@ const panel = new Panel(cfg);
 const areas = new Areas(map, layers, cfg);
 const cases = new Cases(window[cfg.cases_layer], areas, cfg);
 const workers = new Workers(layers.workers, layers.offline, cfg);
-const wall = window.wall = {cfg, map, areas, cases, workers, panel, events: 0, ready: false};
+const callouts = new Callouts(map, areas, cfg);
+// Only a dispatcher's (or admin's) page is handed a CSRF token, and only it has controls.
+const dispatch = cfg.csrf ? new Dispatch(map, cases, workers, callouts, cfg) : null;
+const wall = window.wall = {cfg, map, areas, cases, workers, panel, callouts, dispatch,
+  events: 0, ready: false};
 
 let pending = [];  // events that arrive while the first snapshot loads, applied after it
 let refreshTimer = null;
@@ -30,12 +36,17 @@ function apply(kind, data) {
   wall.events += 1;
   if (kind.startsWith("report.")) {
     cases.upsert(data);
+    dispatch?.changed(data);
     if (kind === "report.created") panel.countReport(data.id);
     const where = areas.gridLayers.get(data.area)?.feature?.properties?.name || data.area;
     panel.note(kind, `${t("class." + data.report_class)} · ${data.subtype} · ${where}`);
     refreshSoon();
+  } else if (kind.startsWith("callout.")) {
+    callouts.onEvent(kind, data);
+    if (kind !== "callout.called") panel.note(kind, data.message || data.worker || data.id.slice(0, 8));
   } else if (kind.startsWith("worker.")) {
     workers.upsert(data);
+    callouts.onEvent(kind, data);
     if (kind !== "worker.moved") panel.note(kind, `${data.code} · ${t("worker." + data.status)}`);
     if (kind === "worker.entered") areas.loadUnvisited().catch(lost);
     if (kind === "worker.status") refreshSoon();
@@ -64,7 +75,9 @@ const stream = wall.stream = new Stream(url, {
     opened();
     if (again && !pending) {  // back after an outage: the replay brings events; figures anew
       refreshSoon(200);
-      if (!stream.lastId) { cases.load().catch(lost); workers.load().catch(lost); }
+      if (!stream.lastId) {
+        cases.load().catch(lost); workers.load().catch(lost); callouts.load().catch(lost);
+      }
     }
   },
   onDown: () => panel.down(),
@@ -75,7 +88,7 @@ async function start() {
   await Promise.race([firstOpen, new Promise((r) => setTimeout(r, 3000))]);
   await areas.load();
   await Promise.all([cases.load(), workers.load(), panel.refresh(), areas.loadUnvisited(),
-    panel.loadTrend()]);
+    panel.loadTrend(), callouts.load()]);
   const early = pending;
   pending = null;
   for (const [kind, data] of early) apply(kind, data);

@@ -12,6 +12,7 @@ export class Cases {
     this.open = new Set(cfg.open_statuses);
     this.markers = new Map();  // id -> {marker, area, version}; insertion order = age
     this.perArea = new Map();  // grid (or township) code -> open cases
+    this.onSelect = null;      // (id) => …, set by the dispatcher's controls
   }
 
   async load() {
@@ -43,6 +44,7 @@ export class Cases {
       known.marker.setIcon(icon);
       known.marker.setLatLng(toMap(this.cfg, r.lon, r.lat));
       known.version = r.version;
+      known.status = r.status;
       this.markers.delete(r.id);  // move to the newest end
       this.markers.set(r.id, known);
       this.colour(known.marker, r.report_class);
@@ -53,7 +55,8 @@ export class Cases {
     marker.reportId = r.id;
     marker.on("add", () => this.colour(marker, r.report_class));
     marker.bindPopup(() => this.details(r.id), {maxWidth: 640});
-    this.markers.set(r.id, {marker, area: r.area, version: r.version});
+    marker.on("click", () => this.onSelect?.(r.id));  // a dispatcher's wall: candidates
+    this.markers.set(r.id, {marker, area: r.area, version: r.version, status: r.status});
     this.cluster.addLayer(marker);
     this.count(r.area, 1);
     while (this.markers.size > this.cfg.max_cases) this.remove(this.markers.keys().next().value);

@@ -4,7 +4,7 @@
 
 const KINDS = ["report.created", "report.changed", "report.escalated", "report.overdue",
   "report.merged", "worker.moved", "worker.status", "worker.entered", "boundary.published",
-  "callout.created", "callout.acknowledged", "callout.closed"];
+  "callout.created", "callout.called", "callout.acked", "callout.closed"];
 
 export class Stream {
   constructor(url, {onEvent, onUp, onDown}) {

@@ -13,6 +13,18 @@ export async function getJSON(cfg, path) {
   return response.json();
 }
 
+// A write from a dispatcher's wall: the session cookie plus the CSRF token the page was
+// handed (the server refuses a cookie write without it, or from another site). Resolves
+// to the JSON answer; rejects with the error's message in the page's language of the API.
+export async function postJSON(cfg, path, body) {
+  const response = await fetch(cfg.api + path, {method: "POST", credentials: "same-origin",
+    headers: {Accept: "application/json", "Content-Type": "application/json",
+      "X-CSRF-Token": cfg.csrf || ""}, body: JSON.stringify(body)});
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.error?.message || String(response.status));
+  return answer;
+}
+
 // The area filter every read of a one-area wall carries.
 export function areaQuery(cfg, sep = "?") {
   return cfg.area ? `${sep}area=${encodeURIComponent(cfg.area)}` : "";
@@ -72,4 +84,17 @@ export function gcj02(lon, lat) {
 export function toMap(cfg, lon, lat) {
   const [x, y] = cfg.tiles.gcj02 ? gcj02(lon, lat) : [lon, lat];
   return L.latLng(y, x);
+}
+
+// Where a point drawn on this wall's basemap lies in WGS84 (a click): GCJ-02 inverted by
+// fixed-point iteration (a few centimetres after three rounds).
+export function fromMap(cfg, latlng) {
+  if (!cfg.tiles.gcj02) return [latlng.lng, latlng.lat];
+  let [lon, lat] = [latlng.lng, latlng.lat];
+  for (let i = 0; i < 3; i++) {
+    const [x, y] = gcj02(lon, lat);
+    lon -= x - latlng.lng;
+    lat -= y - latlng.lat;
+  }
+  return [lon, lat];
 }

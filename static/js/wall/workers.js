@@ -61,6 +61,7 @@ export class Workers {
         node.textContent = ROLE_TAGS[known.role] || "W";
         node.dataset.worker = known.marker.workerCode;
         node.dataset.status = stale ? "stale" : known.status;
+        node.classList.toggle("candidate", Boolean(known.candidate));
         if (seen) node.append(Object.assign(document.createElement("span"),
           {className: "seen", textContent: seen}));
       };
@@ -71,6 +72,14 @@ export class Workers {
     const other = offline ? this.layer : this.offlineLayer;
     if (other.hasLayer(known.marker)) other.removeLayer(known.marker);
     if (!want.hasLayer(known.marker)) want.addLayer(known.marker);
+  }
+
+  // Highlight a worker the dispatcher may send (kept through icon changes).
+  mark(code, on) {
+    const known = this.known.get(code);
+    if (!known) return;
+    known.candidate = on;
+    known.marker.getElement()?.classList.toggle("candidate", on);
   }
 
   remove(code) {
