@@ -87,3 +87,11 @@ def test_crs_means_input_and_out_crs_output(client, tiny, tokens) -> None:
         assert "out_crs" in resp.get_json()["error"]["message"]
     bad = client.get(f"/api/v1/areas/{G1}?out_crs=EPSG:9999", headers=h)
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "out_crs"
+
+
+def test_simplified_layers_carry_no_digits_below_a_tenth_of_a_metre(client, tokens):
+    body = client.get("/api/v1/areas?level=grid&simplify=5&out_crs=gcj02",  # many digits
+                      headers=bearer(tokens["viewer"])).get_json()
+    coords = [c for f in body["features"] for poly in f["geometry"]["coordinates"]
+              for ring in poly for c in ring]
+    assert coords and all(round(v, 6) == v for c in coords for v in c)

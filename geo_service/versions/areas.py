@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import shapely
 import sqlalchemy as sa
 
 from boundaries.crs import geometry_from_wgs84
+from boundaries.crs.names import valid_bounds
 from boundaries.levels import check_level
 from boundaries.simplify import simplify_coverage
 from geo_service.store.tables import areas
@@ -77,6 +79,9 @@ def area_collection(conn: sa.Connection, vi: VersionIndex, *, level: str,
     if bbox is not None:
         frame = frame[frame.intersects(shapely.box(*bbox))]
     geoms = geometry_from_wgs84(frame.geometry.to_numpy(), crs)
+    if simplify_m > 0:  # digits below a tenth of a metre say nothing after simplifying
+        digits = 6 if valid_bounds(crs)[2] <= 180 else 1  # degrees: 0.11 m; metres: 0.1 m
+        geoms = shapely.transform(geoms, lambda xy: np.round(xy, digits))
     feats = [{"type": "Feature", "id": code,
               "properties": _props(vi.areas[code], vi.version),
               "geometry": shapely.geometry.mapping(g)}

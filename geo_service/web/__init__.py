@@ -329,6 +329,7 @@ def init_app(app: Flask) -> None:
         api,
         areas,
         callouts,
+        compress,
         dispatch,
         events,
         lookup,
@@ -341,6 +342,7 @@ def init_app(app: Flask) -> None:
     )
 
     access_log.init_app(app)
+    compress.init_app(app)
     app.before_request(lambda: _authenticate(app))
     app.after_request(lambda response: _scope_applied(app, response))
     app.after_request(_not_stored)
