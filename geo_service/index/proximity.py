@@ -18,6 +18,7 @@ from boundaries.crs import distance_m, metric_transformer, to_metres
 from boundaries.units import min_metres_per_degree
 from geo_service.index import parallel
 from geo_service.index.raster import _CellRaster
+from geo_service.index.raster_build import _prepare_now
 
 _EDGE_M = 1000.0  # the cores' longest edge in metres, before going back to degrees
 _LOCAL_DEG = 10.0  # farther than this from the layer's centre, nearest() measures geodesically
@@ -148,8 +149,10 @@ class Proximity:
                 shapely.transform,
                 transformation=lambda xy: self._to_degrees(xy[:, 0], xy[:, 1])), shrunk)
             # Prepared for the raster's build (twice as fast), then no more: `in_core`
-            # asks shapely only for the few points its raster cannot place.
-            shapely.prepare(cores)
+            # asks shapely only for the few points its raster cannot place. Prepared
+            # here, locators and all: the build's two threads would race to do it lazily
+            # on the same core (a segfault at 100k grids).
+            _prepare_now(cores)
             raster = _CellRaster(cores, STRtree(cores), self.bounds, self._max_cells,
                                  hint=self._core_hint if self._cells is not None else None)
             shapely.destroy_prepared(cores)

@@ -55,7 +55,10 @@ def _prepare_now(geoms: np.ndarray) -> None:
     full = ~shapely.is_empty(geoms)
     if full.any():
         reps = shapely.point_on_surface(geoms[full])
-        shapely.contains_xy(geoms[full], shapely.get_x(reps), shapely.get_y(reps))
+        x, y = shapely.get_x(reps), shapely.get_y(reps)
+        # Each predicate has its own lazily built parts (GEOS 3.13+): build both we use.
+        shapely.contains_xy(geoms[full], x, y)
+        shapely.intersects_xy(geoms[full], x, y)
 
 
 class _RasterBuild(_FineCells):
