@@ -64,12 +64,20 @@ class _Arbiter(Arbiter):
             return
         if swapped:
             svc.people.reload()
-            _freeze()
-            self.log.info("boundary version %s is live: starting fresh workers",
-                          svc.indexes.live().version)
-            for _ in range(self.num_workers):
-                self.spawn_worker()
-            super().manage_workers()  # the oldest, beyond num_workers, get SIGTERM
+            self._roll("boundary version %s is live: starting fresh workers")
+            # Its near-boundary cores only speed the single lookup up: the workers answer
+            # meanwhile, then fresh ones start with the cores shared.
+            svc.indexes.finish()
+            self._roll("boundary version %s: near-boundary cores built, fresh workers")
+
+    def _roll(self, message: str) -> None:
+        """Start `num_workers` fresh workers on what the master holds now; the oldest,
+        beyond `num_workers`, then get SIGTERM (each finishes its request in flight)."""
+        _freeze()
+        self.log.info(message, services(self.app.application).indexes.live().version)
+        for _ in range(self.num_workers):
+            self.spawn_worker()
+        super().manage_workers()
 
     _geo_checked = time.monotonic()
 
@@ -96,6 +104,7 @@ def preload(app: Flask) -> Flask:
     a process that will fork workers (gunicorn's master), so they share one copy."""
     svc = services(app)
     svc.indexes.refresh()
+    svc.indexes.finish()
     svc.people.reload()
     _freeze()
     return app

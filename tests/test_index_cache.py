@@ -40,6 +40,26 @@ def test_second_process_notices_new_version(app, db_url, tiny) -> None:
         services(other).close()
 
 
+def test_a_new_version_answers_before_its_cores_are_built(app, tiny) -> None:
+    """The swap waits for the index only; the near-boundary cores follow (`finish`),
+    and a single lookup meanwhile measures instead of building them itself."""
+    cache = services(app).indexes
+    cache.settle()
+    result = import_now(services(app).engine, _moved_grids(103.015), "grid", author="t")
+    assert cache.refresh()
+    vi = cache.live()
+    assert vi.version == result.version
+    near = cache.near_m
+    pos = vi.grids.assign_one(103.0149, 35.01)  # 9 m from the moved edge
+    assert vi.grids.codes[pos] == G1
+    assert vi.grids.near_boundary_one(103.0149, 35.01, pos, near)
+    assert near not in vi.grids._near._core_cache
+    cache.finish()
+    assert near in vi.grids._near._core_cache
+    assert vi.grids.near_boundary_one(103.0149, 35.01, pos, near)
+    assert not vi.grids.near_boundary_one(103.008, 35.01, pos, near)
+
+
 def test_lookups_during_publishes_see_whole_versions(app, tiny) -> None:
     """While versions flip, every answer matches the version it reports."""
     cache = services(app).indexes

@@ -2,10 +2,12 @@
 
 - `live()` returns the live version's indexes at once. Every `refresh_s` it asks the
   background builder (one thread per process, `jobs.background.Background`) to look in the
-  store; a new live version is built there in full (raster, encoded answers,
-  near-boundary cores) while lookups keep answering from the old one, then swapped in by
-  one reference assignment. Only the very first build, before any index exists, runs in
-  the caller: there is nothing to answer from yet.
+  store; a new live version is built there (raster and encoded answers: all a lookup
+  needs) while lookups keep answering from the old one, then swapped in by one reference
+  assignment. Its near-boundary cores, which only make the single lookup's
+  `near_boundary` faster, follow on the same thread (`finish`); until then that test
+  measures the distance exactly, with the same answer. Only the very first build, before
+  any index exists, runs in the caller: there is nothing to answer from yet.
 - `version(n)` serves an earlier version from a plain index (STRtree and the exact
   shapely rule: no raster, no cores; a fraction of the full build), built by the same
   builder once per process and kept (the `VERSIONS_KEPT` most recently used). Until it
@@ -71,18 +73,24 @@ class IndexCache:
             return self._first_build() if self.follow_live else None
         if self.follow_live and time.monotonic() - self._checked >= self.refresh_s:
             self._checked = time.monotonic()
-            self._builder.submit("live", self.refresh)
+            self._builder.submit("live", self._refresh_and_finish)
         return live
+
+    def _refresh_and_finish(self) -> None:
+        if self.refresh():
+            self.finish()
 
     def _first_build(self) -> VersionIndex | None:
         with self._first:
-            if self._live is None and time.monotonic() - self._checked >= self.refresh_s:
-                self.refresh()
+            if self._live is None and time.monotonic() - self._checked >= self.refresh_s \
+                    and self.refresh():
+                self._builder.submit("cores", self.finish)
             return self._live
 
     def refresh(self) -> bool:
         """Look in the store now and build a new live version if there is one (on the
-        calling thread: the builder's, the master's, or a test's). True if it swapped."""
+        calling thread: the builder's, the master's, or a test's). True if it swapped; the
+        new version's cores are then still to build (`finish`)."""
         self._checked = time.monotonic()
         with self.engine.connect() as conn:
             version = live_version(conn)
@@ -95,13 +103,19 @@ class IndexCache:
         return True
 
     def _build_live(self, conn: sa.Connection, version: int) -> VersionIndex:
-        """The live indexes, with everything a single lookup would otherwise build on first
-        use: the encoded answers and the grid cores for the near-boundary test."""
+        """The live indexes, with the encoded answers a single lookup would otherwise
+        build on first use."""
         vi = build_indexes(conn, version)
         encode_answers(vi)
-        vi.grids.prepare_near(self.near_m)
         self.builds["live", version] += 1
         return vi
+
+    def finish(self) -> None:
+        """Build the live version's grid cores for the near-boundary test (about as long
+        as the index itself at 100k grids): lookups answer meanwhile, measuring exactly."""
+        live = self._live
+        if live is not None:
+            live.grids.prepare_near(self.near_m)
 
     def version(self, version: int) -> VersionIndex:
         """VersionIndex of a given (possibly earlier) version; UnknownVersion if unknown,
@@ -139,6 +153,6 @@ class IndexCache:
         """Check the store now and wait until every queued build is done (tests, CLI)."""
         if self._live is None:
             return self.live()
-        self._builder.submit("live", self.refresh)
+        self._builder.submit("live", self._refresh_and_finish)
         self._builder.wait(timeout)
         return self._live

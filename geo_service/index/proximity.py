@@ -100,8 +100,9 @@ class Proximity:
             return bool(self.near_boundary(np.array([lon]), np.array([lat]),
                                            np.array([position]), metres)[0])
         around.discard(position)
-        if not around or self.in_core(lon, lat, position, metres):
-            return False
+        if not around or (metres in self._core_cache
+                          and self.in_core(lon, lat, position, metres)):
+            return False  # (never builds the cores on a request: see IndexCache.finish)
         pt_m = shapely.Point(self._to_m.transform(lon, lat))
         return bool(shapely.dwithin(self._geoms_m[list(around)], pt_m, metres).any())
 
