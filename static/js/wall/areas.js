@@ -42,7 +42,10 @@ export class Areas {
     this.totalsTimer = null;
     this.style = (code) => ({pane: "grids", weight: 0.6, color: "#3a4d6b", fillOpacity: 0.75,
       fillColor: this.colour(this.counts.get(code) || 0)});
-    map.on("zoomend", () => this.draw(tier(map.getZoom())).then(() => this.shade()));
+    this.settled = Promise.resolve();  // the redraw after the last zoom
+    map.on("zoomend", () => {
+      this.settled = this.draw(tier(map.getZoom())).then(() => this.shade());
+    });
   }
 
   colour(n, level = "grid") {
