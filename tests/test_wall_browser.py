@@ -423,6 +423,8 @@ def test_zoomed_out_the_wall_shades_townships_then_counties_by_their_caseload(wa
     wall.js("z => window.wall.map.setZoom(z, {animate: false})", home - levels.index("township"))
     assert settle(wall) == "township"
     assert "各乡镇未办结事件" in wall.page.inner_text("#wall-legend")
+    ARTIFACTS.mkdir(exist_ok=True)
+    wall.page.screenshot(path=str(ARTIFACTS / "wall-townships-zh.png"))
 
     def shaded() -> dict[str, tuple[int, str]]:
         api = {a["code"]: a["open"] for a in site.call(
