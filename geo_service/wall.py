@@ -51,8 +51,10 @@ CLASS_COLOURS: dict[str, str] = {"attention": "#ffc233", "management": "#ff4d4f"
 assert set(CLASS_COLOURS) == set(CLASSES)
 # Zoomed out, the wall shades the finest level whose areas are still this many CSS pixels
 # across (the median of sqrt(width x height) of their outlines); below the grids' size it
-# aggregates to townships, then counties.
-AGGREGATE_PX = 28
+# aggregates to townships, then counties. The demo's grids (median ~4.4 km) stay grids on a
+# 4K wall showing all of Gannan (zoom 9, ~17 px); one step out, or on a 1080p screen, the
+# wall shows its ~100 townships (~25 km) instead of specks.
+AGGREGATE_PX = 14
 CYCLE_S = (5, 3600)  # `?cycle=N`: seconds per child area, within these bounds
 
 
