@@ -449,6 +449,9 @@ def test_zoomed_out_the_wall_shades_townships_then_counties_by_their_caseload(wa
               ["900002001", n0 + bump])
     after = shaded()
     assert after["900002001"] == (n0 + bump, expected(n0 + bump))
+    labels = wall.js("[...document.querySelectorAll('.area-label.shaded')]"
+                     ".map(n => n.textContent)")
+    assert f"乙乡 {n0 + bump}" in labels and len(labels) == 2, labels  # names with totals
     # a click on a township (markers set aside, as the layer switch does) drills down
     wall.js("window.wall.map.removeLayer(window.wall.cases.cluster);"
             "window.wall.map.removeLayer(window.wall.areas.layers.workers)")

@@ -34,6 +34,7 @@ export class Areas {
     this.fills = {township: new Map(), county: new Map()};  // code -> filled L.GeoJSON
     this.counts = new Map();      // grid code -> open cases (from the case markers)
     this.totals = new Map();      // township or county code -> open cases (from the API)
+    this.labels = new Map();      // township or county code -> its name's marker
     this.sizes = {};              // level -> typical size in metres
     this.level = "grid";          // the level shaded now
     this.unvisited = new Set();
@@ -96,6 +97,7 @@ export class Areas {
     const {boundaries} = this.layers;
     boundaries.clearLayers();
     this.gridLayers.clear();
+    this.labels.clear();
     this.geoJSON(data.grids, {
       style: (f) => this.style(f.id),
       onEachFeature: (f, layer) => {
@@ -124,7 +126,10 @@ export class Areas {
           boundaries.addLayer(layer);
           const label = L.marker(layer.getBounds().getCenter(), {pane: "labels",
             icon: L.divIcon({className: `area-label ${level}`, html: "", iconSize: null})});
-          label.on("add", () => { label.getElement().textContent = f.properties.name; });
+          label.areaLevel = level;
+          label.areaName = f.properties.name;
+          this.labels.set(f.id, label);
+          label.on("add", () => this.label(f.id));
           label.on("click", () => this.map.fitBounds(layer.getBounds()));  // drill down
           boundaries.addLayer(label);
         },
@@ -132,6 +137,16 @@ export class Areas {
     }
     this.fill();
     document.body.dataset.grids = String(this.gridLayers.size);
+  }
+
+  // An area's name; on the level shaded now, with its open cases (read from 5 m).
+  label(code) {
+    const label = this.labels.get(code);
+    const node = label?.getElement();
+    if (!node) return;
+    const shaded = label.areaLevel === this.level;
+    node.textContent = shaded ? `${label.areaName} ${this.totals.get(code) || 0}` : label.areaName;
+    node.classList.toggle("shaded", shaded);
   }
 
   aggregateStyle(code, level) {
@@ -168,6 +183,7 @@ export class Areas {
     grids.clearLayers();
     const shown = this.level === "grid" ? this.gridLayers : this.fills[this.level];
     for (const layer of shown.values()) grids.addLayer(layer);
+    for (const code of this.labels.keys()) this.label(code);
     this.drawUnvisited();
   }
 
@@ -180,7 +196,10 @@ export class Areas {
       + areaQuery(this.cfg, "&"));
     if (level !== this.level) return;
     this.totals = new Map(body.areas.map((a) => [a.code, a.open]));
-    for (const [code, fill] of this.fills[level]) fill.setStyle(this.aggregateStyle(code, level));
+    for (const [code, fill] of this.fills[level]) {
+      fill.setStyle(this.aggregateStyle(code, level));
+      this.label(code);
+    }
   }
 
   // A case changed: zoomed out, read the totals again (a burst at once).
