@@ -306,3 +306,12 @@ def test_the_tour_visits_the_children_of_the_walls_own_area(client, engine, toke
     for bad in ("0", "4", "3601", "1e3", "-5", "60s"):
         r = client.get(f"/wall?cycle={bad}", headers=h)
         assert r.status_code == 400 and r.get_json()["error"]["field"] == "cycle"
+
+
+def test_every_layer_has_its_own_name_in_the_layer_switch(client, tokens):
+    """folium's LayerControl keys layers by name: two alike and one loses its switch."""
+    html = client.get("/wall", headers=bearer(tokens["viewer"])).get_data(as_text=True)
+    found = re.search(r"overlays\s*:\s*\{(.*?)\}\s*,", html, re.S)
+    assert found, "no layer control"
+    names = re.findall(r'"([^"]+)"\s*:', found.group(1))
+    assert len(names) == len(set(names)) == 6, names

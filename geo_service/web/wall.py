@@ -150,7 +150,8 @@ def _policy(tiles: str) -> str:
 @url_token
 def wall():
     """The wall: the map of caseload and workers, KPIs, the ticker and the trend, for the
-    caller's area scope or one area inside it (`area=`), in `lang` (zh or en)."""
+    caller's area scope or one area inside it (`area=`), in `lang` (zh or en), touring its
+    child areas every `cycle` seconds if asked."""
     args = query()
     unknown = sorted(set(args) - set(PARAMS))
     if unknown:
@@ -195,7 +196,7 @@ def wall():
     if principal().role in DISPATCH_ROLES:  # its writes go through `web._page_write`
         config["csrf"] = csrf_token(credential())
         config["strings"].update(dispatch_strings())
-    labels = {"grids": _("Open cases"), "unvisited": _("Not visited today"),
+    labels = {"grids": _("Open cases per area"), "unvisited": _("Not visited today"),
               "boundaries": _("Townships and counties"), "workers": _("Workers"),
               "offline": _("Offline workers"), "cases": _("Open cases")}
     panel = render_template("wall_panel.html", title=title, lang=lang,
