@@ -132,7 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
             "The attribution the basemap's licence asks for, shown on the wall."),
     Setting("BASEMAP_GCJ02", False,
             "The basemap's tiles are drawn in GCJ-02 (AMap/Tencent style): the wall shifts its "
-            "overlays (stored in WGS84) onto them."),
+            "overlays (stored in WGS84) onto them, and clicks back to WGS84."),
     Setting("WALL_MAX_CASES", 5_000,
             "Most open cases one wall keeps as markers (the newest); older ones are dropped "
             "so the page's memory stays flat.", lo=100, hi=100_000),

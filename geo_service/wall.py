@@ -19,8 +19,10 @@ import folium
 from branca.element import Element
 from folium.plugins import MarkerCluster
 
+from boundaries.levels import LEVELS
 from geo_service.cases.model import CLASSES, OPEN
 from geo_service.maps import offline, offline_map
+from geo_service.versions.snapshot import AreaInfo
 
 # Panes, bottom to top: caseload fill, the unvisited hatch, heavier township and county
 # outlines, their labels; markers stay in Leaflet's own marker pane above all of them.
@@ -34,23 +36,60 @@ LAYERS: tuple[tuple[str, bool], ...] = (
     ("grids", True), ("unvisited", True), ("boundaries", True), ("workers", True),
     ("offline", False))
 
-# Open cases per grid -> fill colour (lower bounds); dark to hot, readable on a dark wall.
-CASELOAD_BINS: tuple[int, ...] = (0, 1, 2, 3, 5, 10)
+# Open cases per area -> fill colour (lower bounds); dark to hot, readable on a dark wall.
+# Each level has its own scale: a township holds tens of grids, a county hundreds (DOMAIN.md:
+# Gannan's 2,000 open cases are ~2 a grid, ~20 a township, ~250 a county).
+CASELOAD_BINS: dict[str, tuple[int, ...]] = {
+    "grid": (0, 1, 2, 3, 5, 10),
+    "township": (0, 1, 5, 10, 20, 40),
+    "county": (0, 5, 25, 50, 100, 200),
+}
 CASELOAD_COLOURS: tuple[str, ...] = ("#1c2635", "#2f4b7c", "#665191", "#a05195", "#d45087",
                                      "#ff7c43")
 CLASS_COLOURS: dict[str, str] = {"attention": "#ffc233", "management": "#ff4d4f",
                                  "service": "#36cfc9"}
 assert set(CLASS_COLOURS) == set(CLASSES)
+# Zoomed out, the wall shades the finest level whose areas are still this many CSS pixels
+# across (the median of sqrt(width x height) of their outlines); below the grids' size it
+# aggregates to townships, then counties. The demo's grids (median ~4.4 km) stay grids on a
+# 4K wall showing all of Gannan (zoom 9, ~17 px); one step out, or on a 1080p screen, the
+# wall shows its ~100 townships (~25 km) instead of specks.
+AGGREGATE_PX = 14
+CYCLE_S = (5, 3600)  # `?cycle=N`: seconds per child area, within these bounds
 
 
-def caseload_legend() -> list[dict[str, Any]]:
-    """The choropleth's classes as the legend and the JS both read them."""
+def caseload_legend(level: str = "grid") -> list[dict[str, Any]]:
+    """One level's choropleth classes as the legend and the JS both read them."""
+    bins = CASELOAD_BINS[level]
     out = []
-    for i, (lo, colour) in enumerate(zip(CASELOAD_BINS, CASELOAD_COLOURS, strict=True)):
-        hi = CASELOAD_BINS[i + 1] - 1 if i + 1 < len(CASELOAD_BINS) else None
+    for i, (lo, colour) in enumerate(zip(bins, CASELOAD_COLOURS, strict=True)):
+        hi = bins[i + 1] - 1 if i + 1 < len(bins) else None
         label = str(lo) if hi == lo else f"{lo}+" if hi is None else f"{lo}–{hi}"
         out.append({"min": lo, "colour": colour, "label": label})
     return out
+
+
+def shaded_levels(area_level: str | None) -> list[str]:
+    """The levels a wall of an area at `area_level` (None: the whole tree) shades, finest
+    first: grids always, townships and counties only when they lie below its area."""
+    below = LEVELS[LEVELS.index(area_level) + 1:] if area_level else LEVELS
+    return [lv for lv in ("grid", "township", "county") if lv == "grid" or lv in below]
+
+
+def cycle_children(areas: Mapping[str, AreaInfo], area: str | None
+                   ) -> dict[str, Any] | None:
+    """What `?cycle=` visits: the children of the wall's area (of the one top area when
+    the wall shows the whole tree; the top areas themselves when there are several), as
+    the `level` and `parent` of an /areas query; None when there is nothing below."""
+    if area is None:
+        roots = [a for a in areas.values() if a.parent_code is None]
+        if len(roots) != 1:
+            return {"level": roots[0].level, "parent": None} if roots else None
+        area = roots[0].code
+    level = areas[area].level
+    if level == LEVELS[-1] or not any(a.parent_code == area for a in areas.values()):
+        return None
+    return {"level": LEVELS[LEVELS.index(level) + 1], "parent": area}
 
 
 def open_statuses() -> list[str]:

@@ -228,3 +228,90 @@ def test_the_wall_page_json_cannot_end_its_script():
 
     text = page_json({"name": "</script><script>alert(1)</script>"})
     assert "</" not in text and json.loads(text)["name"].startswith("</script>")
+
+
+# --- Zoomed out (GET /stats/caseload), the tour (?cycle=) ---
+
+def new_report(client, token: str, lon: float, lat: float) -> dict:
+    import uuid
+    from datetime import UTC, datetime
+
+    r = client.post("/api/v1/reports", headers=bearer(token), json={
+        "id": str(uuid.uuid4()), "subtype": "dispute", "description": "院墙",
+        "lon": lon, "lat": lat, "occurred_at": datetime.now(UTC).isoformat()})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def test_open_caseload_per_township_and_county_within_the_scope(client, engine, tokens):
+    for lon, lat in ((103.005, 35.01), (103.015, 35.01), (103.03, 35.001)):
+        new_report(client, tokens["admin"], lon, lat)
+    closed = new_report(client, tokens["admin"], 103.006, 35.01)
+    r = client.post(f"/api/v1/reports/{closed['id']}/actions", headers=bearer(
+        tokens["admin"]), json={"action": "merge", "version": closed["version"],
+                                "into": closed["suggested_duplicate_of"]})
+    assert r.status_code == 200, r.get_json()  # closed: no longer open
+    h = bearer(tokens["viewer"])
+    town = client.get("/api/v1/stats/caseload?level=township", headers=h).get_json()
+    assert town["level"] == "township"
+    assert [(a["code"], a["name"], a["open"]) for a in town["areas"]] == [
+        ("900001001", "甲镇", 2), ("900002001", "乙乡", 1)]  # most first
+    county = client.get("/api/v1/stats/caseload?level=county&area=900002", headers=h)
+    assert [(a["code"], a["open"]) for a in county.get_json()["areas"]] == [("900002", 1)]
+    with engine.begin() as conn:  # a township's token: its own, never its county's total
+        scoped = bearer(create_token(conn, name="t", role="viewer", area_code="900001001"))
+    own = client.get("/api/v1/stats/caseload?level=county", headers=scoped).get_json()
+    assert own["areas"] == []  # 900001 lies above the scope: not even a partial total
+    grids = client.get("/api/v1/stats/caseload?level=grid", headers=scoped).get_json()
+    assert {a["code"] for a in grids["areas"]} == {"900001001001001", "900001001001002"}
+    r = client.get("/api/v1/stats/caseload?level=township&area=900002", headers=scoped)
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "out_of_scope"
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ("", "invalid_level"),
+    ("level=group", "invalid_level"),
+    ("level=township&area=", "invalid_area"),
+    ("level=township&colour=red", "unknown_parameter"),
+])
+def test_open_caseload_refusals(client, tokens, query, code):
+    r = client.get(f"/api/v1/stats/caseload?{query}", headers=bearer(tokens["viewer"]))
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == code
+
+
+def test_each_level_has_its_own_legend_and_a_wall_shades_only_levels_below_its_area(
+        client, tokens):
+    h = bearer(tokens["viewer"])
+    whole = config(client.get("/wall", headers=h).get_data(as_text=True))
+    assert whole["levels"] == ["grid", "township", "county"]
+    assert [b["label"] for b in whole["caseload"]["county"]][-1] == "200+"
+    county = client.get("/wall?area=900001", headers=h).get_data(as_text=True)
+    assert config(county)["levels"] == ["grid", "township"]
+    assert 'data-level="county"' not in county and "各乡镇未办结事件" in county
+    assert config(client.get("/wall?area=900001001", headers=h).get_data(as_text=True)
+                  )["levels"] == ["grid"]
+
+
+def test_the_tour_visits_the_children_of_the_walls_own_area(client, engine, tokens):
+    h = bearer(tokens["viewer"])
+    assert config(client.get("/wall", headers=h).get_data(as_text=True))["cycle"] is None
+    whole = config(client.get("/wall?cycle=60", headers=h).get_data(as_text=True))
+    assert whole["cycle"] == {"seconds": 60, "level": "county", "parent": "900000"}
+    with engine.begin() as conn:
+        county = bearer(create_token(conn, name="c", role="viewer", area_code="900001"))
+    own = config(client.get("/wall?cycle=60", headers=county).get_data(as_text=True))
+    assert own["cycle"] == {"seconds": 60, "level": "township", "parent": "900001"}
+    html = client.get("/wall?cycle=30&lang=en", headers=h).get_data(as_text=True)
+    assert 'href="?cycle=30&amp;lang=zh"' in html  # the language switch keeps the tour
+    for bad in ("0", "4", "3601", "1e3", "-5", "60s"):
+        r = client.get(f"/wall?cycle={bad}", headers=h)
+        assert r.status_code == 400 and r.get_json()["error"]["field"] == "cycle"
+
+
+def test_every_layer_has_its_own_name_in_the_layer_switch(client, tokens):
+    """folium's LayerControl keys layers by name: two alike and one loses its switch."""
+    html = client.get("/wall", headers=bearer(tokens["viewer"])).get_data(as_text=True)
+    found = re.search(r"overlays\s*:\s*\{(.*?)\}\s*,", html, re.S)
+    assert found, "no layer control"
+    names = re.findall(r'"([^"]+)"\s*:', found.group(1))
+    assert len(names) == len(set(names)) == 6, names

@@ -28,7 +28,7 @@ from geo_service.store.tables import worker_areas, workers
 
 from .conftest import load_tiny
 from .serving import server_process
-from .tiny import G1, G3
+from .tiny import G1, G2, G3
 
 CHROMIUM = os.environ.get("GEO_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -52,6 +52,8 @@ class Site:
         with self.engine.begin() as conn:
             self.tokens = {role: create_token(conn, name=f"wall-{role}", role=role)
                            for role in ("viewer", "dispatcher", "admin")}
+            self.tokens["county"] = create_token(conn, name="wall-county", role="viewer",
+                                                 area_code="900001")
             for code, area in (("W1", G1), ("W3", G3)):
                 wid = conn.execute(workers.insert().values(
                     code=code, name="网格员" + code, role="grid_worker", phone="13800000000",
@@ -118,13 +120,18 @@ def browser():
 class Wall:
     """One page of the wall, recording every request it makes."""
 
-    def __init__(self, browser, site: Site, query: str = "", role: str = "viewer") -> None:
+    def __init__(self, browser, site: Site, query: str = "", role: str = "viewer",
+                 routes: dict | None = None) -> None:
         # bypass_csp: the test evaluates its own probes; the page itself never needs eval
         self.context = browser.new_context(viewport={"width": 1920, "height": 1080},
                                            bypass_csp=True)
+        for pattern, handler in (routes or {}).items():  # e.g. a tile server elsewhere
+            self.context.route(pattern, handler)
         self.page = self.context.new_page()
         self.requests: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
+        self.statuses: list[tuple[int, str]] = []
+        self.page.on("response", lambda r: self.statuses.append((r.status, r.url)))
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         sep = "&" if query else ""
@@ -380,6 +387,281 @@ def test_another_sites_page_cannot_write_with_the_walls_cookie(desk, site):
         evil.close()
     assert statuses and all(s in (401, 403, 415) for s in statuses)
     assert site.call("GET", "/callouts?open=true")["count"] == before
+
+
+# --- Zoomed out: townships and counties; the tour of child areas; GCJ-02 tiles; popups ---
+
+def settle(w: Wall) -> str:
+    """Wait for the redraw after a zoom; the level the wall shades now."""
+    w.js("() => window.wall.areas.settled")
+    return w.js("window.wall.areas.level")
+
+
+def visible_legend(w: Wall) -> list[str]:
+    return w.js("[...document.querySelectorAll('#wall-legend .legend-level')]"
+                ".filter(n => !n.hidden).map(n => n.dataset.level)")
+
+
+def test_zoomed_out_the_wall_shades_townships_then_counties_by_their_caseload(wall, site):
+    from geo_service.wall import caseload_legend
+
+    for lon in (103.004, 103.006):  # two more open cases in 甲镇 (900001001)
+        site.call("POST", "/reports", report(lon, 35.004, subtype="environment"))
+    wall.js("window.wall.map.fitBounds(window.wall.areas.home)")
+    assert settle(wall) == "grid" and visible_legend(wall) == ["grid"]
+    home = wall.js("window.wall.map.getZoom()")
+    levels = []
+    for zoom in range(home, home - 7, -1):  # zooming out, one step at a time
+        wall.js("z => window.wall.map.setZoom(z, {animate: false})", zoom)
+        levels.append(settle(wall))
+        assert visible_legend(wall) == [levels[-1]]
+        assert wall.js("document.body.dataset.level") == levels[-1]
+    # grids close up, then townships, then counties, never back
+    assert [lv for i, lv in enumerate(levels) if i == 0 or levels[i - 1] != lv] == \
+        ["grid", "township", "county"], levels
+    # townships: filled by the database's open caseload on the township scale
+    wall.js("z => window.wall.map.setZoom(z, {animate: false})", home - levels.index("township"))
+    assert settle(wall) == "township"
+    assert "各乡镇未办结事件" in wall.page.inner_text("#wall-legend")
+    ARTIFACTS.mkdir(exist_ok=True)
+    wall.page.screenshot(path=str(ARTIFACTS / "wall-townships-zh.png"))
+
+    def shaded() -> dict[str, tuple[int, str]]:
+        api = {a["code"]: a["open"] for a in site.call(
+            "GET", "/stats/caseload?level=township", token="viewer")["areas"]}
+        drawn = wall.js("""() => Object.fromEntries([...window.wall.areas.fills.township]
+            .map(([code, f]) => [code, f.getLayers()[0].options.fillColor]))""")
+        assert wall.js("window.wall.areas.layers.grids.getLayers().length") == len(drawn) == 2
+        return {code: (api.get(code, 0), colour) for code, colour in drawn.items()}
+
+    def expected(n: int) -> str:
+        return [b["colour"] for b in caseload_legend("township") if n >= b["min"]][-1]
+
+    before = shaded()
+    assert before["900001001"][0] >= 2
+    assert all(colour == expected(n) for n, colour in before.values()), before
+    # a new case while zoomed out: the township's total and shade follow within 2 s
+    n0 = before["900002001"][0]
+    bump = next(n for n in range(n0 + 1, 100) if expected(n) != expected(n0)) - n0
+    for _ in range(bump):
+        site.call("POST", "/reports", report(103.031, 35.017, subtype="environment"))
+    wall.wait("([code, n]) => window.wall.areas.totals.get(code) === n",
+              ["900002001", n0 + bump])
+    after = shaded()
+    assert after["900002001"] == (n0 + bump, expected(n0 + bump))
+    labels = wall.js("[...document.querySelectorAll('.area-label.shaded')]"
+                     ".map(n => n.textContent)")
+    assert f"乙乡 {n0 + bump}" in labels and len(labels) == 2, labels  # names with totals
+    # a click on a township (markers set aside, as the layer switch does) drills down
+    wall.js("window.wall.map.removeLayer(window.wall.cases.cluster);"
+            "window.wall.map.removeLayer(window.wall.areas.layers.workers)")
+    try:
+        click_at(wall, 103.038, 35.002)
+        wall.wait("() => window.wall.areas.level === 'grid'", timeout=5_000)
+        settle(wall)
+        centre = wall.js("(() => { const c = window.wall.map.getCenter(); "
+                         "return [c.lng, c.lat]; })()")
+        assert 103.02 < centre[0] < 103.04 and 35.0 < centre[1] < 35.02, centre
+        assert visible_legend(wall) == ["grid"]
+    finally:
+        wall.js("window.wall.map.addLayer(window.wall.cases.cluster);"
+                "window.wall.map.addLayer(window.wall.areas.layers.workers);"
+                "window.wall.map.fitBounds(window.wall.areas.home)")
+    assert wall.errors == []
+
+
+def test_a_countys_wall_shades_no_coarser_than_its_townships(browser, site):
+    county = Wall(browser, site, "area=900001&lang=en")
+    try:
+        assert county.js("window.wall.cfg.levels") == ["grid", "township"]
+        county.js("window.wall.map.setZoom(6, {animate: false})")
+        assert settle(county) == "township"
+        assert county.js("[...window.wall.areas.fills.township.keys()]") == ["900001001"]
+        assert "Open cases per township" in county.page.inner_text("#wall-legend")
+        assert county.errors == []
+    finally:
+        county.context.close()
+
+
+def test_the_wall_tours_its_child_areas_and_never_leaves_its_scope(browser, site):
+    whole = Wall(browser, site, "cycle=5")
+    county = Wall(browser, site, "cycle=5", role="county")
+    try:
+        for w in (whole, county):
+            w.wait("() => 'cycle' in document.body.dataset")
+        seen: dict[str, list[str]] = {"whole": [], "county": []}
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        while datetime.now(UTC) < deadline and (len(seen["whole"]) < 4
+                                                 or len(seen["county"]) < 3):
+            for key, w in (("whole", whole), ("county", county)):
+                stop = w.js("document.body.dataset.cycle")
+                if not seen[key] or seen[key][-1] != stop:
+                    seen[key].append(stop)
+                    if stop:  # the map shows that area, the title names it
+                        centre = w.js("(() => { const c = window.wall.map.getCenter(); "
+                                      "return [c.lng, c.lat]; })()")
+                        west = {"900001": 103.0, "900001001": 103.0, "900002": 103.02}[stop]
+                        assert west < centre[0] < west + 0.02, (stop, centre)
+            whole.page.wait_for_timeout(250)
+        # the prefecture's counties in turn, then the whole prefecture again, and so on;
+        # a county token: its one township and back, never the other county
+        for key, order in (("whole", ["", "900001", "900002"]),
+                           ("county", ["900001", "900001001"])):
+            assert set(seen[key]) == set(order), seen
+            assert all(order[(order.index(a) + 1) % len(order)] == b
+                       for a, b in zip(seen[key], seen[key][1:], strict=False)), seen
+        names = {"": "", "900001": "甲县", "900002": "乙县"}
+        stop, title = whole.js("[document.body.dataset.cycle, "
+                               "document.getElementById('wall-title').textContent]")
+        assert title.endswith(names[stop]) and ("›" in title) == bool(stop), title
+        assert all(status < 400 for status, _url in county.statuses), county.statuses
+        assert not any("900002" in url for url in county.requests)
+        assert whole.errors == [] and county.errors == []
+    finally:
+        whole.context.close()
+        county.context.close()
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360606060000000050001a5f645400000"
+                    "000049454e44ae426082")
+
+
+def test_on_gcj02_tiles_overlays_shift_onto_them_and_clicks_shift_back(browser, site):
+    """With BASEMAP_GCJ02 the wall draws WGS84 data where GCJ-02 tiles show it (the shift
+    here is ~190 m east, ~100 m south) and sends the API WGS84: a call-out clicked on the
+    drawn spot of a point in 第一网格 lands in 第一网格, not in its eastern neighbour."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from boundaries.crs.china import wgs84_to_gcj02
+
+    def gcj(lon: float, lat: float) -> tuple[float, float]:
+        x, y = wgs84_to_gcj02(np.array([lon]), np.array([lat]))
+        return float(x[0]), float(y[0])
+
+    tmp = site.tmp / "gcj"
+    tmp.mkdir(exist_ok=True)
+    tiles = "http://tiles.test/{z}/{x}/{y}.png"
+    with server_process(tmp, site.url, WORKERS="1", THREADS="16", ACCESS_LOG="false",
+                        BASEMAP_URL=tiles, BASEMAP_GCJ02="true",
+                        BASEMAP_ATTRIBUTION="test tiles") as (base, _proc):
+        other = SimpleNamespace(base=base.removesuffix("/api/v1"), tokens=site.tokens)
+        desk = Wall(browser, other, role="dispatcher", routes={
+            "http://tiles.test/**": lambda route: route.fulfill(content_type="image/png",
+                                                               body=PNG)})
+        try:
+            assert desk.js("window.wall.cfg.tiles.gcj02") is True
+            assert any(u.startswith("http://tiles.test/") for u in desk.requests)
+            # the grids: every drawn corner is a GCJ-02 corner of the stored square
+            corners = [gcj(x, y) for x in (103.00, 103.01) for y in (35.00, 35.02)]
+            drawn = desk.js(f"window.wall.areas.gridLayers.get('{G1}').getLatLngs().flat(3)"
+                            ".map(p => [p.lng, p.lat])")
+            assert drawn and all(min(abs(x - cx) + abs(y - cy) for cx, cy in corners) < 1e-6
+                                 for x, y in drawn), (drawn, corners)
+            # a worker's fix is drawn shifted
+            site.call("POST", "/workers/W1/positions", fix(103.004, 35.006), token="W1")
+            gx, gy = gcj(103.004, 35.006)
+            desk.wait("([x, y]) => { const m = window.wall.workers.known.get('W1')?.marker;"
+                      " return m && Math.abs(m.getLatLng().lng - x) < 1e-7"
+                      " && Math.abs(m.getLatLng().lat - y) < 1e-7; }", [gx, gy])
+            # a call-out clicked where a point of 第一网格, 80 m from 第二网格, is drawn
+            lon, lat = 103.0092, 35.012
+            assert gcj(lon, lat)[0] > 103.01  # unshifted, the click would be in 第二网格
+            desk.js("p => window.wall.map.setView([p[1], p[0]], 18, {animate: false})",
+                    list(gcj(lon, lat)))
+            desk.page.fill("#wall-callout-form [name=radius_m]", "200")
+            desk.page.fill("#wall-callout-form [name=message]", "坐标测试")
+            click_at(desk, *gcj(lon, lat))
+            desk.wait("() => !document.querySelector('#wall-callout-form [type=submit]')"
+                      ".disabled")
+            desk.page.click("#wall-callout-form [type=submit]")
+            desk.wait("() => document.querySelector('#wall-callout-list [data-callout]')")
+            cid = desk.js("document.querySelector('#wall-callout-list [data-callout]')"
+                          ".dataset.callout")
+            view = site.call("GET", f"/callouts/{cid}")
+            assert abs(view["lon"] - lon) < 1e-5 and abs(view["lat"] - lat) < 1e-5, view
+            assert view["area"]["code"] == G1 and G2 != G1
+            # its circle is drawn back on the tiles' datum
+            centre = desk.js("window.wall.callouts.layer.getLayers()[0].getLatLng()")
+            cx, cy = gcj(view["lon"], view["lat"])
+            assert abs(centre["lng"] - cx) < 1e-7 and abs(centre["lat"] - cy) < 1e-7
+            site.call("POST", f"/callouts/{cid}/close", {})
+            assert desk.errors == []
+        finally:
+            desk.context.close()
+
+
+def popup(w: Wall, report_id: str) -> str:
+    """Open a case's popup with a real click; its text once the details are in."""
+    w.wait("id => window.wall.cases.markers.has(id)", report_id)
+    w.js("""id => new Promise((done) => window.wall.cases.cluster.zoomToShowLayer(
+        window.wall.cases.markers.get(id).marker, done))""", report_id)
+    w.js("""id => window.wall.map.setView(window.wall.cases.markers.get(id).marker
+        .getLatLng(), 18, {animate: false})""", report_id)
+    w.page.click(f"[data-report='{report_id}']")
+    w.wait("() => document.querySelector('.leaflet-popup .case-details h3')")
+    return w.page.inner_text(".leaflet-popup .case-details")
+
+
+def luminance(css: str) -> float:
+    r, g, b = (int(v) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_popups_are_dark_legible_and_dated_in_the_pages_language(browser, wall, site):
+    from zoneinfo import ZoneInfo
+
+    case = report(103.013, 35.015, subtype="safety_hazard", description="危房")
+    site.call("POST", "/reports", case)
+    stored = site.call("GET", f"/reports/{case['id']}")
+    due = datetime.fromisoformat(stored["due_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    at = datetime.fromisoformat(stored["history"][0]["at"]).astimezone(
+        ZoneInfo("Asia/Shanghai"))
+    text = popup(wall, case["id"])
+    assert f"{due:%Y-%m-%d %H:%M}" in text and f"{at:%Y-%m-%d %H:%M}" in text, text
+    assert "AM" not in text and "PM" not in text and "/" not in text
+    style = wall.js("""(() => {
+        const box = getComputedStyle(document.querySelector('.leaflet-popup-content-wrapper'));
+        const body = getComputedStyle(document.querySelector('.leaflet-popup-content'));
+        const root = getComputedStyle(document.documentElement);
+        return {bg: box.backgroundColor, fg: box.color, size: parseFloat(body.fontSize),
+                root: parseFloat(root.fontSize)}; })()""")
+    bg, fg = luminance(style["bg"]), luminance(style["fg"])
+    assert bg < 0.05, style                                   # dark, like the wall
+    assert (max(bg, fg) + 0.05) / (min(bg, fg) + 0.05) >= 7, style  # WCAG AAA contrast
+    assert style["size"] >= style["root"] * 1.1, style         # the wall's large type
+    ARTIFACTS.mkdir(exist_ok=True)
+    wall.page.screenshot(path=str(ARTIFACTS / "wall-popup-zh.png"))
+    # a grid's tooltip is dark too
+    wall.js("window.wall.map.closePopup()")
+    wall.js("window.wall.map.removeLayer(window.wall.cases.cluster)")
+    try:
+        wall.js("window.wall.map.fitBounds(window.wall.areas.home)")
+        settle(wall)
+        x, y = wall.js("""(() => { const p = window.wall.map.latLngToContainerPoint(
+            [35.003, 103.017]); const b = window.wall.map.getContainer()
+            .getBoundingClientRect(); return [b.left + p.x, b.top + p.y]; })()""")
+        wall.page.mouse.move(x, y)
+        wall.page.mouse.move(x + 3, y + 3)
+        wall.wait("() => document.querySelector('.leaflet-tooltip')")
+        tip = wall.js("getComputedStyle(document.querySelector('.leaflet-tooltip'))"
+                      ".backgroundColor")
+        assert luminance(tip) < 0.05, tip
+    finally:
+        wall.js("window.wall.map.addLayer(window.wall.cases.cluster)")
+    # English: day, month, year and the 24-hour clock
+    en = Wall(browser, site, "lang=en")
+    try:
+        text = popup(en, case["id"])
+        assert f"{due:%d} " in text and f"{due:%Y}, {due:%H:%M}" in text, text
+        assert "AM" not in text and "PM" not in text
+        en.page.screenshot(path=str(ARTIFACTS / "wall-popup-en.png"))
+        assert en.errors == [] and wall.errors == []
+    finally:
+        en.context.close()
 
 
 def teardown_module() -> None:

@@ -16,10 +16,11 @@ from geo_service.cases.queries import (
     report_view,
     step_view,
 )
-from geo_service.cases.stats import area_stats
+from geo_service.cases.stats import CASELOAD_LEVELS, area_stats, open_caseload
 from geo_service.cases.sweep import escalate_overdue
 from geo_service.cases.workflow import act
 
-__all__ = ["TRANSITIONS", "NewReport", "ReportFilter", "act", "allowed_actions",
-           "area_stats", "as_feature", "escalate_overdue", "find_reports", "get_report",
-           "read_filter", "read_report", "report_view", "step_view", "submit_report"]
+__all__ = ["CASELOAD_LEVELS", "TRANSITIONS", "NewReport", "ReportFilter", "act",
+           "allowed_actions", "area_stats", "as_feature", "escalate_overdue", "find_reports",
+           "get_report", "open_caseload", "read_filter", "read_report", "report_view",
+           "step_view", "submit_report"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from geo_service.cases.model import ACTIVE, CLASSES, rank
+from geo_service.cases.model import ACTIVE, CLASSES, LEVEL_COLUMN, OPEN, rank
 from geo_service.cases.queries import scoped
 from geo_service.scope import Scope
 from geo_service.store.tables import reports
@@ -90,3 +90,28 @@ def area_stats(conn: sa.Connection, vi: VersionIndex, *, area: str | None, scope
 
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
+
+
+CASELOAD_LEVELS = ("county", "township", "village", "grid")
+
+
+def open_caseload(conn: sa.Connection, vi: VersionIndex, *, level: str, area: str | None,
+                  scope: Scope, now: datetime) -> dict[str, Any]:
+    """Open cases (and how many are overdue) per area of `level` inside `area` and the
+    scope, as of `now`: one GROUP BY on the level's column, for the wall's choropleth of
+    townships and counties. Areas without an open case are left out; an area only partly
+    inside the scope (an ancestor of it) never appears."""
+    col = c[LEVEL_COLUMN[level]]
+    late = sa.and_(c.status.in_(sorted(ACTIVE)), c.due_at < now)
+    rows = conn.execute(
+        sa.select(col, sa.func.count(), _count(late))
+        .where(*scoped(vi, scope, area), c.status.in_(sorted(OPEN)), col.is_not(None))
+        .group_by(col))
+    out = []
+    for code, n, n_late in rows:
+        info = vi.areas.get(code)
+        if info is not None and scope.covers(vi, code):
+            out.append({"code": code, "name": info.name, "open": int(n),
+                        "overdue": int(n_late)})
+    out.sort(key=lambda a: (-a["open"], a["code"]))
+    return {"level": level, "area": area or scope.area, "areas": out}

@@ -100,6 +100,10 @@ CASE_SCHEMAS: dict[str, dict[str, Any]] = {
     }, "required": ["reports", "open", "overdue", "closed", "per_class", "daily",
                     "workers_on_duty", "grids_visited_today",
                     "households_visited_30d"]},
+    "Caseload": _object({
+        "level": {"enum": ["county", "township", "village", "grid"]}, "area": NULL_STR,
+        "areas": {"type": "array", "items": _object({"code": STR, "name": STR,
+                                                      "open": INT, "overdue": INT})}}),
 }
 
 

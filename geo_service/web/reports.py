@@ -249,3 +249,44 @@ def stats():
                              day=local_day(now, cfg["TIMEZONE"]))
         figures |= visited_figures(conn, vi, scope=sc, area=area, now=now, settings=cfg)
     return jsonify(figures)
+
+
+@bp.get("/stats/caseload")
+@allow(*ANY_ROLE)
+def caseload():
+    """Open cases and overdue ones per area of one level (county, township, village or
+    grid) inside `area` and the token's scope, as of now: the wall's choropleth when it
+    is zoomed out to townships or counties. Areas with no open case are left out.
+    ---
+    get:
+      parameters:
+        - {in: query, name: level, required: true,
+           schema: {type: string, enum: [county, township, village, grid]}}
+        - {in: query, name: area, schema: {type: string}}
+      responses:
+        "200":
+          description: open cases per area, most first
+          content:
+            application/json:
+              schema: Caseload
+        "400": BadRequest
+        "403": Forbidden
+        "404": NotFound
+        "503": NoBoundaries
+    """
+    args = query()
+    unknown = sorted(set(args) - {"area", "level"})
+    if unknown:
+        raise Invalid(f"unknown parameter {unknown[0][:40]!r}", unknown[0][:40],
+                      code="unknown_parameter")
+    level = args.get("level", "")
+    if level not in cases.CASELOAD_LEVELS:
+        raise Invalid(f"level is one of {', '.join(cases.CASELOAD_LEVELS)}", "level",
+                      code="invalid_level")
+    area = args.get("area")
+    if area == "":
+        raise Invalid("area is empty; give an area code", "area", code="invalid_area")
+    vi = version_index(None)
+    with services(current_app).engine.connect() as conn:
+        return jsonify(cases.open_caseload(conn, vi, level=level, area=area, scope=scope(),
+                                           now=_now()))

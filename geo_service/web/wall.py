@@ -34,7 +34,7 @@ bp = Blueprint("wall", __name__)
 WALL_ROLES = ("viewer", "dispatcher", "admin")
 DISPATCH_ROLES = ("dispatcher", "admin")  # their wall assigns, escalates, calls out
 LANGS = ("zh", "en")  # Simplified Chinese first: the default
-PARAMS = ("area", "lang", "token")
+PARAMS = ("area", "cycle", "lang", "token")
 
 
 def _lang() -> str:
@@ -150,7 +150,8 @@ def _policy(tiles: str) -> str:
 @url_token
 def wall():
     """The wall: the map of caseload and workers, KPIs, the ticker and the trend, for the
-    caller's area scope or one area inside it (`area=`), in `lang` (zh or en)."""
+    caller's area scope or one area inside it (`area=`), in `lang` (zh or en), touring its
+    child areas every `cycle` seconds if asked."""
     args = query()
     unknown = sorted(set(args) - set(PARAMS))
     if unknown:
@@ -158,6 +159,13 @@ def wall():
                       f"{', '.join(PARAMS)}", unknown[0][:40], code="unknown_parameter")
     if "lang" in args and args["lang"] not in LANGS:
         raise Invalid(f"lang is one of {', '.join(LANGS)}", "lang", code="invalid_choice")
+    cycle = 0
+    if "cycle" in args:
+        lo, hi = domain.CYCLE_S
+        raw = args["cycle"]
+        if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
+            raise Invalid(f"cycle is a number of seconds from {lo} to {hi}", "cycle")
+        cycle = int(raw)
     allowed = scope()
     if "token" in args:
         return _to_session(args)
@@ -174,22 +182,28 @@ def wall():
         "area_level": info.level if info else None, "role": principal().role,
         "lang": lang, "timezone": cfg["TIMEZONE"],
         "tiles": {"url": cfg["BASEMAP_URL"], "attribution": cfg["BASEMAP_ATTRIBUTION"],
-                  "gcj02": cfg["BASEMAP_GCJ02"]},
+                  "gcj02": bool(cfg["BASEMAP_GCJ02"] and cfg["BASEMAP_URL"])},
         "open_statuses": domain.open_statuses(), "class_colours": domain.CLASS_COLOURS,
-        "caseload": domain.caseload_legend(), "max_cases": cfg["WALL_MAX_CASES"],
+        "levels": domain.shaded_levels(info.level if info else None),
+        "aggregate_px": domain.AGGREGATE_PX,
+        "caseload": {level: domain.caseload_legend(level) for level in domain.CASELOAD_BINS},
+        "cycle": ({**children, "seconds": cycle}
+                  if cycle and (children := domain.cycle_children(vi.areas, area)) else None),
+        "max_cases": cfg["WALL_MAX_CASES"],
         "stale_min": cfg["STALE_MIN"],
         "ticker_lines": 12, "strings": strings(),
     }
     if principal().role in DISPATCH_ROLES:  # its writes go through `web._page_write`
         config["csrf"] = csrf_token(credential())
         config["strings"].update(dispatch_strings())
-    labels = {"grids": _("Open cases per grid"), "unvisited": _("Not visited today"),
+    labels = {"grids": _("Open cases per area"), "unvisited": _("Not visited today"),
               "boundaries": _("Townships and counties"), "workers": _("Workers"),
               "offline": _("Offline workers"), "cases": _("Open cases")}
     panel = render_template("wall_panel.html", title=title, lang=lang,
-                            legend=domain.caseload_legend(), classes=domain.CLASS_COLOURS,
+                            legends=config["caseload"], levels=config["levels"],
+                            classes=domain.CLASS_COLOURS,
                             other_lang=LANGS[1] if lang == LANGS[0] else LANGS[0],
-                            area=area, dispatcher=principal().role in DISPATCH_ROLES)
+                            area=area, cycle=cycle, dispatcher=principal().role in DISPATCH_ROLES)
     html = domain.wall_page(lambda path: f"/static/{path}", config=config, labels=labels,
                             panel=panel, title=title, tiles=cfg["BASEMAP_URL"],
                             attribution=cfg["BASEMAP_ATTRIBUTION"])

@@ -6,6 +6,7 @@
 import {Areas} from "./wall/areas.js";
 import {Callouts} from "./wall/callouts.js";
 import {Cases} from "./wall/cases.js";
+import {Cycle} from "./wall/cycle.js";
 import {Dispatch} from "./wall/dispatch.js";
 import {Panel} from "./wall/panel.js";
 import {Stream} from "./wall/stream.js";
@@ -22,7 +23,10 @@ const workers = new Workers(layers.workers, layers.offline, cfg);
 const callouts = new Callouts(map, areas, cfg);
 // Only a dispatcher's (or admin's) page is handed a CSRF token, and only it has controls.
 const dispatch = cfg.csrf ? new Dispatch(map, cases, workers, callouts, cfg) : null;
-const wall = window.wall = {cfg, map, areas, cases, workers, panel, callouts, dispatch,
+// `?cycle=N`: a tour of the child areas; a dispatcher busy with a case holds it.
+const cycle = cfg.cycle ? new Cycle(map, areas, cfg,
+  () => Boolean(dispatch?.report || dispatch?.callout)) : null;
+const wall = window.wall = {cfg, map, areas, cases, workers, panel, callouts, dispatch, cycle,
   events: 0, ready: false};
 
 let pending = [];  // events that arrive while the first snapshot loads, applied after it
@@ -36,6 +40,7 @@ function apply(kind, data) {
   wall.events += 1;
   if (kind.startsWith("report.")) {
     cases.upsert(data);
+    areas.caseChanged();
     dispatch?.changed(data);
     if (kind === "report.created") panel.countReport(data.id);
     const where = areas.gridLayers.get(data.area)?.feature?.properties?.name || data.area;
@@ -75,6 +80,7 @@ const stream = wall.stream = new Stream(url, {
     opened();
     if (again && !pending) {  // back after an outage: the replay brings events; figures anew
       refreshSoon(200);
+      areas.caseChanged();
       if (!stream.lastId) {
         cases.load().catch(lost); workers.load().catch(lost); callouts.load().catch(lost);
       }
@@ -95,6 +101,8 @@ async function start() {
   wall.ready = true;
   document.body.dataset.ready = "1";
   setInterval(() => panel.refresh().catch(lost), 60_000);
+  setInterval(() => areas.loadTotals().catch(lost), 60_000);
+  cycle?.start().catch(lost);
   setInterval(() => areas.loadUnvisited().catch(lost), 300_000);
 }
 

@@ -2,7 +2,7 @@
 // click shows the case and its history as the API gives them to this role. One marker per
 // case, whatever arrives twice; at most `max_cases` (the newest) are kept.
 
-import {areaQuery, el, getJSON, t, toMap} from "./util.js";
+import {areaQuery, dateTime, el, getJSON, t, toMap} from "./util.js";
 
 export class Cases {
   constructor(cluster, areas, cfg) {
@@ -96,10 +96,10 @@ export class Cases {
         el("p", {}, r.description || ""),
         el("p", {}, `${s("grid")}: ${r.grid ? r.grid.name : "–"} · ${s("owner")}: `
           + `${r.owner.name} · ${s(`status.${r.status}`)}`),
-        el("p", {}, `${s("due")}: ${new Date(r.due_at).toLocaleString()} · ${s("reporter")}: ${who}`),
+        el("p", {}, `${s("due")}: ${dateTime(this.cfg, r.due_at)} · ${s("reporter")}: ${who}`),
         el("h4", {}, s("history")),
         el("ol", {}, ...r.history.map((h) => el("li", {},
-          `${new Date(h.at).toLocaleString()} ${h.actor}: ${h.action} → `
+          `${dateTime(this.cfg, h.at)} ${h.actor}: ${h.action} → `
           + `${s(`status.${h.to_status}`)} ${h.note || ""}`))));
     }).catch(() => box.replaceChildren("–"));
     return box;

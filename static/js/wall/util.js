@@ -50,6 +50,20 @@ export function clock(cfg, date = new Date()) {
     {hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: cfg.timezone}).format(date);
 }
 
+// A date and time where the command center is, as the page's language writes it, 24-hour:
+// zh "2026-11-29 15:40", en "29 Nov 2026, 15:40".
+export function dateTime(cfg, when) {
+  const date = when instanceof Date ? when : new Date(when);
+  if (Number.isNaN(date.getTime())) return "–";
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {year: "numeric",
+    month: cfg.lang === "zh" ? "2-digit" : "short", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", hourCycle: "h23", timeZone: cfg.timezone}).formatToParts(date)
+    .map((p) => [p.type, p.value]));
+  const time = `${parts.hour}:${parts.minute}`;
+  return cfg.lang === "zh" ? `${parts.year}-${parts.month}-${parts.day} ${time}`
+    : `${parts.day} ${parts.month} ${parts.year}, ${time}`;
+}
+
 export function today(cfg) {  // YYYY-MM-DD where the command center is
   return new Intl.DateTimeFormat("en-CA", {timeZone: cfg.timezone}).format(new Date());
 }
