@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from shapely import LineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
@@ -44,6 +45,24 @@ class Edit:
     changed: dict[str, BaseGeometry] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     added: dict[str, dict] = field(default_factory=dict)
+
+    def apply(self, layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """`layer` after this edit (new areas last, with the layer's level), e.g. to
+        validate it or to make the next edit on it."""
+        codes = texts(layer, "code")
+        keep = [c not in self.removed for c in codes]
+        out = layer[keep].copy()
+        kept = [c for c, k in zip(codes, keep, strict=True) if k]
+        geoms = [self.changed.get(c, g) for c, g in zip(kept, out.geometry, strict=True)]
+        out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=layer.crs))
+        level = layer["level"].iloc[0] if "level" in layer.columns and len(layer) else None
+        new = [{"code": c, "level": level, **self.added[c], out.geometry.name: g}
+               for c, g in self.changed.items() if c in self.added]
+        if not new:
+            return out
+        rows = gpd.GeoDataFrame(new, geometry=out.geometry.name, crs=layer.crs)
+        return gpd.GeoDataFrame(pd.concat([out, rows], ignore_index=True),
+                                geometry=out.geometry.name, crs=layer.crs)
 
 
 class EditRefused(Unprocessable):
@@ -181,31 +200,55 @@ def _weld(frame: _Frame, shapes: dict[int, MultiPolygon]) -> dict[int, MultiPoly
     changed = [i for i, g in shapes.items() if not g.is_empty]
     if not changed:
         return out
-    tree_codes = [i for i, g in current.items() if not g.is_empty]
-    tree = shapely.STRtree([current[i] for i in tree_codes])
+    keys = [i for i, g in current.items() if not g.is_empty]
+    tree = shapely.STRtree([current[i] for i in keys])
     for i in changed:
         for k in tree.query(current[i], predicate="dwithin", distance=tol):
-            j = tree_codes[int(k)]
+            j = keys[int(k)]
             if j == i:
                 continue
             a, b = current[i], current[j]
-            a2 = _polygonal(shapely.snap(a, b, tol))
-            b2 = _polygonal(shapely.snap(b, a2, tol))
+            b2 = _insert_vertices(b, a, tol)
+            a2 = _insert_vertices(a, b2, tol)
             for at, old, new in ((i, a, a2), (j, b, b2)):
-                if not _same(new, old):
+                if new is not old:
                     current[at] = out[at] = new
     return out
+
+
+def _insert_vertices(geom: MultiPolygon, other: MultiPolygon, tol: float) -> MultiPolygon:
+    """`geom` with the vertices of `other` that lie within tol of its edges (and are not
+    its vertices already) put into them; `geom` itself when there are none."""
+    mine = shapely.get_coordinates(geom)
+    theirs = np.unique(shapely.get_coordinates(other), axis=0)
+    x0, y0, x1, y1 = geom.bounds
+    theirs = theirs[(theirs[:, 0] >= x0 - tol) & (theirs[:, 0] <= x1 + tol)
+                    & (theirs[:, 1] >= y0 - tol) & (theirs[:, 1] <= y1 + tol)]
+    if not len(theirs):
+        return geom
+    known = {(x, y) for x, y in mine.tolist()}
+    theirs = np.array([p for p in theirs.tolist() if (p[0], p[1]) not in known])
+    if not len(theirs):
+        return geom
+    edges = geom.boundary
+    shapely.prepare(edges)
+    near = theirs[shapely.dwithin(edges, shapely.points(theirs), tol)]
+    if not len(near):
+        return geom
+    return _polygonal(shapely.snap(geom, shapely.multipoints(near), tol))
 
 
 # --------------------------------------------------------------------------- shared borders
 
 
 def _shared_length(piece: BaseGeometry, others: list[BaseGeometry]) -> np.ndarray:
-    """Length (m) of `piece`'s boundary along each of `others` (metres)."""
+    """Length (m) of the others' boundaries (metres) along `piece`'s boundary."""
     if not others:
         return np.zeros(0)
-    grown = shapely.buffer(np.array(others, dtype=object), TOUCH_M, quad_segs=2)
-    return shapely.length(shapely.intersection(piece.boundary, grown))
+    band = shapely.buffer(piece.boundary, TOUCH_M, quad_segs=2)
+    edges = shapely.clip_by_rect(shapely.boundary(np.array(others, dtype=object)),
+                                 *band.bounds)
+    return shapely.length(shapely.intersection(edges, band))
 
 
 def _give_away(pieces: list[tuple[BaseGeometry, int]], shapes: dict[int, BaseGeometry],
