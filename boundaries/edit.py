@@ -474,42 +474,77 @@ def delete(layer: gpd.GeoDataFrame, code: str) -> Edit:
 
 def regroup(groups: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Ten-household groups after their grids changed: each re-parented to the grid that
-    covers most of it and clipped to that grid. Returns only the groups whose parent_code
-    or geometry changed; a group no grid touches is left as it is (not returned)."""
-    if groups.crs is not None and groups.crs.to_epsg() != 4326:
-        groups = groups.to_crs("EPSG:4326")
-    if grids.crs is not None and grids.crs.to_epsg() != 4326:
-        grids = grids.to_crs("EPSG:4326")
+    covers most of it and clipped to that grid; then what a grid touched by those changes
+    has left without a group goes to its group sharing the longest border with it (a
+    household there must still fall in a group). Returns only the groups whose
+    parent_code or geometry changed; a group no grid touches is left as it is."""
+    groups = groups.to_crs("EPSG:4326") if groups.crs is not None else groups
+    grids = grids.to_crs("EPSG:4326") if grids.crs is not None else grids
     gcodes = texts(grids, "code")
     gshapes = as_multipolygons(grids.geometry.to_numpy())[0]
-    shapes = as_multipolygons(groups.geometry.to_numpy())[0]
-    parents = texts(groups, "parent_code")
-    measure = LocalMetres(shapes[~shapely.is_missing(shapes)],
-                          gshapes[~shapely.is_missing(gshapes)])
+    old = as_multipolygons(groups.geometry.to_numpy())[0]
+    old_parents = texts(groups, "parent_code")
+    if not len(old) or not len(gshapes):
+        return groups.iloc[:0].copy()
+    measure = LocalMetres(old[~shapely.is_missing(old)], gshapes[~shapely.is_missing(gshapes)])
     usable = np.flatnonzero(~shapely.is_missing(gshapes))
     tree = shapely.STRtree(gshapes[usable])
-    left, right = tree.query(shapes, predicate="intersects")
+    left, right = tree.query(old, predicate="intersects")
     right = usable[right]
-    shared = measure.area(shapely.intersection(shapes[left], gshapes[right]))
-    keep: list[int] = []
-    new_parent: list[str | None] = []
-    new_shape: list[BaseGeometry] = []
+    shared = measure.area(shapely.intersection(old[left], gshapes[right]))
+    shapes, parents = old.copy(), list(old_parents)
+    changed: set[int] = set()
     for g in np.unique(left):
         mine = np.flatnonzero(left == g)
         k = mine[int(np.argmax(shared[mine]))]
         if shared[k] <= AREA_EPSILON_M2:
             continue
         grid = gshapes[right[k]]
-        shape = shapes[g]
-        outside = measure.area(np.array([shapely.difference(shape, grid)]))[0]
-        if outside > AREA_EPSILON_M2:
-            shape = _polygonal(shapely.intersection(shape, grid))
-        parent = gcodes[right[k]]
-        if parent != parents[g] or shape is not shapes[g]:
-            keep.append(int(g))
-            new_parent.append(parent)
-            new_shape.append(shape)
-    out = groups.iloc[keep].copy()
-    out["parent_code"] = new_parent
-    return out.set_geometry(gpd.GeoSeries(new_shape, index=out.index, crs="EPSG:4326"),
-                            crs="EPSG:4326")
+        if measure.area(np.array([shapely.difference(old[g], grid)]))[0] > AREA_EPSILON_M2:
+            shapes[g] = _polygonal(shapely.intersection(old[g], grid))
+            changed.add(int(g))
+        if gcodes[right[k]] != parents[g]:
+            parents[g] = gcodes[right[k]]
+            changed.add(int(g))
+    touched = {old_parents[g] for g in changed} | {parents[g] for g in changed}
+    if changed:
+        at = np.array(sorted(changed))
+        touched |= {gcodes[j] for j in usable[tree.query(old[at], predicate="intersects")[1]]}
+    for j in usable:
+        if gcodes[j] in touched:
+            changed |= _fill_grid(gshapes[j], gcodes[j], shapes, parents, old, measure)
+    rows = sorted(changed)
+    out = groups.iloc[rows].copy()
+    out["parent_code"] = [parents[g] for g in rows]
+    return out.set_geometry(gpd.GeoSeries([shapes[g] for g in rows], index=out.index,
+                                          crs="EPSG:4326"), crs="EPSG:4326")
+
+
+def _fill_grid(grid: BaseGeometry, code: str | None, shapes: np.ndarray, parents: list,
+               old: np.ndarray, measure: LocalMetres) -> set[int]:
+    """The pieces of `grid` none of its groups covers (cut along the groups' old outlines,
+    so a strip taken from two groups of a neighbour stays two pieces), each given to the
+    group sharing the longest border with it (in `shapes`); returns the groups that grew."""
+    kids = [g for g, p in enumerate(parents) if p == code and shapes[g] is not None]
+    if not kids:
+        return set()
+    rest = _polygonal(shapely.difference(grid, shapely.union_all(shapes[kids])))
+    if rest.is_empty:
+        return set()
+    cutters = [o for o in old if o is not None and shapely.intersects(o, rest)]
+    pieces = [p for o in cutters for p in _parts(shapely.intersection(rest, o))]
+    if cutters:
+        pieces += _parts(shapely.difference(rest, shapely.union_all(cutters)))
+    else:
+        pieces = _parts(rest)
+    grew: set[int] = set()
+    for piece in pieces:
+        if measure.area(np.array([piece]))[0] <= AREA_EPSILON_M2:
+            continue
+        lengths = _shared_length(measure.flat(piece),
+                                 list(measure.flat(np.array([shapes[k] for k in kids]))))
+        if lengths.max() > TOUCH_M:
+            k = kids[int(np.argmax(lengths))]
+            shapes[k] = _polygonal(shapely.union(shapes[k], piece))
+            grew.add(k)
+    return grew

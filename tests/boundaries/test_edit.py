@@ -344,12 +344,19 @@ def test_regroup_reparents_groups_to_the_grid_covering_most_and_clips_them():
     assert report.problems == [], report.summary()
 
 
-def test_regroup_clips_a_group_that_stays_with_its_grid():
+def test_regroup_clips_a_group_that_stays_with_its_grid_and_fills_the_grown_one():
     new_grids = reshape(grids(), G[5], cell(1, 1, 1.2)).apply(grids())
     moved = regroup(groups(), new_grids).set_index("code")
-    assert sorted(moved.index) == [G[6] + "001", G[6] + "002"]
-    assert set(moved["parent_code"]) == {G[6]}
+    assert sorted(moved.index) == [G[5] + "001", G[5] + "002", G[6] + "001", G[6] + "002"]
+    assert list(moved["parent_code"]) == [G[5], G[5], G[6], G[6]]
     assert moved.geometry[G[6] + "001"].equals(cell(2.2, 1, 0.8, 0.5))
+    # the strip G5 took from G6 went to G5's groups, each the half beside it
+    assert moved.geometry[G[5] + "001"].equals(cell(1, 1, 1.2, 0.5))
+    assert moved.geometry[G[5] + "002"].equals(cell(1, 1.5, 1.2, 0.5))
+    after = groups().set_index("code")
+    after.loc[moved.index, "geometry"] = moved.geometry.to_numpy()
+    _, report = validate_areas(after.reset_index(), level="group", parents=new_grids)
+    assert report.problems == [], report.summary()
 
 
 def test_regroup_returns_nothing_when_nothing_moved():
