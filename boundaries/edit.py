@@ -95,6 +95,8 @@ class _Frame:
         self.m = np.full(len(self.deg), None, dtype=object)
         if ok.any():
             self.m[ok] = self.to_m(self.deg[ok])
+        for k in np.flatnonzero(ok & ~np.asarray(shapely.is_valid(self.m), dtype=bool)):
+            self.m[k] = _polygonal(self.m[k])  # overlays need valid shapes; work on a repair
 
     def index(self, code: str, fld: str = "code") -> int:
         if code not in self.pos:
@@ -251,20 +253,20 @@ def _shared_length(piece: BaseGeometry, others: list[BaseGeometry]) -> np.ndarra
     return shapely.length(shapely.intersection(edges, band))
 
 
-def _give_away(pieces: list[tuple[BaseGeometry, int]], shapes: dict[int, BaseGeometry],
-               frame: _Frame, keep: set[int]) -> set[int]:
-    """Each (piece, origin) goes to the sibling of its origin (same parent) that shares the
-    longest border with it; a piece no sibling touches stays with its origin when the
-    origin is in `keep`, else it is left as a gap. Returns the areas that grew."""
+def _give_away(pieces: list[tuple[BaseGeometry, int, bool]],
+               shapes: dict[int, BaseGeometry], frame: _Frame) -> set[int]:
+    """Each (piece, origin, keep) goes to the sibling of its origin (same parent) that
+    shares the longest border with it; a piece no sibling touches stays with its origin
+    when `keep`, else it is left as a gap. Returns the areas that grew."""
     grew: set[int] = set()
-    for piece, origin in pieces:
+    for piece, origin, keep in pieces:
         parent = frame.parents[origin]
         cands = [j for j, g in shapes.items()
                  if j != origin and frame.parents[j] == parent and not g.is_empty]
         lengths = _shared_length(piece, [shapes[j] for j in cands])
         if len(lengths) and lengths.max() > TOUCH_M:
             j = cands[int(np.argmax(lengths))]
-        elif origin in keep:
+        elif keep:
             j = origin
         else:
             continue
@@ -293,15 +295,16 @@ def _result(frame: _Frame, shapes_m: dict[int, BaseGeometry], removed: set[int],
 
 def reshape(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, snap_m: float = 2.0,
             sliver_m2: float = SLIVER_M2) -> Edit:
-    """A new outline for `code`: snapped to its neighbours, who lose what it now covers;
+    """A new outline for `code`: snapped to its neighbours (and to its old outline, where
+    it has no neighbour, e.g. along the village's edge), who lose what it now covers;
     each piece it gave up goes to the sibling sharing the longest border with that piece
-    (none: it is left as a gap); slivers (under sliver_m2, or narrower than snap_m) go to
-    the sibling they share the longest border with."""
+    (none: it is left as a gap); the parts of any changed area that are slivers (under
+    sliver_m2, or narrower than snap_m on average) go to the sibling they share the
+    longest border with (none: they stay)."""
     geom = _input(geom)
     frame = _Frame(layer, geom)
     i = frame.index(code)
-    others = [g for j, g in enumerate(frame.m) if j != i]
-    new = _snap(frame.to_m(np.array([geom]))[0], others, snap_m)
+    new = _snap(frame.to_m(np.array([geom]))[0], list(frame.m), snap_m)
     old = frame.m[i] if frame.m[i] is not None else MultiPolygon()
     shapes: dict[int, BaseGeometry] = {}
     for j, g in enumerate(frame.m):
@@ -311,18 +314,17 @@ def reshape(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, snap_m: f
                 shapes[j] = cut
     shapes[i] = new
     current = {j: g for j, g in enumerate(frame.m) if g is not None} | shapes
-    pieces: list[tuple[BaseGeometry, int]] = []
     covered = shapely.union_all([g for g in current.values() if not g.is_empty])
     freed = _polygonal(shapely.difference(old, covered))
-    pieces += [(p, i) for p in _parts(freed) if p.area > AREA_EPSILON_M2]
+    pieces = [(p, i, False) for p in _parts(freed) if p.area > AREA_EPSILON_M2]
     for j in list(shapes):
         parts = _parts(shapes[j])
         thin = [p for p in parts if _is_sliver(p, snap_m, sliver_m2)]
         if thin:
             shapes[j] = _polygonal(shapely.union_all([p for p in parts if p not in thin]))
             current[j] = shapes[j]
-            pieces += [(p, j) for p in thin]
-    _give_away(pieces, current, frame, keep=set())
+            pieces += [(p, j, True) for p in thin]
+    _give_away(pieces, current, frame)
     for j in list(current):
         if j in shapes or not _same(current[j], frame.m[j]):
             shapes[j] = current[j]
@@ -351,7 +353,8 @@ def move_vertex(layer: gpd.GeoDataFrame, at: tuple[float, float], to: tuple[floa
                 snap_m: float = 2.0) -> Edit:
     """Move the vertex nearest `at` (lon, lat; within snap_m) to `to` in every area that
     has it, or has an edge passing through it (that edge gets the vertex first), so a
-    shared corner moves for all its areas and no gap or overlap opens between them."""
+    shared corner moves for all its areas and no gap or overlap opens between them. `to`
+    snaps to another area's vertex, else edge, within snap_m (closing a gap exactly)."""
     at_pt, to_pt = shapely.Point(at), shapely.Point(to)
     frame = _Frame(layer, at_pt.buffer(1e-9), to_pt.buffer(1e-9))
     at_m = frame.measure.flat(at_pt)
@@ -369,19 +372,20 @@ def move_vertex(layer: gpd.GeoDataFrame, at: tuple[float, float], to: tuple[floa
         raise EditRefused(f"no area has a vertex within {snap_m:g} m of {at}", "at")
     corner_m = shapely.Point(nearest)
     source = frame._exact.get(nearest, nearest)
+    sharing = [j for j, g in enumerate(frame.m)
+               if g is not None and shapely.dwithin(g.boundary, corner_m, WELD_M)]
+    to = _snap_point(frame, to_pt, [frame.m[j] for j in range(len(frame.m))
+                                    if j not in sharing], snap_m)
     shapes: dict[int, BaseGeometry] = {}
-    for j, g in enumerate(frame.m):
-        if g is None or not shapely.dwithin(g.boundary, corner_m, WELD_M):
-            continue
-        deg = frame.deg[j]
-        tol = frame.deg_tolerance(WELD_M)
-        deg = _polygonal(shapely.snap(deg, shapely.Point(source), tol))  # T-junction: add it
+    tol = frame.deg_tolerance(WELD_M)
+    for j in sharing:
+        deg = _polygonal(shapely.snap(frame.deg[j], shapely.Point(source), tol))  # T: add it
         coords = shapely.get_coordinates(deg)
         hit = np.all(coords == np.asarray(source), axis=1)
         if not hit.any():
             continue
         coords[hit] = to
-        moved = shapely.set_coordinates(deg, coords)
+        moved = shapely.remove_repeated_points(shapely.set_coordinates(deg, coords))
         if not moved.is_valid:
             raise EditRefused(f"moving the vertex to {to} makes {frame.codes[j]} cross itself "
                               f"({shapely.is_valid_reason(moved)})", "to")
@@ -390,10 +394,37 @@ def move_vertex(layer: gpd.GeoDataFrame, at: tuple[float, float], to: tuple[floa
     return edit
 
 
+def _snap_point(frame: _Frame, point: shapely.Point, others: list[BaseGeometry | None],
+                snap_m: float) -> tuple[float, float]:
+    """`point` (degrees) on the nearest vertex of `others` within snap_m, else on the
+    nearest point of their edges within snap_m, else where it is."""
+    near = [g for g in others if g is not None]
+    if snap_m <= 0 or not near:
+        return (point.x, point.y)
+    at = frame.measure.flat(point)
+    vertices = shapely.points(np.unique(shapely.get_coordinates(near), axis=0))
+    dist = shapely.distance(vertices, at)
+    k = int(np.argmin(dist))
+    if dist[k] <= snap_m:
+        xy = (vertices[k].x, vertices[k].y)
+        return frame._exact.get(xy) or _xy(frame.measure.flat(vertices[k], inverse=True))
+    edges = shapely.union_all([g.boundary for g in near])
+    if shapely.distance(edges, at) <= snap_m:
+        on = shapely.get_coordinates(shapely.shortest_line(at, edges))[1]
+        return _xy(frame.measure.flat(shapely.Point(on), inverse=True))
+    return _xy(point)
+
+
+def _xy(point: shapely.Point) -> tuple[float, float]:
+    return (float(point.x), float(point.y))
+
+
 def split(layer: gpd.GeoDataFrame, code: str, line: LineString, *, new_code: str,
           new_name: str, snap_m: float = 2.0) -> Edit:
-    """Cut `code` in two along `line` (which must cross it from edge to edge); the larger
-    part keeps the code, the other becomes `new_code` under the same parent."""
+    """Cut `code` in two along `line` (which must cross it from edge to edge; an end within
+    snap_m of the edge is put on it); the larger piece keeps the code (with any part of a
+    MultiPolygon the line does not touch), the other becomes `new_code` under the same
+    parent."""
     if not isinstance(line, BaseGeometry) or line.geom_type != "LineString" or line.is_empty:
         raise EditRefused("a split needs a LineString crossing the area", "line")
     frame = _Frame(layer, line.buffer(1e-9))
@@ -409,7 +440,10 @@ def split(layer: gpd.GeoDataFrame, code: str, line: LineString, *, new_code: str
         if 0 < shapely.distance(e, area.boundary) <= snap_m:
             coords[k] = shapely.get_coordinates(shapely.shortest_line(e, area.boundary))[1]
     cut = shapely.set_coordinates(cut, coords)
-    faces = shapely.get_parts(shapely.polygonize([shapely.union(area.boundary, cut)]))
+    crossed = [p for p in _parts(area) if shapely.intersects(p, cut)]
+    rest = [p for p in _parts(area) if not shapely.intersects(p, cut)]
+    edges = shapely.union_all([p.boundary for p in crossed] + [cut])
+    faces = shapely.get_parts(shapely.polygonize([edges])) if crossed else []
     inside = [f for f in faces
               if shapely.contains(area, shapely.point_on_surface(f)) and f.area > 0]
     if len(inside) != 2:
@@ -417,6 +451,7 @@ def split(layer: gpd.GeoDataFrame, code: str, line: LineString, *, new_code: str
         raise EditRefused(f"the line {how}: draw one line crossing {code} from edge to edge, "
                           "cutting it in two", "line")
     big, small = sorted(inside, key=lambda f: -f.area)
+    big = shapely.union_all([big, *rest])  # parts the line does not touch keep the code
     at = len(frame.codes)
     frame.codes.append(new_code)
     frame.parents.append(frame.parents[i])

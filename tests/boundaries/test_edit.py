@@ -187,6 +187,12 @@ def test_a_redraw_within_the_snap_tolerance_changes_nothing():
     assert validate(loose.apply(grids())).problems == []
 
 
+def test_along_the_village_edge_it_snaps_to_its_own_old_outline():
+    # G1's outer corner drawn a metre outside the village, where it has no neighbour
+    drawn = Polygon([(x(0) - M, y(0) - M_NS), (x(1), y(0)), (x(1), y(1)), (x(0), y(1))])
+    assert reshape(grids(), G[1], drawn).changed == {}
+
+
 def test_a_speck_drawn_inside_a_neighbour_goes_back_to_it():
     speck = shapely.box(x(2.5), y(1.5), x(2.5) + 2 * M, y(1.5) + 2 * M_NS)  # 4 m² in G6
     edit = reshape(grids(), G[5], MultiPolygon([cell(1, 1), speck]))
@@ -298,6 +304,21 @@ def test_move_vertex_moves_a_shared_corner_for_every_grid_that_has_it():
         sum(area_of(grids(), c) for c in four), rel=1e-9)
 
 
+def test_move_vertex_snaps_the_new_place_onto_a_neighbour():
+    # G5 stops 0.1 cell short of G6; its corner dragged to a metre from G6's closes it
+    layer = grids()
+    layer.loc[layer["code"] == G[5], "geometry"] = MultiPolygon([cell(1, 1, 0.9)])
+    edit = move_vertex(layer, (x(1.9), y(1)), (x(2) - M, y(1) + M_NS))
+    assert (x(2), y(1)) in {tuple(c) for c in shapely.get_coordinates(edit.changed[G[5]])}
+    before = layer.set_index("code").geometry
+    for code, geom in edit.changed.items():  # G2 and G8 had G5's corners on their edges
+        assert code == G[5] or geom.equals(before[code])
+    # the gap (0.1 x 1 cell) is now a triangle, half of it, until the north corner follows
+    gap, = validate(edit.apply(layer)).problems
+    assert gap.code == "gap" and gap.detail["area_m2"] == pytest.approx(0.05 * CELL_M2,
+                                                                         rel=1e-2)
+
+
 def test_move_vertex_refuses_a_move_that_makes_a_grid_cross_itself():
     with pytest.raises(EditRefused) as refused:
         move_vertex(grids(), (x(1), y(1)), (x(2.5), y(1.5)))
@@ -311,6 +332,18 @@ def test_split_keeps_the_code_on_the_larger_part():
     assert cells(edit.changed[G[5]]) == pytest.approx(0.8, rel=1e-3)
     assert cells(edit.changed["623001001001010"]) == pytest.approx(0.2, rel=1e-3)
     assert edit.added["623001001001010"]["parent_code"] == VILLAGE
+
+
+def test_split_of_a_two_part_grid_keeps_the_untouched_part_with_the_code():
+    layer = grids()
+    layer.loc[layer["code"] == G[5], "geometry"] = MultiPolygon([cell(1, 1), cell(2.5, 1, 0.5)])
+    layer.loc[layer["code"] == G[6], "geometry"] = MultiPolygon([cell(2, 1, 0.5)])
+    assert validate(layer).problems == []
+    edit = split(layer, G[5], LineString([(x(1.3), y(0.9)), (x(1.3), y(2.1))]),
+                 new_code="623001001001010", new_name="新网格")
+    assert edit.changed[G[5]].equals(MultiPolygon([cell(1.3, 1, 0.7), cell(2.5, 1, 0.5)]))
+    assert edit.changed["623001001001010"].equals(cell(1, 1, 0.3))
+    assert validate(edit.apply(layer)).problems == []
 
 
 def test_merge_is_the_union_and_removes_the_others():
