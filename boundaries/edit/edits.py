@@ -112,7 +112,7 @@ def move_vertex(layer: gpd.GeoDataFrame, at: tuple[float, float], to: tuple[floa
     if nearest is None or best > snap_m:
         raise EditRefused(f"no area has a vertex within {snap_m:g} m of {at}", "at")
     corner_m = shapely.Point(nearest)
-    source = frame.exact.get(nearest, nearest)
+    source = frame.degrees(nearest)
     sharing = [j for j, g in enumerate(frame.m)
                if g is not None and shapely.dwithin(g.boundary, corner_m, WELD_M)]
     to = snap_point(frame, to_pt, [frame.m[j] for j in range(len(frame.m))
@@ -131,8 +131,9 @@ def move_vertex(layer: gpd.GeoDataFrame, at: tuple[float, float], to: tuple[floa
             raise EditRefused(f"moving the vertex to {to} makes {frame.codes[j]} cross itself "
                               f"({shapely.is_valid_reason(moved)})", "to")
         shapes[j] = polygonal(moved)
-    edit = Edit(changed={frame.codes[j]: g for j, g in weld(frame, shapes).items()})
-    return edit
+    welded = weld(frame, shapes)
+    return Edit(changed={frame.codes[j]: g for j, g in welded.items()
+                         if not same(g, frame.deg[j])})
 
 
 def split(layer: gpd.GeoDataFrame, code: str, line: LineString, *, new_code: str,

@@ -62,6 +62,14 @@ class Frame:
             self.exact.setdefault((x, y), (lon, lat))
         return out
 
+    def degrees(self, xy: tuple[float, float]) -> tuple[float, float]:
+        """A metric point in degrees: the input vertex it came from, else converted."""
+        known = self.exact.get((xy[0], xy[1]))
+        if known is not None:
+            return known
+        back = self.measure.flat(shapely.Point(xy), inverse=True)
+        return (float(back.x), float(back.y))
+
     def to_deg(self, geom: BaseGeometry) -> MultiPolygon:
         """A metric shape back in degrees, input vertices bit for bit, as a valid
         MultiPolygon (empty when nothing is left)."""
@@ -253,7 +261,7 @@ def snap_point(frame: Frame, point: shapely.Point, others: list[BaseGeometry | N
     k = int(np.argmin(dist))
     if dist[k] <= snap_m:
         xy = (vertices[k].x, vertices[k].y)
-        return frame.exact.get(xy) or _xy(frame.measure.flat(vertices[k], inverse=True))
+        return frame.degrees(xy)
     edges = shapely.union_all([g.boundary for g in near])
     if shapely.distance(edges, at) <= snap_m:
         on = shapely.get_coordinates(shapely.shortest_line(at, edges))[1]

@@ -19,7 +19,9 @@ from boundaries.validate import texts
 @dataclass
 class Edit:
     """The outcome of one edit: new geometries (MultiPolygon, EPSG:4326) by code, including
-    neighbours that followed; codes that no longer exist; name and parent of new areas."""
+    neighbours that followed (or only gained a vertex: a changed area's corner that now
+    lies on their edge, so the edge stays shared); codes that no longer exist; name and
+    parent of new areas."""
 
     changed: dict[str, BaseGeometry] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)

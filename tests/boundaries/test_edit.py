@@ -33,6 +33,7 @@ from boundaries.edit import (
     split,
 )
 from boundaries.validate import LocalMetres, Report, validate_areas
+from tests import tiny
 
 D = 0.01  # one grid cell, in degrees
 M = 1 / 91_288.0  # one metre east-west at 35°N, in degrees
@@ -151,6 +152,23 @@ def test_edits_in_a_row_keep_it_valid_and_a_t_junction_moves_too():
                   new_code=G[5][:-3] + "010", new_name="新网格").apply(layer)
     layer = merge(layer, [G[5], G[6]], G[6]).apply(layer)
     report = validate(layer)
+    assert report.problems == [], report.summary()
+
+
+@pytest.mark.parametrize("outline", [
+    shapely.box(103.023, 35.003, 103.037, 35.017),  # grows 200 m into its host all round
+    shapely.box(103.027, 35.007, 103.033, 35.013),  # shrinks: the ring it frees goes back
+])
+def test_an_enclave_reshaped_inside_its_host(outline):
+    """tests/tiny.py: grid G4 is an enclave in a hole of G3."""
+    areas = tiny.tiny_areas()
+    grid_layer = areas[areas["level"] == "grid"].reset_index(drop=True)
+    villages = areas[areas["level"] == "village"]
+    edit = reshape(grid_layer, tiny.G4, outline)
+    assert set(edit.changed) == {tiny.G3, tiny.G4}
+    assert edit.changed[tiny.G4].equals(outline)
+    assert len(edit.changed[tiny.G3].geoms[0].interiors) == 1  # still one hole, G4's shape
+    _, report = validate_areas(edit.apply(grid_layer), level="grid", parents=villages)
     assert report.problems == [], report.summary()
 
 
