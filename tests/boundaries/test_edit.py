@@ -211,6 +211,21 @@ def test_along_the_village_edge_it_snaps_to_its_own_old_outline():
     assert reshape(grids(), G[1], drawn).changed == {}
 
 
+def test_with_its_parent_given_a_slip_outside_the_village_is_clipped():
+    # G1's outer corner drawn 10 m outside the village: beyond the snap tolerance
+    drawn = Polygon([(x(0) - 10 * M, y(0) - 10 * M_NS), (x(1), y(0)), (x(1), y(1)),
+                     (x(0), y(1))])
+    loose = reshape(grids(), G[1], drawn)
+    assert "outside_parent" in {p.code for p in validate(loose.apply(grids())).problems}
+    kept = reshape(grids(), G[1], drawn, parent=village().geometry[0])
+    assert all(geom.equals(cell(0, 0)) for geom in kept.changed.values())
+    assert validate(kept.apply(grids())).problems == []
+    with pytest.raises(EditRefused, match="outside its parent") as refused:
+        add(grids(), "623001001001010", cell(3, 0), name="新网格", parent_code=VILLAGE,
+            parent=village().geometry[0])
+    assert refused.value.field == "geometry"
+
+
 def test_a_speck_drawn_inside_a_neighbour_goes_back_to_it():
     speck = shapely.box(x(2.5), y(1.5), x(2.5) + 2 * M, y(1.5) + 2 * M_NS)  # 4 m² in G6
     edit = reshape(grids(), G[5], MultiPolygon([cell(1, 1), speck]))
