@@ -21,6 +21,7 @@ import pytest
 import shapely
 from shapely import LineString, MultiPolygon, Polygon
 
+from boundaries.crs import distance_m
 from boundaries.edit import (
     Edit,
     EditRefused,
@@ -89,6 +90,22 @@ def cells(geom) -> float:
 
 def area_of(layer: gpd.GeoDataFrame, code: str) -> float:
     return cells(layer.set_index("code").geometry[code])
+
+
+# --------------------------------------------------------------------------- the frame
+
+
+def test_the_flat_frame_keeps_edges_straight_and_lengths_in_metres():
+    measure = LocalMetres(np.array([cell(0, 0, 3, 3)]))
+    edge = LineString([(x(0), y(0)), (x(3), y(3))])
+    middle = shapely.Point(x(1.2), y(1.2))  # on the edge in degrees
+    assert shapely.distance(measure.flat(edge), measure.flat(middle)) < 1e-9
+    # while the transverse Mercator bends it: the reason the editor does not use it
+    assert shapely.distance(*measure.project(np.array([edge, middle]), 1.0)) > 1e-3
+    back = measure.flat(measure.flat(edge), inverse=True)
+    assert np.abs(shapely.get_coordinates(back) - shapely.get_coordinates(edge)).max() < 1e-12
+    flat_m = measure.flat(edge).length
+    assert flat_m == pytest.approx(float(distance_m(x(0), y(0), x(3), y(3))), rel=1e-3)
 
 
 # --------------------------------------------------------------------------- stays valid
