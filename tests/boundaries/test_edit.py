@@ -442,5 +442,13 @@ def test_regroup_clips_a_group_that_stays_with_its_grid_and_fills_the_grown_one(
     assert report.problems == [], report.summary()
 
 
+def test_regroup_after_a_merge_gives_the_removed_grid_s_groups_to_the_merged_one():
+    new_grids = merge(grids(), [G[5], G[6]], G[5]).apply(grids())
+    moved = regroup(groups(), new_grids)
+    assert sorted(moved["code"]) == [G[6] + "001", G[6] + "002"]
+    assert set(moved["parent_code"]) == {G[5]}
+    assert list(moved.geometry) == list(groups().set_index("code").geometry[moved["code"]])
+
+
 def test_regroup_returns_nothing_when_nothing_moved():
     assert regroup(groups(), grids()).empty
