@@ -19,6 +19,7 @@ from .frame import (
     SLIVER_M2,
     WELD_M,
     Frame,
+    finite_input,
     give_away,
     is_sliver,
     parts,
@@ -115,6 +116,8 @@ def move_vertex(layer: gpd.GeoDataFrame, at: tuple[float, float], to: tuple[floa
     shared corner moves for all its areas and no gap or overlap opens between them. `to`
     snaps to another area's vertex, else edge, within snap_m (closing a gap exactly)."""
     at_pt, to_pt = shapely.Point(at), shapely.Point(to)
+    finite_input(at_pt, "at")
+    finite_input(to_pt, "to")
     frame = Frame(layer, at_pt.buffer(1e-9), to_pt.buffer(1e-9))
     at_m = frame.measure.flat(at_pt)
     nearest: tuple[float, float] | None = None
@@ -162,6 +165,7 @@ def split(layer: gpd.GeoDataFrame, code: str, line: LineString, *, new_code: str
     parent."""
     if not isinstance(line, BaseGeometry) or line.geom_type != "LineString" or line.is_empty:
         raise EditRefused("a split needs a LineString crossing the area", "line")
+    finite_input(line, "line")
     frame = Frame(layer, line.buffer(1e-9))
     i = frame.index(code)
     if new_code in frame.pos:

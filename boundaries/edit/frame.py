@@ -118,13 +118,25 @@ def is_sliver(piece: BaseGeometry, snap_m: float, sliver_m2: float) -> bool:
 
 
 def polygon_input(geom: BaseGeometry, fld: str = "geometry") -> MultiPolygon:
+    """A drawn area as a valid MultiPolygon (a ring drawn across itself is made valid),
+    or EditRefused naming `fld`."""
     if not isinstance(geom, BaseGeometry) or geom.geom_type not in ("Polygon", "MultiPolygon"):
         kind = getattr(geom, "geom_type", type(geom).__name__)
         raise EditRefused(f"expected a Polygon or MultiPolygon, got a {kind}", fld)
+    finite_input(geom, fld)
     multi = polygonal(geom)
     if multi.is_empty:
         raise EditRefused("the geometry has no area", fld)
     return multi
+
+
+def finite_input(geom: BaseGeometry, fld: str) -> None:
+    """EditRefused unless every coordinate is a finite longitude/latitude."""
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all():
+        raise EditRefused("a coordinate is not a number", fld)
+    if len(coords) and (np.abs(coords[:, 0]).max() > 180 or np.abs(coords[:, 1]).max() > 90):
+        raise EditRefused("coordinates are not longitude/latitude (EPSG:4326)", fld)
 
 
 # --------------------------------------------------------------------------- snapping

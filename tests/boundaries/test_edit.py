@@ -293,6 +293,13 @@ REFUSED = [
     pytest.param(lambda g: merge(g, [G[1], G[3]], G[1]), "codes", id="merge-apart"),
     pytest.param(lambda g: merge(g, [G[5]], G[5]), "codes", id="merge-one"),
     pytest.param(lambda g: delete(g, "623001001001099"), "code", id="delete-unknown"),
+    pytest.param(lambda g: reshape(g, G[5], shapely.box(35.01, 103.01, 35.02, 103.02)),
+                 "geometry", id="lat-lon-swapped"),  # |lat| > 90
+    pytest.param(lambda g: move_vertex(g, (x(1), y(1)), (float("nan"), y(1))), "to",
+                 id="move-to-nan"),
+    pytest.param(lambda g: split(g, G[5], LineString([(x(0.9), y(1.2)), (x(2.1), 1e9)]),
+                                 new_code="623001001001010", new_name="x"), "line",
+                 id="split-off-the-earth"),
 ]
 
 
