@@ -249,6 +249,17 @@ def test_a_speck_drawn_inside_a_neighbour_goes_back_to_it():
     assert edit.changed == {} and edit.removed == []
 
 
+def test_a_thin_wedge_cut_off_a_neighbour_is_handed_on():
+    # G5 takes a band across G6 whose lower edge runs from G6's south-west corner to 3 m
+    # above its south-east corner (beyond the snap): G6 keeps its north half and a wedge
+    # 0-3 m wide, a sliver, which goes to a sibling instead of staying a second part
+    band = Polygon([(x(2), y(1)), (x(3), y(1) + 3 * M_NS), (x(3), y(1.5)), (x(2), y(1.5))])
+    edit = reshape(grids(), G[5], shapely.union(cell(1, 1), band))
+    g6 = edit.changed[G[6]]
+    assert len(g6.geoms) == 1 and g6.equals(cell(2, 1.5, 1, 0.5))
+    assert validate(edit.apply(grids())).problems == []
+
+
 def test_a_neighbour_covered_entirely_is_removed():
     edit = reshape(grids(), G[5], cell(1, 1, 2))
     assert edit.removed == [G[6]]
