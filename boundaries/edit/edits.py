@@ -47,7 +47,7 @@ def reshape(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, snap_m: f
     geom = polygon_input(geom)
     frame = Frame(layer, geom)
     i = frame.index(code)
-    new = drawn(frame, geom, snap_m, parent)
+    new = _drawn(frame, geom, snap_m, parent)
     old = frame.m[i] if frame.m[i] is not None else MultiPolygon()
     shapes: dict[int, BaseGeometry] = {}
     for j, g in enumerate(frame.m):
@@ -84,7 +84,7 @@ def add(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, name: str,
     frame = Frame(layer, geom)
     if code in frame.pos:
         raise EditRefused(f"there is already an area {code}", "code")
-    new = drawn(frame, geom, snap_m, parent)
+    new = _drawn(frame, geom, snap_m, parent)
     if new.is_empty:
         raise EditRefused(f"the new area lies outside its parent {parent_code}", "geometry")
     at = len(frame.codes)
@@ -94,8 +94,8 @@ def add(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, name: str,
     return edit
 
 
-def drawn(frame: Frame, geom: BaseGeometry, snap_m: float,
-          parent: BaseGeometry | None) -> MultiPolygon:
+def _drawn(frame: Frame, geom: BaseGeometry, snap_m: float,
+           parent: BaseGeometry | None) -> MultiPolygon:
     """A drawn outline in metres, snapped to the layer's areas (and the parent's outline),
     clipped to the parent."""
     others = list(frame.m)

@@ -224,7 +224,7 @@ def shared_length(piece: BaseGeometry, others: list[BaseGeometry]) -> np.ndarray
 
 
 def give_away(pieces: list[tuple[BaseGeometry, int, bool]],
-               shapes: dict[int, BaseGeometry], frame: Frame) -> set[int]:
+              shapes: dict[int, BaseGeometry], frame: Frame) -> set[int]:
     """Each (piece, origin, keep) goes to the sibling of its origin (same parent) that
     shares the longest border with it; a piece no sibling touches stays with its origin
     when `keep`, else it is left as a gap. Returns the areas that grew."""
@@ -246,7 +246,7 @@ def give_away(pieces: list[tuple[BaseGeometry, int, bool]],
 
 
 def result(frame: Frame, shapes_m: dict[int, BaseGeometry], removed: set[int],
-            added: dict[str, dict] | None = None) -> Edit:
+           added: dict[str, dict] | None = None) -> Edit:
     """Metric shapes back in degrees, welded, as an Edit (empty shapes are removals)."""
     deg = {i: frame.to_deg(g) for i, g in shapes_m.items()}
     gone = {i for i, g in deg.items() if g.is_empty} | removed
@@ -261,7 +261,7 @@ def result(frame: Frame, shapes_m: dict[int, BaseGeometry], removed: set[int],
 
 
 def snap_point(frame: Frame, point: shapely.Point, others: list[BaseGeometry | None],
-                snap_m: float) -> tuple[float, float]:
+               snap_m: float) -> tuple[float, float]:
     """`point` (degrees) on the nearest vertex of `others` within snap_m, else on the
     nearest point of their edges within snap_m, else where it is."""
     near = [g for g in others if g is not None]
