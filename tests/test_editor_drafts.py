@@ -379,3 +379,62 @@ def test_an_edit_that_cannot_be_made_is_refused(client, planner, tiny, engine) -
     resp = edit(client, planner, draft, 422, op="merge", codes=[G1, G3], into=G1)
     assert resp["error"]["code"] == "edit_refused"
     _nothing_written(engine, draft)
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp"])
+def test_export_opens_in_qgis_formats(client, planner, tiny, tmp_path, fmt) -> None:
+    from boundaries.files import read_areas
+
+    draft = open_draft(client, planner, area=VILLAGE_A)
+    edit(client, planner, draft, op="rename", code=G1, name="一号")
+    resp = client.get(f"/api/v1/drafts/{draft}/export",
+                      query_string={"format": fmt, "level": "grid"}, headers=planner)
+    assert resp.status_code == 200
+    name = resp.headers["Content-Disposition"].split('"')[1]
+    path = tmp_path / name
+    path.write_bytes(resp.data)
+    frame, problems = read_areas(path)
+    assert not [p for p in problems if p.fatal]
+    assert dict(zip(frame["code"], frame["name"], strict=True)) == {G1: "一号",
+                                                                    G2: "第二网格"}
+
+
+def _layer_body(g1_east: float) -> dict:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": G1, "name": "一号", "parent_code": VILLAGE_A},
+         "geometry": box(103.0, 35.0, g1_east, 35.02)},
+        {"type": "Feature", "properties": {"code": G2, "name": "二号", "parent_code": VILLAGE_A},
+         "geometry": box(103.015, 35.0, 103.02, 35.02)}]}
+
+
+def test_import_goes_through_the_same_validation(client, planner, tiny, engine) -> None:
+    draft = open_draft(client, planner)
+    refused = client.post(f"/api/v1/drafts/{draft}/import", query_string={"level": "grid"},
+                          json=_layer_body(103.017), headers=planner)
+    assert refused.status_code == 422, refused.get_json()
+    error = refused.get_json()["error"]
+    assert error["code"] == "import_refused"
+    overlap = [p for p in error["detail"]["problems"] if p["code"] == "overlap"]
+    assert overlap and overlap[0]["feature_code"] == G1 and overlap[0]["index"] == 0
+    _nothing_written(engine, draft)
+
+    done = client.post(f"/api/v1/drafts/{draft}/import", query_string={"level": "grid"},
+                       json=_layer_body(103.015), headers=planner)
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["edit"] == 1
+    now = grids(client, planner, draft)
+    assert shape(now[G1]).bounds[2] == pytest.approx(103.015)
+    assert now[G2]["properties"]["name"] == "二号"
+    client.post(f"/api/v1/drafts/{draft}/undo", headers=planner)
+    assert shape(grids(client, planner, draft)[G1]).bounds[2] == pytest.approx(103.01)
+
+
+def test_import_of_an_uploaded_file(client, planner, tiny, tmp_path) -> None:
+    draft = open_draft(client, planner)
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps(_layer_body(103.015)), "utf-8")
+    with path.open("rb") as fh:
+        resp = client.post(f"/api/v1/drafts/{draft}/import", data={"file": (fh, path.name)},
+                           content_type="multipart/form-data", headers=planner)
+    assert resp.status_code == 200, resp.get_json()
+    assert shape(grids(client, planner, draft)[G2]).bounds[0] == pytest.approx(103.015)
