@@ -83,7 +83,7 @@ def main() -> None:
                 check_s.append(time.perf_counter() - t0)
         print(f"township {township}: {n} grids; one edit (move a vertex shared by "
               f"{len(moved)} grids; {len(out.after)} areas written with their groups)")
-        print("| step | best of %d |" % args.runs)
+        print(f"| step | best of {args.runs} |")
         print("| --- | --- |")
         print(f"| whole edit, SQLite | {min(edit_s) * 1000:.0f} ms |")
         print(f"| validation after it | {min(check_s) * 1000:.0f} ms |")

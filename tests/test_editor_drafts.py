@@ -425,8 +425,12 @@ def test_import_goes_through_the_same_validation(client, planner, tiny, engine) 
     now = grids(client, planner, draft)
     assert shape(now[G1]).bounds[2] == pytest.approx(103.015)
     assert now[G2]["properties"]["name"] == "二号"
+    groups = grids(client, planner, draft, "group")  # G2's group clipped to G2 as imported
+    assert shape(groups[G2 + "001"]).bounds[0] == pytest.approx(103.015)
     client.post(f"/api/v1/drafts/{draft}/undo", headers=planner)
     assert shape(grids(client, planner, draft)[G1]).bounds[2] == pytest.approx(103.01)
+    assert shape(grids(client, planner, draft, "group")[G2 + "001"]).bounds[0] == \
+        pytest.approx(103.01)
 
 
 def test_import_of_an_uploaded_file(client, planner, tiny, tmp_path) -> None:
@@ -438,3 +442,28 @@ def test_import_of_an_uploaded_file(client, planner, tiny, tmp_path) -> None:
                            content_type="multipart/form-data", headers=planner)
     assert resp.status_code == 200, resp.get_json()
     assert shape(grids(client, planner, draft)[G2]).bounds[0] == pytest.approx(103.015)
+
+
+def test_a_draft_older_than_the_live_version_still_takes_edits(client, planner, tiny,
+                                                               engine) -> None:
+    from .conftest import import_now
+    from .test_index_cache import _moved_grids
+
+    draft = open_draft(client, planner)
+    assert import_now(engine, _moved_grids(103.005), "grid", author="p").written
+    answer = edit(client, planner, draft, op="rename", code=G1, name="旧稿")
+    assert answer["edit"] == 1  # publishing is what refuses a stale draft, not editing
+    got = client.get(f"/api/v1/drafts/{draft}", headers=planner).get_json()
+    assert got["base_version"] == tiny and got["live_version"] > draft
+    assert shape(grids(client, planner, draft)[G1]).bounds[2] == pytest.approx(103.01)
+
+
+def test_two_planners_hold_drafts_at_once(client, planner, tiny) -> None:
+    other = bearer(_token(client, "planner-2", "planner"))
+    mine, theirs = open_draft(client, planner), open_draft(client, other)
+    edit(client, planner, mine, op="rename", code=G1, name="甲")
+    edit(client, other, theirs, op="rename", code=G1, name="乙")
+    assert grids(client, planner, mine)[G1]["properties"]["name"] == "甲"
+    assert grids(client, other, theirs)[G1]["properties"]["name"] == "乙"
+    client.post(f"/api/v1/drafts/{theirs}/undo", headers=other)
+    assert grids(client, planner, mine)[G1]["properties"]["name"] == "甲"
