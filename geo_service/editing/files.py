@@ -19,6 +19,7 @@ from boundaries.edit import regroup
 from boundaries.files import read_areas, write_areas
 from boundaries.levels import LEVELS
 from boundaries.validate import Report
+from geo_service.audit import audit
 from geo_service.auth import Principal
 from geo_service.editing import log
 from geo_service.editing.drafts import Ancestry, Draft
@@ -128,6 +129,8 @@ def import_layer(conn: sa.Connection, draft: Draft, level: str, path: Path, acto
     if groups is not None and not groups.empty:
         _regroup_imported(conn, draft, groups, parents)
     written = snapshot(conn, draft.id, draft.base, touched)
+    audit(conn, actor.name, "import_areas", level, draft=draft.id, features=len(gdf),
+          replaced=len(replaced))
     seq = log.append(conn, draft, {"op": "import", "level": level, "features": len(gdf)},
                      before, written, actor.name)
     problems = validate_parents(conn, draft.id, draft.base, level, parents | {
