@@ -148,6 +148,12 @@ def test_delete_leaves_a_gap_and_rename_renames(client, planner, tiny) -> None:
     gaps = [p for p in answer["problems"] if p["kind"] == "gap"]
     assert gaps and gaps[0]["code"] == VILLAGE_A and not gaps[0]["fatal"]
     assert G2 not in grids(client, planner, draft)
+    # its group, left without a grid, is named by its own code (here and for the draft)
+    orphan = [(p["code"], p["kind"]) for p in answer["problems"] if p["level"] == "group"]
+    assert orphan == [(G2 + "001", "missing_parent")]
+    listed = client.get(f"/api/v1/drafts/{draft}/problems", headers=planner).get_json()
+    assert (G2 + "001", "missing_parent") in {(p["code"], p["kind"])
+                                              for p in listed["problems"]}
     edit(client, planner, draft, op="rename", code=G1, name="合并网格")
     assert grids(client, planner, draft)[G1]["properties"]["name"] == "合并网格"
     missing = edit(client, planner, draft, 404, op="rename", code=G2, name="x")

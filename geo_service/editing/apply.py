@@ -175,7 +175,7 @@ def apply_edit(conn: sa.Connection, draft: Draft, op: Op, actor: Principal, *,
     if level == "grid":
         grids = _apply_to_layer(layer, targets, level)
         moved = _regroup(conn, draft, grids, {c for c in targets})
-        groups_touched |= {c for c, s in targets.items() if s is not None}
+        groups_touched |= set(targets)  # a removed grid's groups left behind: missing_parent
         old_groups = frame(conn, draft.id, draft.base, level="group",
                            codes=set(moved["code"])).set_index("code")
         for g in moved.itertuples():
