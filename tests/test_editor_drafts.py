@@ -492,3 +492,22 @@ def test_an_edit_failing_after_its_writes_leaves_the_draft_as_it_was(
         client.post(f"/api/v1/drafts/{draft}/edits", headers=planner, json={
             "op": "reshape", "code": G1, "geometry": box(103.0, 35.0, 103.012, 35.02)})
     _nothing_written(engine, draft)
+
+
+def test_a_vertex_shared_across_a_county_border_moves_for_both(client, planner,
+                                                               tiny) -> None:
+    """G2 (county 900001) and G3 (county 900002) share the corner (103.02, 35.02): the
+    edit sees neighbours under other parents too; a token limited to one county may not
+    move the other's grid."""
+    draft = open_draft(client, planner)
+    answer = edit(client, planner, draft, op="move_vertex", level="grid",
+                  at=[103.02, 35.02], to=[103.021, 35.019])
+    changed = {f["id"] for f in answer["changed"]["features"]}
+    assert {G2, G3} <= changed
+    # G2 now reaches ~90 m into the other county: named by its own code
+    assert (G2, "outside_parent") in {(p["code"], p["kind"]) for p in answer["problems"]}
+    scoped = bearer(_token(client, "county-b-planner", "planner", "900002"))
+    theirs = open_draft(client, scoped)
+    refused = edit(client, scoped, theirs, 403, op="move_vertex", level="grid",
+                   at=[103.02, 35.02], to=[103.021, 35.019])
+    assert refused["error"]["code"] == "out_of_scope"

@@ -17,7 +17,7 @@ import shapely
 import sqlalchemy as sa
 
 from boundaries import edit as geoedit
-from boundaries.levels import parent_level
+from boundaries.levels import LEVELS, parent_level
 from geo_service.auth import Principal
 from geo_service.editing import log
 from geo_service.editing.drafts import Ancestry, Draft
@@ -55,20 +55,38 @@ def _free(conn: sa.Connection, draft: Draft, code: str, fld: str) -> None:
 
 def _layer(conn: sa.Connection, draft: Draft, level: str, parents: set[str],
            near: Any) -> gpd.GeoDataFrame:
-    """The `level` areas under `parents`, and under their siblings near `near` (a shape):
-    the areas an edit may move, snap to or take from."""
-    up = parent_level(level)
-    wanted = set(parents)
-    if up is not None and near is not None and parents:
-        ups = frame(conn, draft.id, draft.base, level=up, codes=set(parents))
-        grand = {p for p in ups["parent_code"] if p is not None}
-        if grand:
-            cousins = frame(conn, draft.id, draft.base, level=up, parents=grand)
-            box = shapely.box(*near.bounds).buffer(0.001)  # ~100 m around the edit
-            wanted |= set(cousins.loc[cousins.intersects(box), "code"])
-    if up is None:
+    """The `level` areas an edit near `near` (a shape) may move, snap to or take from:
+    those under `parents` and under any other parent within ~100 m of it (neighbours
+    across a village's, a township's, a county's border too)."""
+    if parent_level(level) is None:
         return frame(conn, draft.id, draft.base, level=level)
+    wanted = set(parents)
+    if near is not None and parents:
+        wanted |= _parents_near(conn, draft, parent_level(level), parents,
+                                shapely.box(*near.bounds).buffer(0.001))
     return frame(conn, draft.id, draft.base, level=level, parents=wanted)
+
+
+def _parents_near(conn: sa.Connection, draft: Draft, up: str, parents: set[str],
+                  box: Any) -> set[str]:
+    """The `up`-level areas meeting `box`: climb from `parents` until an ancestor holds
+    the box whole, then come down through the areas meeting it (a few queries, never a
+    whole level)."""
+    codes, level = set(parents), up
+    while True:
+        rows = frame(conn, draft.id, draft.base, level=level, codes=codes)
+        above = parent_level(level)
+        if rows.empty or above is None or shapely.union_all(rows.geometry).contains(box):
+            break
+        higher = {p for p in rows["parent_code"] if p is not None}
+        if not higher:
+            break
+        codes, level = higher, above
+    while level != up:
+        below = LEVELS[LEVELS.index(level) + 1]
+        kids = frame(conn, draft.id, draft.base, level=below, parents=codes)
+        codes, level = set(kids.loc[kids.intersects(box), "code"]), below
+    return codes
 
 
 def _near_point(conn: sa.Connection, draft: Draft, level: str, at: tuple[float, float]
