@@ -40,10 +40,11 @@ def reshape(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, snap_m: f
     """A new outline for `code`: snapped to its neighbours (and to its old outline, where
     it has no neighbour, e.g. along the village's edge), who lose what it now covers;
     each piece it gave up goes to the sibling sharing the longest border with that piece
-    (none: it is left as a gap); the parts of any changed area that are slivers (under
-    sliver_m2, or narrower than snap_m on average) go to the sibling they share the
-    longest border with (none: they stay). With the `parent`'s outline, the new outline
-    also snaps to it and is clipped to it (a grid cannot leave its village by a slip)."""
+    (none: it is left as a gap, unless it is a sliver, which it keeps); the parts of any
+    changed area that are slivers (under sliver_m2, or narrower than snap_m on average)
+    go to the sibling they share the longest border with (none: they stay). With the
+    `parent`'s outline, the new outline also snaps to it and is clipped to it (a grid
+    cannot leave its village by a slip)."""
     geom = polygon_input(geom)
     frame = Frame(layer, geom)
     i = frame.index(code)
@@ -59,7 +60,8 @@ def reshape(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, snap_m: f
     current = {j: g for j, g in enumerate(frame.m) if g is not None} | shapes
     covered = shapely.union_all([g for g in current.values() if not g.is_empty])
     freed = polygonal(shapely.difference(old, covered))
-    pieces = [(p, i, False) for p in parts(freed) if p.area > AREA_EPSILON_M2]
+    pieces = [(p, i, is_sliver(p, snap_m, sliver_m2))  # a sliver nobody takes: kept
+              for p in parts(freed) if p.area > AREA_EPSILON_M2]
     for j in list(shapes):
         pieces_j = parts(shapes[j])
         thin = [p for p in pieces_j if is_sliver(p, snap_m, sliver_m2)]

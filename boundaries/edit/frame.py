@@ -214,13 +214,21 @@ def _insert_vertices(geom: MultiPolygon, other: MultiPolygon, tol: float) -> Mul
 
 
 def shared_length(piece: BaseGeometry, others: list[BaseGeometry]) -> np.ndarray:
-    """Length (m) of the others' boundaries (metres) along `piece`'s boundary."""
+    """Length (m) of the others' boundaries (metres) along `piece`'s boundary; stretches
+    under 5·TOUCH_M do not count (two areas meeting at a corner have two stubs that
+    short inside the band, and a corner is no border)."""
+    out = np.zeros(len(others))
     if not others:
-        return np.zeros(0)
+        return out
     band = shapely.buffer(piece.boundary, TOUCH_M, quad_segs=2)
     edges = shapely.clip_by_rect(shapely.boundary(np.array(others, dtype=object)),
                                  *band.bounds)
-    return shapely.length(shapely.intersection(edges, band))
+    along = shapely.line_merge(shapely.intersection(edges, band))
+    stretches, which = shapely.get_parts(along, return_index=True)
+    lengths = shapely.length(stretches)
+    keep = lengths > 5 * TOUCH_M
+    np.add.at(out, which[keep], lengths[keep])
+    return out
 
 
 def give_away(pieces: list[tuple[BaseGeometry, int, bool]],
@@ -234,7 +242,7 @@ def give_away(pieces: list[tuple[BaseGeometry, int, bool]],
         cands = [j for j, g in shapes.items()
                  if j != origin and frame.parents[j] == parent and not g.is_empty]
         lengths = shared_length(piece, [shapes[j] for j in cands])
-        if len(lengths) and lengths.max() > TOUCH_M:
+        if len(lengths) and lengths.max() > 0:
             j = cands[int(np.argmax(lengths))]
         elif keep:
             j = origin

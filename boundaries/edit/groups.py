@@ -14,7 +14,7 @@ from shapely.geometry.base import BaseGeometry
 
 from boundaries.validate import AREA_EPSILON_M2, LocalMetres, as_multipolygons, texts
 
-from .frame import TOUCH_M, parts, polygonal, shared_length
+from .frame import parts, polygonal, shared_length
 
 
 def regroup(groups: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -88,7 +88,7 @@ def _fill_grid(grid: BaseGeometry, code: str | None, shapes: np.ndarray, parents
             continue
         lengths = shared_length(measure.flat(piece),
                                  list(measure.flat(np.array([shapes[k] for k in kids]))))
-        if lengths.max() > TOUCH_M:
+        if lengths.max() > 0:
             k = kids[int(np.argmax(lengths))]
             shapes[k] = polygonal(shapely.union(shapes[k], piece))
             grew.add(k)

@@ -228,6 +228,15 @@ def test_along_the_village_edge_it_snaps_to_its_own_old_outline():
     assert reshape(grids(), G[1], drawn).changed == {}
 
 
+def test_a_sliver_freed_along_the_village_edge_stays_rather_than_a_gap():
+    # G1's west side (the village's edge, no sibling beyond it) drawn leaning 3 m in at
+    # its south end: the wedge it frees is 0-3 m wide, a sliver, and nobody can take it
+    drawn = Polygon([(x(0) + 3 * M, y(0)), (x(1), y(0)), (x(1), y(1)), (x(0), y(1))])
+    edit = reshape(grids(), G[1], drawn)
+    assert all(geom.equals(cell(0, 0)) for geom in edit.changed.values())
+    assert validate(edit.apply(grids())).problems == []
+
+
 def test_with_its_parent_given_a_slip_outside_the_village_is_clipped():
     # G1's outer corner drawn 10 m outside the village: beyond the snap tolerance
     drawn = Polygon([(x(0) - 10 * M, y(0) - 10 * M_NS), (x(1), y(0)), (x(1), y(1)),
