@@ -511,3 +511,12 @@ def test_a_vertex_shared_across_a_county_border_moves_for_both(client, planner,
     refused = edit(client, scoped, theirs, 403, op="move_vertex", level="grid",
                    at=[103.02, 35.02], to=[103.021, 35.019])
     assert refused["error"]["code"] == "out_of_scope"
+
+
+def test_a_reshape_slipping_out_of_its_village_stays_inside(client, planner, tiny) -> None:
+    draft = open_draft(client, planner)
+    answer = edit(client, planner, draft, op="reshape", code=G1,
+                  geometry=box(102.995, 35.0, 103.012, 35.02))
+    g1 = shape({f["id"]: f for f in answer["changed"]["features"]}[G1])
+    assert g1.bounds == pytest.approx((103.0, 35.0, 103.012, 35.02))
+    assert not [p for p in answer["problems"] if p["fatal"]]

@@ -112,7 +112,7 @@ def compute(conn: sa.Connection, draft: Draft, op: Op, *, snap_m: float
         layer = _layer(conn, draft, op.level, {op.parent_code}, op.geometry)
         return op.level, layer, geoedit.add(layer[LAYER_COLUMNS], op.code, op.geometry,
                                             name=op.name, parent_code=op.parent_code,
-                                            snap_m=snap_m)
+                                            snap_m=snap_m, parent=parent.geometry)
     if op.op == "move_vertex":
         parents = _near_point(conn, draft, op.level, op.at)
         layer = _layer(conn, draft, op.level, parents, shapely.Point(op.at))
@@ -130,7 +130,10 @@ def compute(conn: sa.Connection, draft: Draft, op: Op, *, snap_m: float
                                         if r["parent_code"] is not None}, near)
     lay = layer[LAYER_COLUMNS]
     if op.op == "reshape":
-        edit = geoedit.reshape(lay, op.code, op.geometry, snap_m=snap_m)
+        up = rows[0]["parent_code"]  # the drawn outline snaps to its parent's and stays in it
+        held = frame(conn, draft.id, draft.base, codes={up}) if up is not None else None
+        outline = None if held is None or held.empty else held.geometry.iloc[0]
+        edit = geoedit.reshape(lay, op.code, op.geometry, snap_m=snap_m, parent=outline)
     elif op.op == "split":
         _free(conn, draft, op.new_code, "new_code")
         edit = geoedit.split(lay, op.code, op.geometry, new_code=op.new_code,
