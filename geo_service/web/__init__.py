@@ -331,6 +331,7 @@ def init_app(app: Flask) -> None:
         callouts,
         compress,
         dispatch,
+        drafts,
         events,
         lookup,
         open311,
@@ -380,5 +381,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(events.bp)
     wall.init_app(app)
     app.register_blueprint(dispatch.bp)
+    app.register_blueprint(drafts.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(open311.bp)
