@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote_plus, urlsplit
 
@@ -59,6 +60,12 @@ PUBLIC_READER = Principal(name="public", role="viewer")
 
 def principal() -> Principal:
     return g.principal
+
+
+def utc_now() -> datetime:
+    """The request's clock, aware and in UTC: domain functions take `now` as an argument
+    (so tests can pin it) and views read it here."""
+    return datetime.now(UTC)
 
 
 def query() -> dict[str, str]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app, jsonify, request, url_for
 
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.errors import Invalid
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, page_write, principal, query, scope
+from geo_service.web import allow, json_body, page_write, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 from geo_service.workers import callouts as domain
 
@@ -19,14 +17,10 @@ bp = Blueprint("callouts", __name__, url_prefix="/api/v1")
 MAX_LIST = 500
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _view(callout_id: str):
     with services(current_app).engine.connect() as conn:
         return domain.callout_view(conn, version_index(None), callout_id, actor=principal(),
-                                   scope=scope(), settings=current_app.config, now=_now())
+                                   scope=scope(), settings=current_app.config, now=utc_now())
 
 
 @bp.post("/callouts")
@@ -63,7 +57,7 @@ def create():
     vi = version_index(None)
     with unit_of_work(services(current_app).engine) as uow:
         cid = domain.issue_callout(uow.conn, vi, new, actor=principal(), scope=scope(),
-                                   settings=current_app.config, now=_now())
+                                   settings=current_app.config, now=utc_now())
     return _view(cid), 201, {"Location": url_for("callouts.one", callout_id=cid)}
 
 
@@ -157,7 +151,7 @@ def ack(callout_id: str):
     vi = version_index(None)
     with unit_of_work(services(current_app).engine) as uow:
         done = domain.acknowledge(uow.conn, vi, callout_id, body, actor=principal(),
-                                  scope=scope(), now=_now())
+                                  scope=scope(), now=utc_now())
     return jsonify(done)
 
 
@@ -183,5 +177,5 @@ def close(callout_id: str):
     vi = version_index(None)
     with unit_of_work(services(current_app).engine) as uow:
         domain.close_callout(uow.conn, vi, callout_id, actor=principal(), scope=scope(),
-                             now=_now())
+                             now=utc_now())
     return _view(callout_id)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app, jsonify
 
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.errors import Forbidden, Invalid
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, principal, query, scope
+from geo_service.web import allow, json_body, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 from geo_service.workers.coverage import coverage as coverage_of
 from geo_service.workers.visits import read_visit, record_visit, visit_view
@@ -71,7 +69,7 @@ def record(code: str):
     if p.role != "admin" and p.worker_code != code:
         raise Forbidden(f"this token belongs to worker {p.worker_code or 'none'}, not "
                         f"{code[:40]}", "code")
-    cfg, now = current_app.config, datetime.now(UTC)
+    cfg, now = current_app.config, utc_now()
     new = read_visit(json_body(), now=now, skew_s=cfg["CLOCK_SKEW_S"])
     vi, sc = version_index(None), scope()
     with unit_of_work(services(current_app).engine) as uow:
@@ -119,5 +117,5 @@ def coverage():
     with services(current_app).engine.connect() as conn:
         return jsonify(coverage_of(conn, version_index(None), scope=scope(),
                                    area=args.get("area"), days=days, role=principal().role,
-                                   now=datetime.now(UTC), settings=current_app.config,
+                                   now=utc_now(), settings=current_app.config,
                                    limit=limit))
