@@ -26,6 +26,7 @@ from geo_service.cases.model import OPEN, SUBTYPES
 from geo_service.cases.queries import ReportFilter, find_reports, read_bbox, scoped
 from geo_service.cases.records import home_area, report_row, utc_times
 from geo_service.errors import Invalid, NotFound
+from geo_service.inputs import whole_number
 from geo_service.lookup import parse_number
 from geo_service.scope import Scope
 from geo_service.store.tables import reports
@@ -223,13 +224,6 @@ class RequestQuery:
     filter: ReportFilter = ReportFilter()
 
 
-def _whole(raw: str, field: str, lo: int, hi: int) -> int:
-    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
-        raise Invalid(f"{field} must be a whole number from {lo} to {hi}", field,
-                      code="invalid_paging")
-    return int(raw)
-
-
 def _csv(raw: str) -> list[str]:
     return [v.strip() for v in raw.split(",") if v.strip()]
 
@@ -242,8 +236,7 @@ def read_query(args: Mapping[str, str], now: datetime) -> RequestQuery:
         raise Invalid(f"unknown parameter {unknown[0][:40]!r}; accepted: "
                       f"{', '.join(sorted(GET_PARAMS))}", unknown[0][:40],
                       code="unknown_parameter")
-    size = _whole(args["page_size"], "page_size", 1, MAX_PAGE) if "page_size" in args \
-        else MAX_PAGE
+    size = whole_number(args, "page_size", 1, MAX_PAGE, MAX_PAGE)
     if args.get("service_request_id"):
         ids = tuple(dict.fromkeys(_csv(args["service_request_id"])))
         if len(ids) > MAX_PAGE:
@@ -276,9 +269,9 @@ def read_query(args: Mapping[str, str], now: datetime) -> RequestQuery:
     if "page" in args and "cursor" in args:
         raise Invalid("give page or cursor, not both", "page", code="invalid_paging")
     if "page" in args:
-        kw["offset"] = (_whole(args["page"], "page", 1, 10**6) - 1) * size
+        kw["offset"] = (whole_number(args, "page", 1, 10**6) - 1) * size
     if "cursor" in args:
-        kw["after"] = _whole(args["cursor"], "cursor", 1, 2**31)
+        kw["after"] = whole_number(args, "cursor", 1, 2**31)
     return RequestQuery(filter=ReportFilter(**kw))
 
 

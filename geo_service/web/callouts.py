@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.errors import Invalid
+from geo_service.inputs import whole_number
 from geo_service.store.uow import unit_of_work
 from geo_service.web import allow, json_body, page_write, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
@@ -88,14 +89,11 @@ def listing():
                       extra[0][:40], code="unknown_parameter")
     if args.get("open", "true") not in ("true", "false"):
         raise Invalid("open must be true or false", "open", code="invalid_choice")
-    raw = args.get("limit", "100")
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_LIST):
-        raise Invalid(f"limit must be a whole number from 1 to {MAX_LIST}", "limit",
-                      code="invalid_number")
+    limit = whole_number(args, "limit", 1, MAX_LIST, 100)
     open_only = None if "open" not in args else args["open"] == "true"
     with services(current_app).engine.connect() as conn:
         found = domain.list_callouts(conn, version_index(None), actor=principal(),
-                                     scope=scope(), open_only=open_only, limit=int(raw))
+                                     scope=scope(), open_only=open_only, limit=limit)
     return jsonify({"callouts": found, "count": len(found)})
 
 

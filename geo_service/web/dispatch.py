@@ -10,6 +10,7 @@ from geo_service.app import services
 from geo_service.cases.records import home_area, require_report
 from geo_service.dispatch.candidates import MAX_CANDIDATES
 from geo_service.errors import Forbidden, Invalid, NotFound
+from geo_service.inputs import whole_number
 from geo_service.store.uow import unit_of_work
 from geo_service.web import allow, json_body, page_write, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
@@ -25,11 +26,7 @@ def _limit(args: dict[str, str]) -> int:
     if extra:
         raise Invalid(f"unknown parameter {extra[0][:40]!r}; known: limit", extra[0][:40],
                       code="unknown_parameter")
-    raw = args.get("limit", str(DEFAULT_LIMIT))
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_CANDIDATES:
-        raise Invalid(f"limit must be a whole number from 1 to {MAX_CANDIDATES}", "limit",
-                      code="invalid_number")
-    return int(raw)
+    return whole_number(args, "limit", 1, MAX_CANDIDATES, DEFAULT_LIMIT)
 
 
 @bp.get("/reports/<report_id>/candidates")
