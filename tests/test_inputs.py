@@ -56,3 +56,30 @@ def test_every_endpoint_refuses_a_bad_whole_number_alike(client, tokens, path) -
     assert "must be a whole number from" in (error.get("message") or error["description"])
     if isinstance(body, dict):
         assert error["code"] == "invalid_number"
+
+
+@pytest.mark.parametrize("raw, ok", [
+    ("2026-11-29T08:30:00+08:00", True),
+    ("2026-11-29T08:30:00Z", True),
+    ("2026-11-29T08:30:00", False),  # no offset: ambiguous across zones
+    ("1969-12-31T23:59:59Z", False),  # before 1970
+    (1764376200, False),  # a number is not a time
+])
+def test_times_are_read_alike_everywhere(raw, ok) -> None:
+    from geo_service.inputs import parse_time
+
+    if ok:
+        assert parse_time(raw, "t").utcoffset().total_seconds() == 0
+    else:
+        with pytest.raises(Invalid) as err:
+            parse_time(raw, "t")
+        assert (err.value.code, err.value.field) == ("invalid_time", "t")
+
+
+@pytest.mark.parametrize("raw", [True, "1", float("nan"), 10**400])
+def test_json_numbers_must_be_finite_numbers(raw) -> None:
+    from geo_service.inputs import finite
+
+    with pytest.raises(Invalid) as err:
+        finite(raw, "x")
+    assert (err.value.code, err.value.field) == ("invalid_number", "x")

@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from geo_service.auth import Principal
-from geo_service.cases.intake import MAX_DESCRIPTION, parse_time, read_report, submit_report
+from geo_service.cases.intake import MAX_DESCRIPTION, read_report, submit_report
 from geo_service.cases.model import OPEN, SUBTYPES
 from geo_service.cases.queries import ReportFilter, find_reports, read_bbox, scoped
 from geo_service.cases.records import home_area, report_row, utc_times
 from geo_service.errors import Invalid, NotFound
-from geo_service.inputs import whole_number
+from geo_service.inputs import parse_time, whole_number
 from geo_service.lookup import parse_number
 from geo_service.scope import Scope
 from geo_service.store.tables import reports

@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from boundaries.levels import LEVELS
-from geo_service.cases.intake import parse_time
 from geo_service.cases.model import (
     ACTIVE,
     CLASSES,
@@ -22,7 +21,7 @@ from geo_service.cases.model import (
 )
 from geo_service.cases.records import history, home_area, require_report, utc_times
 from geo_service.errors import Invalid, NotFound
-from geo_service.inputs import whole_number
+from geo_service.inputs import parse_time, whole_number
 from geo_service.privacy import PII_ROLES, mask_name, mask_phone
 from geo_service.scope import Scope
 from geo_service.store.tables import reports

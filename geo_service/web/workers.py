@@ -10,9 +10,9 @@ from flask import Blueprint, current_app, jsonify
 from geo_service import workers as domain
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
-from geo_service.cases.intake import parse_time
 from geo_service.cases.sla import local_day
 from geo_service.errors import Forbidden, Invalid, Unprocessable
+from geo_service.inputs import parse_time
 from geo_service.store.uow import unit_of_work
 from geo_service.web import allow, json_body, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
