@@ -236,7 +236,9 @@ def scope() -> Scope:
     for it is trusted to apply it."""
     g.scope_applied = True
     p = g.principal
-    return Scope(p.area_code) if p is not None and p.area_code else EVERYTHING
+    if p is None or not (p.area_code or p.worker_code):
+        return EVERYTHING
+    return Scope(p.area_code, p.worker_code)
 
 
 def _scope_applied(app: Flask, response: Response) -> Response:

@@ -75,9 +75,9 @@ def positions(code: str):
     body = json_body()
     cfg, now = current_app.config, utc_now()
     vi = version_index(None)
-    sc = scope()  # a worker's own fixes are stored wherever it walks
-    if principal().worker_code != code and sc.area is not None:
-        with services(current_app).engine.connect() as conn:  # an admin's, only in scope
+    sc = scope()
+    if sc.area is not None and not sc.own_positions(code):
+        with services(current_app).engine.connect() as conn:  # 404 outside the scope
             domain.get_worker(conn, vi, code, **_listing_kw())
     batch = domain.read_batch(vi, body, now=now, skew_s=cfg["CLOCK_SKEW_S"],
                               limit=cfg["MAX_FIXES"])
