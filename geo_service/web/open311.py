@@ -287,7 +287,9 @@ def request_list(fmt: str):
         rows, cursor = o311.find_requests(conn, vi, q, scope=scope(), now=utc_now())
     headers = {}
     if cursor is not None:
-        keep = {k: v for k, v in args.items() if k not in ("api_key", "page", "cursor")}
+        # The query the client used, api_key too (a client that sends its key in the URL
+        # follows the link as it is); only the page moves on.
+        keep = {k: v for k, v in args.items() if k not in ("page", "cursor")}
         nxt = ({"page": int(args["page"]) + 1} if "page" in args else {"cursor": cursor})
         headers["Link"] = f'<{url_for(request.endpoint, **keep, **nxt)}>; rel="next"'
     return answer(fmt, "service_requests", [o311.request_view(vi, r, _tz()) for r in rows],
