@@ -86,7 +86,7 @@ LEVEL_ZH = {"prefecture": "州（市）级", "county": "县（市）级", "towns
             "village": "村（社区）级", "grid": "网格"}
 # What a POST may carry: the spec's fields (jurisdiction_id, device_id, account_id and
 # attribute[...] are accepted and ignored: one jurisdiction, no service has attributes) and
-# our idempotency key.
+# our idempotency key. `email` is refused unless empty (`read_request` says why).
 POST_FIELDS = frozenset({"api_key", "jurisdiction_id", "service_code", "lat", "long",
                          "address_string", "address_id", "email", "device_id", "account_id",
                          "first_name", "last_name", "phone", "description", "media_url",
@@ -177,6 +177,12 @@ def read_request(fields: Mapping[str, Any], *, report_id: str, occurred_at: date
     extra = sorted(k for k in fields if k not in POST_FIELDS and not k.startswith("attribute["))
     if extra:
         raise Invalid(f"unknown field {extra[0][:40]!r}", extra[0][:40], code="unknown_field")
+    if _text(fields, "email", 254):
+        # Refused, not dropped: nothing here ever writes to a reporter (the follow-up, 回访,
+        # is a call or a visit), so an email would be personal data kept without a use, and
+        # dropping it silently would let the citizen expect an answer that never comes.
+        raise Invalid("email is not kept: this service follows a request up by phone; send "
+                      "phone instead and leave email out (or empty)", "email", code="invalid")
     subtype = require_service(fields.get("service_code"))
     for key in ("lat", "long"):
         if fields.get(key) in (None, ""):
