@@ -48,16 +48,31 @@ def parse_event_id(raw: str, field: str) -> int:
                   f"got {shown}", field)
 
 
+def _own(scope: Scope, row: Row) -> bool:
+    """Whether an event is about the scope's own worker: its position and status (worker
+    events name it as `code`), its call-out orders and answers and the cases sent to it
+    (`worker`). Such an event carries the worker's first area, which for a worker
+    answering for several need not be the one its token is limited to."""
+    if scope.worker is None or not isinstance(payload := row["payload"], dict):
+        return False
+    if row["kind"].startswith("worker.") and scope.own_positions(str(payload.get("code"))):
+        return True
+    return scope.own_case(payload.get("worker"))
+
+
 def visible_to(scope: Scope, live: Callable[[], VersionIndex | None]
                ) -> Callable[[Row], bool]:
     """Which events a stream under `scope` may see: those of areas inside it (the one
-    policy, against the live version at the time) and those of no area. Payloads carry
-    nothing personal (see `events`), so the role changes nothing here."""
+    policy, against the live version at the time), those of no area, and a worker's own
+    (`_own`) wherever they lie. Payloads carry nothing personal (see `events`), so the
+    role changes nothing here."""
     if scope.area is None:
         return lambda row: True
     seen: dict[tuple[int, str], bool] = {}  # (version, area) -> inside; one per area seen
 
     def wants(row: Row) -> bool:
+        if _own(scope, row):
+            return True
         code = row["area_code"]
         if code is None:
             return True
