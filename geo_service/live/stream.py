@@ -5,7 +5,10 @@ The first lines are a `retry:` hint and an `id:` without data, which sets the cl
 Last-Event-ID to where the stream starts, so a reconnect before any event still loses
 nothing. A stream that names a Last-Event-ID (or `after`) first replays every event after
 it from the outbox, in order, then goes on live; one that names none starts at the
-current end (a wall wants what happens now, not the outbox's history). Comments
+current end (a wall wants what happens now, not the outbox's history). One that names an
+id older than the oldest kept event (the sweep prunes after `EVENT_DAYS`) first gets an
+`event: reset` (`data: {"last_event_id", "oldest"}`): it missed events and should reload what it
+shows; it then goes on live from the current end. Comments
 (`: keepalive`) keep idle connections open through proxies.
 
 Nothing twice, nothing lost: the subscription is taken before the replay reads, so every
@@ -87,6 +90,11 @@ def visible_to(scope: Scope, live: Callable[[], VersionIndex | None]
     return wants
 
 
+def _oldest(engine: sa.Engine) -> int | None:
+    with engine.connect() as conn:
+        return outbox.first_id(conn)
+
+
 def message(row: Row) -> str:
     data = json.dumps(row["payload"], ensure_ascii=False, separators=(",", ":"))
     return f"id: {row['id']}\nevent: {row['kind']}\ndata: {data}\n\n"
@@ -107,7 +115,14 @@ def event_stream(engine: sa.Engine, hub: Hub, wants: Callable[[Row], bool],
     try:
         deadline = time.monotonic() + lifetime_s
         cursor = sub.start if after is None else after
-        yield f"retry: {RETRY_MS}\nid: {cursor}\n\n"
+        if after is not None and (oldest := _oldest(engine)) is not None and oldest > after + 1:
+            # Pruned since the client's last id: a replay would leave a silent hole. Say so
+            # (the client reloads what it shows) and go on live from the current end.
+            gap = json.dumps({"last_event_id": after, "oldest": oldest})
+            cursor, after = sub.start, None
+            yield f"retry: {RETRY_MS}\nid: {cursor}\nevent: reset\ndata: {gap}\n\n"
+        else:
+            yield f"retry: {RETRY_MS}\nid: {cursor}\n\n"
         if after is not None:
             while True:
                 with engine.connect() as conn:
