@@ -35,6 +35,16 @@ class Event:
         return dataclasses.asdict(self)
 
 
+class InArea:
+    """Mixin for events whose `area` field is the area whose scope may see them."""
+
+    area: str | None
+
+    @property
+    def area_code(self) -> str | None:
+        return self.area
+
+
 @dataclass(frozen=True)
 class BoundaryPublished(Event):
     """A boundary version went live; households were moved to their grids in it."""
@@ -46,7 +56,7 @@ class BoundaryPublished(Event):
 
 
 @dataclass(frozen=True)
-class ReportEvent(Event):
+class ReportEvent(InArea, Event):
     """A report changed. `area` is its place in the tree (its grid, or the township it was
     routed to), which decides whose scope sees it; nothing personal is carried: a stream
     client with the right may fetch the report itself."""
@@ -68,10 +78,6 @@ class ReportEvent(Event):
     overdue: bool = False
     note: str = ""
     worker: str | None = None  # the assigned worker's code: its own stream shows the case
-
-    @property
-    def area_code(self) -> str | None:
-        return self.area
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class ReportMerged(ReportEvent):
 
 
 @dataclass(frozen=True)
-class WorkerEvent(Event):
+class WorkerEvent(InArea, Event):
     """Something about a field worker. `area` is the area the worker answers for (its
     first, when several), which decides whose scope sees it; no name or phone is carried."""
 
@@ -115,10 +121,6 @@ class WorkerEvent(Event):
     lat: float | None
     grid: str | None
     recorded_at: str | None
-
-    @property
-    def area_code(self) -> str | None:
-        return self.area
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class WorkerEnteredGrid(WorkerEvent):
 
 
 @dataclass(frozen=True)
-class CalloutCreated(Event):
+class CalloutCreated(InArea, Event):
     """An emergency call-out went out (for the command centers above it): where, to
     whom by role, and how many workers it reached. `area` is the area called, or the
     grid (township, outside every grid) of a radius call-out's point."""
@@ -160,13 +162,9 @@ class CalloutCreated(Event):
     message: str
     called: int
 
-    @property
-    def area_code(self) -> str | None:
-        return self.area
-
 
 @dataclass(frozen=True)
-class CalloutCalled(Event):
+class CalloutCalled(InArea, Event):
     """One called worker's order, on its own stream: `area` is the worker's home area (as
     on every worker event), so a token limited to the worker's grid receives it and one
     outside does not; `worker` says whom it is for. Codes only, no name or phone."""
@@ -181,13 +179,9 @@ class CalloutCalled(Event):
     radius_m: float | None
     message: str
 
-    @property
-    def area_code(self) -> str | None:
-        return self.area
-
 
 @dataclass(frozen=True)
-class CalloutAcked(Event):
+class CalloutAcked(InArea, Event):
     """A called worker acknowledged: how many seconds after the call, how far from the
     point (metres; None without a position). `area` as for `CalloutCalled`."""
 
@@ -198,24 +192,16 @@ class CalloutAcked(Event):
     seconds: float
     distance_m: float | None
 
-    @property
-    def area_code(self) -> str | None:
-        return self.area
-
 
 @dataclass(frozen=True)
-class CalloutClosed(Event):
+class CalloutClosed(InArea, Event):
     kind: ClassVar[str] = "callout.closed"
     id: str
     area: str
 
-    @property
-    def area_code(self) -> str | None:
-        return self.area
-
 
 @dataclass(frozen=True)
-class WorkerVisited(Event):
+class WorkerVisited(InArea, Event):
     """A worker recorded a household visit. `area` is the household's grid (whose scope
     sees it); the household itself, its people and the note are not carried: a visit
     reveals who needs care."""
@@ -229,10 +215,6 @@ class WorkerVisited(Event):
     verified: bool
     reason: str | None
     visited_at: str
-
-    @property
-    def area_code(self) -> str | None:
-        return self.area
 
 
 _PENDING = "geo_events"  # key in Connection.info: (transaction, event) not yet handed off

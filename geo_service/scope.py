@@ -15,6 +15,9 @@ consulted it (see `web.scope`), so a new endpoint is scoped by default.
   grid is named only when it is inside the scope.
 - **Households and workers** follow the area they belong to (a household its grid, a
   worker the areas it answers for).
+- **A worker's own.** A field worker's token also reaches what is the worker's own
+  wherever it lies: its positions (stored wherever it walks) and the cases sent to it
+  (worked on after they are escalated above its area).
 - Unscoped tokens see the whole tree.
 """
 
@@ -33,9 +36,21 @@ if TYPE_CHECKING:  # the versions import households, which apply this policy
 
 @dataclass(frozen=True)
 class Scope:
-    """The area a caller is limited to (None: the whole tree)."""
+    """The area a caller is limited to (None: the whole tree) and, for a field worker's
+    token, the worker whose own positions and cases it reaches wherever they lie."""
 
     area: str | None = None
+    worker: str | None = None
+
+    def own_case(self, assigned_worker: str | None) -> bool:
+        """True when a case was sent to this token's own worker: it may go on working it
+        (what the workflow lets an assignee do) whichever level owns it now."""
+        return self.worker is not None and assigned_worker == self.worker
+
+    def own_positions(self, worker_code: str) -> bool:
+        """True when the fixes are this token's own worker's: stored wherever it walks (a
+        trail crosses grid edges); anyone else's only for a worker inside the scope."""
+        return self.worker is not None and worker_code == self.worker
 
     def covers(self, vi: VersionIndex, code: str | None) -> bool:
         """True when `code` is the scope area or lies below it."""
@@ -55,7 +70,7 @@ class Scope:
             raise NotFound(f"no area {code[:40]!r} in the live boundary version", field,
                            code="unknown_area")
         self.require(vi, code, field)
-        return Scope(code)
+        return Scope(code, self.worker)
 
     def refusal(self, field: str) -> Forbidden:
         return Forbidden(f"this token is limited to area {self.area}", field, code="out_of_scope")

@@ -124,6 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
             hi=86_400),
     Setting("TRAIL_DAYS", 30, "Days of GPS fixes kept; the sweep prunes older ones.",
             lo=1, hi=3_650),
+    Setting("EVENT_DAYS", 30, "Days of events kept for streams to replay; the sweep prunes "
+            "older ones (a stream resuming from before them gets a `reset` event).",
+            lo=1, hi=3_650),
     Setting("BASEMAP_URL", "",
             "The wall's basemap: an XYZ tile URL (`http://tiles.local/{z}/{x}/{y}.png`) of a "
             "local tile server or Tianditu. Empty: no basemap, the grids on a plain dark "

@@ -107,6 +107,25 @@ def test_repeated_query_key_in_batch_is_400(client, tiny, tokens) -> None:
     _error(resp, 400, "repeated_parameter", "crs")
 
 
+@pytest.mark.parametrize("body, key", [
+    ('{"points": [[103.005, 35.01]], "points": [[103.03, 35.01]]}', "points"),
+    ('{"crs": "gcj02", "points": [[103.005, 35.01]], "crs" : "EPSG:4326"}', "crs"),  # spaced
+    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": '
+     '{"type": "Point", "coordinates": [103.005, 35.01], "type": "Polygon"}}]}', "type"),
+    ('{"points": [[103.005, 35.01]], "crs": "gcj02", "\\u0063rs": "bd09"}', "crs"),  # escaped
+])
+def test_repeated_json_key_is_400_naming_it(client, tiny, tokens, body, key) -> None:
+    """A parser keeps the last of two equal keys; which one the client meant is unknown."""
+    _error(_post(client, tokens["viewer"], body), 400, "repeated_parameter", key)
+
+
+def test_equal_keys_in_different_objects_are_fine(client, tiny, tokens) -> None:
+    body = ('{"points": [[103.005, 35.01]], "note": "a \\"quoted\\": string", '
+            '"chain": {"chain": 1}}')
+    assert _post(client, tokens["viewer"], body).status_code != 500
+    assert "repeated" not in _post(client, tokens["viewer"], body).get_data(as_text=True)
+
+
 # --------------------------------------------------------------------- 8. HTTP conventions
 
 

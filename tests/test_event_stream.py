@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,12 +18,16 @@ import sqlalchemy as sa
 from geo_service.app import create_app, services
 from geo_service.auth import create_token, revoke_tokens
 from geo_service.live import Hub
+from geo_service.live.stream import visible_to
+from geo_service.scope import Scope
 from geo_service.serving import stream_slots
+from geo_service.store import outbox as events_kept
 from geo_service.store.tables import outbox
 
 from .conftest import bearer, load_tiny
 from .serving import served
 from .test_reports import IN_G1, IN_G4, OUTSIDE, post, report
+from .tiny import G1, G2, G4
 
 
 def messages(text: str) -> list[dict[str, str]]:
@@ -357,3 +362,59 @@ def test_a_full_worker_refuses_more_streams_and_frees_the_slots_of_walls_that_le
             assert time.monotonic() < deadline, "the slots of closed streams stay taken"
             time.sleep(0.5)
         again.close()
+
+
+def test_a_worker_answering_for_several_areas_gets_its_own_events_in_each(app, client,
+                                                                         tokens):
+    """Worker events carry the worker's first area; W answers for G1 and G2 and its token
+    is limited to G2: its own orders and moves reach it, another worker's in G1 do not."""
+    assert client.get("/api/v1/lookup?lon=103.005&lat=35.01",
+                      headers=bearer(tokens["viewer"])).status_code == 200  # a live index
+    wants = visible_to(Scope(G2, "W"), services(app).indexes.live)
+
+    def row(kind: str, area: str, **payload: str) -> dict:
+        return {"id": 1, "kind": kind, "area_code": area, "payload": {"area": area, **payload}}
+
+    assert wants(row("callout.called", G1, worker="W"))  # its order, under its first area
+    assert wants(row("callout.acked", G1, worker="W"))
+    assert wants(row("worker.moved", G1, code="W"))
+    assert wants(row("report.changed", G4, worker="W"))  # a case sent to it, elsewhere
+    assert wants(row("report.created", G2))  # its token's own area, as before
+    assert not wants(row("callout.called", G1, worker="V"))  # another worker's order
+    assert not wants(row("worker.moved", G1, code="V"))
+    assert not wants(row("report.created", G1))
+    assert not visible_to(Scope(G2), services(app).indexes.live)(
+        row("callout.called", G1, worker="W"))  # a center's token has no worker of its own
+
+
+def test_a_client_resuming_before_the_oldest_kept_event_is_told_to_reload(
+        app, client, tokens, engine):
+    """The sweep prunes events after EVENT_DAYS (always keeping the newest, whose id a new
+    row would otherwise reuse on SQLite); a stream resuming from a pruned id would leave a
+    silent hole, so it gets `event: reset` and goes on from the current end."""
+    for _ in range(3):
+        post(client, tokens["dispatcher"], report())
+    before = outbox_ids(engine)
+    later = datetime.now(UTC) + timedelta(days=app.config["EVENT_DAYS"] + 1)
+    with engine.begin() as conn:
+        assert events_kept.prune_events(conn, app.config, later) == len(before) - 1
+    assert outbox_ids(engine) == before[-1:]  # the newest is kept
+    text = stream(client, tokens["viewer"], last=str(before[0]))
+    first = text.split("\n\n")[0].split("\n")
+    assert first[:3] == ["retry: 2000", f"id: {before[-1]}", "event: reset"]
+    assert json.loads(first[3].removeprefix("data: ")) == {"last_event_id": before[0],
+                                                           "oldest": before[-1]}
+    assert [m["event"] for m in messages(text)] == ["reset"]  # no replay across the hole
+    # a client whose last id is just before the oldest kept one missed nothing
+    assert "event: reset" not in stream(client, tokens["viewer"], last=str(before[-1] - 1))
+    assert services(app).sweeper.run()["events_pruned"] == 0  # fresh events stay
+
+
+def test_the_sweep_prunes_old_events(app, client, tokens, engine):
+    post(client, tokens["dispatcher"], report())
+    with engine.begin() as conn:
+        conn.execute(outbox.update().values(at=datetime.now(UTC) - timedelta(days=40)))
+    post(client, tokens["dispatcher"], report())
+    *old, kept = outbox_ids(engine)
+    assert services(app).sweeper.run()["events_pruned"] == len(old)
+    assert outbox_ids(engine) == [kept]

@@ -7,6 +7,7 @@ import pytest
 import shapely
 
 from geo_service.auth import PUBLIC, ROLES, create_token
+from geo_service.scope import Scope
 from geo_service.store.tables import households, worker_areas, workers
 
 from .conftest import bearer
@@ -171,3 +172,16 @@ def test_a_redrawn_grid_leaks_neither_households_nor_groups(client, engine, scop
     batch = client.post("/api/v1/lookup", json={"points": [list(IN)]},
                         headers=bearer(g5_token)).get_json()
     assert batch["grid"] == [g5] and batch["group"] == [None]
+
+
+@pytest.mark.parametrize("scope, worker, own", [
+    (Scope(G1, "W1"), "W1", True),  # a worker's token: its own, wherever it lies
+    (Scope(G1, "W1"), "W4", False),  # another worker's
+    (Scope(G1), "W1", False),  # a scoped center's token has no worker of its own
+    (Scope(), None, False),  # unassigned: nobody's own
+    (Scope(G1, "W1"), None, False),
+])
+def test_a_workers_own_cases_and_positions(scope, worker, own) -> None:
+    assert scope.own_case(worker) is own
+    if worker is not None:
+        assert scope.own_positions(worker) is own

@@ -190,6 +190,18 @@ def test_lists_follow_scope_and_role(client, crew, engine, tiny):
     assert client.get("/api/v1/workers?bogus=1", headers=bearer(disp)).status_code == 400
 
 
+def test_an_unknown_role_is_400_naming_the_roles(client, crew, tokens):
+    """A misspelt role used to answer an empty list, as if nobody had that role."""
+    h = bearer(tokens["dispatcher"])
+    r = client.get("/api/v1/workers?role=bogus", headers=h)
+    assert r.status_code == 400
+    error = r.get_json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_choice", "role")
+    assert "grid_worker" in error["message"] and "militia" in error["message"]
+    known = client.get("/api/v1/workers?role=grid_worker", headers=h).get_json()
+    assert sorted(w["code"] for w in known["workers"]) == ["W1", "W4"]
+
+
 def test_trails_are_linestrings_for_the_worker_and_dispatchers(client, crew, tokens):
     send(client, crew["W1"], "W1", *[(103.002 + i * 0.0001, 35.01, at(i * 10))
                                      for i in range(20)])

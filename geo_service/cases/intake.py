@@ -10,8 +10,6 @@ kept and routed to the nearest grid's township, flagged `outside`.
 from __future__ import annotations
 
 import hashlib
-import math
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +25,7 @@ from geo_service.cases.records import home_area, insert_report, record_step, rep
 from geo_service.cases.sla import due_at, local_day
 from geo_service.errors import Conflict, Invalid, Unprocessable
 from geo_service.events import ReportCreated
+from geo_service.inputs import finite, parse_time
 from geo_service.lookup import check_point, parse_crs
 from geo_service.scope import Scope
 from geo_service.versions import VersionIndex
@@ -102,41 +101,6 @@ def _number(body: dict[str, Any], key: str) -> float:
     if value is None:
         raise Invalid(f"{key} is required", key, code="missing")
     return finite(value, key)
-
-
-_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d:\d\d)")
-
-
-def parse_time(raw: Any, field: str) -> datetime:
-    """An RFC 3339 time with its offset (a bare local time is ambiguous across zones),
-    between 1970 and 2200, in UTC."""
-    if not isinstance(raw, str) or not _RFC3339.fullmatch(raw):
-        shown = repr(raw)[:40]
-        raise Invalid(f"{field} must be an RFC 3339 time with its offset, such as "
-                      f"2026-11-29T08:30:00+08:00, got {shown}", field, code="invalid_time")
-    try:
-        t = datetime.fromisoformat(raw.upper())
-    except ValueError:
-        raise Invalid(f"{field} {raw!r} is not a real time (RFC 3339, such as "
-                      "2026-11-29T08:30:00+08:00)", field, code="invalid_time") from None
-    if not 1970 <= t.year <= 2200:
-        raise Invalid(f"{field} {raw!r} is outside 1970–2200", field, code="invalid_time")
-    return t.astimezone(UTC)
-
-
-def finite(value: Any, field: str) -> float:
-    """A JSON number (not a boolean, not a string) as a finite float; 400 otherwise,
-    including integers too large for a float."""
-    if type(value) not in (int, float):
-        raise Invalid(f"{field} must be a JSON number, got {repr(value)[:40]}", field,
-                      code="invalid_number")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        raise Invalid(f"{field} must be a finite number", field, code="invalid_number")
-    return number
 
 
 def read_report(body: Any, *, now: datetime, skew_s: float) -> NewReport:

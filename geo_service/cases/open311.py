@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from geo_service.auth import Principal
-from geo_service.cases.intake import MAX_DESCRIPTION, parse_time, read_report, submit_report
+from geo_service.cases.intake import MAX_DESCRIPTION, read_report, submit_report
 from geo_service.cases.model import OPEN, SUBTYPES
 from geo_service.cases.queries import ReportFilter, find_reports, read_bbox, scoped
 from geo_service.cases.records import home_area, report_row, utc_times
 from geo_service.errors import Invalid, NotFound
+from geo_service.inputs import parse_time, whole_number
 from geo_service.lookup import parse_number
 from geo_service.scope import Scope
 from geo_service.store.tables import reports
@@ -85,7 +86,7 @@ LEVEL_ZH = {"prefecture": "州（市）级", "county": "县（市）级", "towns
             "village": "村（社区）级", "grid": "网格"}
 # What a POST may carry: the spec's fields (jurisdiction_id, device_id, account_id and
 # attribute[...] are accepted and ignored: one jurisdiction, no service has attributes) and
-# our idempotency key.
+# our idempotency key. `email` is refused unless empty (`read_request` says why).
 POST_FIELDS = frozenset({"api_key", "jurisdiction_id", "service_code", "lat", "long",
                          "address_string", "address_id", "email", "device_id", "account_id",
                          "first_name", "last_name", "phone", "description", "media_url",
@@ -176,6 +177,12 @@ def read_request(fields: Mapping[str, Any], *, report_id: str, occurred_at: date
     extra = sorted(k for k in fields if k not in POST_FIELDS and not k.startswith("attribute["))
     if extra:
         raise Invalid(f"unknown field {extra[0][:40]!r}", extra[0][:40], code="unknown_field")
+    if _text(fields, "email", 254):
+        # Refused, not dropped: nothing here ever writes to a reporter (the follow-up, 回访,
+        # is a call or a visit), so an email would be personal data kept without a use, and
+        # dropping it silently would let the citizen expect an answer that never comes.
+        raise Invalid("email is not kept: this service follows a request up by phone; send "
+                      "phone instead and leave email out (or empty)", "email", code="invalid")
     subtype = require_service(fields.get("service_code"))
     for key in ("lat", "long"):
         if fields.get(key) in (None, ""):
@@ -223,13 +230,6 @@ class RequestQuery:
     filter: ReportFilter = ReportFilter()
 
 
-def _whole(raw: str, field: str, lo: int, hi: int) -> int:
-    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
-        raise Invalid(f"{field} must be a whole number from {lo} to {hi}", field,
-                      code="invalid_paging")
-    return int(raw)
-
-
 def _csv(raw: str) -> list[str]:
     return [v.strip() for v in raw.split(",") if v.strip()]
 
@@ -242,8 +242,7 @@ def read_query(args: Mapping[str, str], now: datetime) -> RequestQuery:
         raise Invalid(f"unknown parameter {unknown[0][:40]!r}; accepted: "
                       f"{', '.join(sorted(GET_PARAMS))}", unknown[0][:40],
                       code="unknown_parameter")
-    size = _whole(args["page_size"], "page_size", 1, MAX_PAGE) if "page_size" in args \
-        else MAX_PAGE
+    size = whole_number(args, "page_size", 1, MAX_PAGE, MAX_PAGE)
     if args.get("service_request_id"):
         ids = tuple(dict.fromkeys(_csv(args["service_request_id"])))
         if len(ids) > MAX_PAGE:
@@ -276,9 +275,9 @@ def read_query(args: Mapping[str, str], now: datetime) -> RequestQuery:
     if "page" in args and "cursor" in args:
         raise Invalid("give page or cursor, not both", "page", code="invalid_paging")
     if "page" in args:
-        kw["offset"] = (_whole(args["page"], "page", 1, 10**6) - 1) * size
+        kw["offset"] = (whole_number(args, "page", 1, 10**6) - 1) * size
     if "cursor" in args:
-        kw["after"] = _whole(args["cursor"], "cursor", 1, 2**31)
+        kw["after"] = whole_number(args, "cursor", 1, 2**31)
     return RequestQuery(filter=ReportFilter(**kw))
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from boundaries.levels import LEVELS
-from geo_service.cases.intake import parse_time
 from geo_service.cases.model import (
     ACTIVE,
     CLASSES,
@@ -22,6 +21,7 @@ from geo_service.cases.model import (
 )
 from geo_service.cases.records import history, home_area, require_report, utc_times
 from geo_service.errors import Invalid, NotFound
+from geo_service.inputs import parse_time, whole_number
 from geo_service.privacy import PII_ROLES, mask_name, mask_phone
 from geo_service.scope import Scope
 from geo_service.store.tables import reports
@@ -58,13 +58,6 @@ def _list(raw: str, field: str, choices: tuple[str, ...] | list[str]) -> tuple[s
             raise Invalid(f"unknown {field} {v[:40]!r}; expected one of {', '.join(choices)}",
                           field, code="invalid_choice")
     return values
-
-
-def _whole(raw: str, field: str, lo: int, hi: int) -> int:
-    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
-        raise Invalid(f"{field} must be a whole number from {lo} to {hi}", field,
-                      code="invalid_paging")
-    return int(raw)
 
 
 _PARAMS = frozenset({"area", "status", "class", "subtype", "overdue", "level", "since", "until",
@@ -111,9 +104,9 @@ def read_filter(args: dict[str, str]) -> ReportFilter:
     if "bbox" in args:
         kw["bbox"] = read_bbox(args["bbox"])
     if "cursor" in args:
-        kw["after"] = _whole(args["cursor"], "cursor", 1, 2**31 - 1)
+        kw["after"] = whole_number(args, "cursor", 1, 2**31 - 1)
     if "limit" in args:
-        kw["limit"] = _whole(args["limit"], "limit", 1, MAX_PAGE)
+        kw["limit"] = whole_number(args, "limit", 1, MAX_PAGE)
     return ReportFilter(**kw)
 
 

@@ -115,7 +115,7 @@ def act(conn: sa.Connection, vi: VersionIndex, report_id: str, action: str, *,
     rule = TRANSITIONS[action]
     if actor.role not in rule.roles:
         raise Forbidden(f"role {actor.role} may not {action} a report", "action")
-    mine = actor.role == "worker" and row["assigned_worker"] == actor.worker_code
+    mine = scope.own_case(row["assigned_worker"])
     if not (scope.covers(vi, row["owner_code"])  # each level acts on what it owns (分级负责)
             or mine and action in ASSIGNEE_ACTIONS):  # and a worker on what it was sent to
         raise Forbidden(f"report {report_id} is owned by {row['owner_level']} "

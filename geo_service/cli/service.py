@@ -49,7 +49,7 @@ def serve_cmd(host: str, port: int) -> None:
 @main.command("sweep")
 def sweep_cmd() -> None:
     """Escalate overdue cases one level each, announce workers' status changes, prune old
-    fixes (cron-able; the server also sweeps every GEO_SWEEP_INTERVAL_S seconds). Safe to
+    fixes and events (cron-able; the server also sweeps every GEO_SWEEP_INTERVAL_S seconds). Safe to
     run while servers sweep too."""
     svc = services(app_for_command(migrate=False))
     try:
@@ -57,4 +57,5 @@ def sweep_cmd() -> None:
     finally:
         svc.close()
     click.echo(f"{done['escalated']} overdue case(s) escalated, {done['statuses']} worker "
-               f"status change(s), {done['fixes_pruned']} old fix(es) pruned")
+               f"status change(s), {done['fixes_pruned']} old fix(es) and "
+               f"{done['events_pruned']} old event(s) pruned")

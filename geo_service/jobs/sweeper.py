@@ -1,6 +1,7 @@
 """The server's own sweep, every `SWEEP_INTERVAL_S` seconds, in the background, by
 whichever process notices the time has come: overdue cases are escalated, workers' status
-changes that time made are announced, and fixes older than `TRAIL_DAYS` are pruned.
+changes that time made are announced, fixes older than `TRAIL_DAYS` and events older than
+`EVENT_DAYS` are pruned.
 
 Requests (and open event streams) call `tick()`, which costs a clock read; when the
 interval has passed it queues one sweep on a background thread. Several processes and
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from geo_service.cases import escalate_overdue
 from geo_service.jobs.background import Background
+from geo_service.store.outbox import prune_events
 from geo_service.store.uow import unit_of_work
 from geo_service.workers.positions import prune_trails
 from geo_service.workers.status import sweep_statuses
@@ -42,7 +44,7 @@ class Sweeper:
         now = datetime.now(UTC)
         done = {}
         for name, part in (("escalated", escalate_overdue), ("statuses", sweep_statuses),
-                           ("fixes_pruned", prune_trails)):
+                           ("fixes_pruned", prune_trails), ("events_pruned", prune_events)):
             with unit_of_work(self.engine) as uow:
                 done[name] = part(uow.conn, self.settings, now)
         if any(done.values()):

@@ -5,7 +5,10 @@ The first lines are a `retry:` hint and an `id:` without data, which sets the cl
 Last-Event-ID to where the stream starts, so a reconnect before any event still loses
 nothing. A stream that names a Last-Event-ID (or `after`) first replays every event after
 it from the outbox, in order, then goes on live; one that names none starts at the
-current end (a wall wants what happens now, not the outbox's history). Comments
+current end (a wall wants what happens now, not the outbox's history). One that names an
+id older than the oldest kept event (the sweep prunes after `EVENT_DAYS`) first gets an
+`event: reset` (`data: {"last_event_id", "oldest"}`): it missed events and should reload what it
+shows; it then goes on live from the current end. Comments
 (`: keepalive`) keep idle connections open through proxies.
 
 Nothing twice, nothing lost: the subscription is taken before the replay reads, so every
@@ -48,16 +51,31 @@ def parse_event_id(raw: str, field: str) -> int:
                   f"got {shown}", field)
 
 
+def _own(scope: Scope, row: Row) -> bool:
+    """Whether an event is about the scope's own worker: its position and status (worker
+    events name it as `code`), its call-out orders and answers and the cases sent to it
+    (`worker`). Such an event carries the worker's first area, which for a worker
+    answering for several need not be the one its token is limited to."""
+    if scope.worker is None or not isinstance(payload := row["payload"], dict):
+        return False
+    if row["kind"].startswith("worker.") and scope.own_positions(str(payload.get("code"))):
+        return True
+    return scope.own_case(payload.get("worker"))
+
+
 def visible_to(scope: Scope, live: Callable[[], VersionIndex | None]
                ) -> Callable[[Row], bool]:
     """Which events a stream under `scope` may see: those of areas inside it (the one
-    policy, against the live version at the time) and those of no area. Payloads carry
-    nothing personal (see `events`), so the role changes nothing here."""
+    policy, against the live version at the time), those of no area, and a worker's own
+    (`_own`) wherever they lie. Payloads carry nothing personal (see `events`), so the
+    role changes nothing here."""
     if scope.area is None:
         return lambda row: True
     seen: dict[tuple[int, str], bool] = {}  # (version, area) -> inside; one per area seen
 
     def wants(row: Row) -> bool:
+        if _own(scope, row):
+            return True
         code = row["area_code"]
         if code is None:
             return True
@@ -70,6 +88,11 @@ def visible_to(scope: Scope, live: Callable[[], VersionIndex | None]
         return seen[key]
 
     return wants
+
+
+def _oldest(engine: sa.Engine) -> int | None:
+    with engine.connect() as conn:
+        return outbox.first_id(conn)
 
 
 def message(row: Row) -> str:
@@ -92,7 +115,14 @@ def event_stream(engine: sa.Engine, hub: Hub, wants: Callable[[Row], bool],
     try:
         deadline = time.monotonic() + lifetime_s
         cursor = sub.start if after is None else after
-        yield f"retry: {RETRY_MS}\nid: {cursor}\n\n"
+        if after is not None and (oldest := _oldest(engine)) is not None and oldest > after + 1:
+            # Pruned since the client's last id: a replay would leave a silent hole. Say so
+            # (the client reloads what it shows) and go on live from the current end.
+            gap = json.dumps({"last_event_id": after, "oldest": oldest})
+            cursor, after = sub.start, None
+            yield f"retry: {RETRY_MS}\nid: {cursor}\nevent: reset\ndata: {gap}\n\n"
+        else:
+            yield f"retry: {RETRY_MS}\nid: {cursor}\n\n"
         if after is not None:
             while True:
                 with engine.connect() as conn:

@@ -49,3 +49,18 @@ def prune(conn: sa.Connection, older_than: timedelta) -> int:
     """Delete events older than `older_than`; returns how many."""
     cutoff = datetime.now(UTC) - older_than
     return conn.execute(outbox.delete().where(outbox.c.at < cutoff)).rowcount
+
+
+def first_id(conn: sa.Connection) -> int | None:
+    """The oldest kept event's id (None: the outbox is empty)."""
+    return conn.execute(sa.select(sa.func.min(outbox.c.id))).scalar()
+
+
+def prune_events(conn: sa.Connection, settings: dict[str, Any], now: datetime) -> int:
+    """The sweep's part: forget events older than `EVENT_DAYS`, but never the newest one
+    (on SQLite a new row would otherwise take a freed id, and a stream resuming "after"
+    it would skip the new events). Returns how many."""
+    cutoff = now - timedelta(days=settings["EVENT_DAYS"])
+    newest = sa.select(sa.func.max(outbox.c.id)).scalar_subquery()
+    return conn.execute(outbox.delete().where(outbox.c.at < cutoff, outbox.c.id < newest)
+                        ).rowcount

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote_plus, urlsplit
 
@@ -21,6 +22,7 @@ from geo_service.errors import (
     UriTooLong,
 )
 from geo_service.scope import EVERYTHING, Scope
+from geo_service.web.jsonio import repeated_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +63,12 @@ def principal() -> Principal:
     return g.principal
 
 
+def utc_now() -> datetime:
+    """The request's clock, aware and in UTC: domain functions take `now` as an argument
+    (so tests can pin it) and views read it here."""
+    return datetime.now(UTC)
+
+
 def query() -> dict[str, str]:
     """The query string as a plain dict; a key given twice is a 400 naming it, on every
     endpoint, rather than one value silently winning.
@@ -84,7 +92,8 @@ def query() -> dict[str, str]:
 
 def json_body() -> Any:
     """The request body as JSON: 415 unless it is sent as JSON, 413 over the size limit
-    (with or without Content-Length), 400 naming what is wrong with the text."""
+    (with or without Content-Length), 400 naming what is wrong with the text, or the key
+    an object repeats."""
     if not request.is_json:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: "
                                    f"application/json, not {request.mimetype or 'none'!r}",
@@ -101,9 +110,14 @@ def json_body() -> Any:
             and "wsgi.input_terminated" in env and env["wsgi.input"].read(1)):
         raise RequestEntityTooLarge  # werkzeug cuts such a body at the limit without a word
     try:
-        return current_app.json.loads(data)
+        value = current_app.json.loads(data)
     except ValueError as err:
         raise Invalid(f"the body is not valid JSON: {err}", "body", code="invalid_json") from None
+    key = repeated_key(data, value)
+    if key is not None:  # a parser keeps the last one: the client meant one of them
+        raise Invalid(f"{key[:40]!r} is given more than once in one JSON object; give each "
+                      "key once", key[:40], code="repeated_parameter")
+    return value
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -229,7 +243,9 @@ def scope() -> Scope:
     for it is trusted to apply it."""
     g.scope_applied = True
     p = g.principal
-    return Scope(p.area_code) if p is not None and p.area_code else EVERYTHING
+    if p is None or not (p.area_code or p.worker_code):
+        return EVERYTHING
+    return Scope(p.area_code, p.worker_code)
 
 
 def _scope_applied(app: Flask, response: Response) -> Response:

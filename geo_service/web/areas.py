@@ -8,6 +8,7 @@ from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.errors import Invalid, Unprocessable
 from geo_service.households import household_page
+from geo_service.inputs import whole_number
 from geo_service.lookup import parse_crs, parse_number
 from geo_service.versions import areas as domain
 from geo_service.web import allow, principal, query, scope
@@ -24,15 +25,6 @@ def _out_crs(args: dict[str, str]) -> str:
         raise Invalid("crs names the CRS of input coordinates; for the CRS of the returned "
                       "geometry use out_crs", "crs", code="invalid")
     return parse_crs(args.get("out_crs"), "out_crs")
-
-
-def _int_arg(args: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = args.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
-        raise Invalid(f"{name} must be an integer from {lo} to {hi}", name)
-    return int(raw)
 
 
 @bp.get("/areas/<code>")
@@ -157,8 +149,8 @@ def area_households(code: str):
     vi = version_index(args.get("version"))
     allowed = scope()
     allowed.require(vi, code, "code")
-    page = _int_arg(args, "page", 1, 1, 1_000_000)
-    per_page = _int_arg(args, "per_page", 100, 1, 1000)
+    page = whole_number(args, "page", 1, 1_000_000, 1)
+    per_page = whole_number(args, "per_page", 1, 1000, 100)
     with services(current_app).engine.connect() as conn:
         return jsonify(household_page(conn, vi, code, principal().role, scope=allowed,
                                       page=page, per_page=per_page))

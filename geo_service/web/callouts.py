@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app, jsonify, request, url_for
 
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.errors import Invalid
+from geo_service.inputs import whole_number
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, page_write, principal, query, scope
+from geo_service.web import allow, json_body, page_write, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 from geo_service.workers import callouts as domain
 
@@ -19,14 +18,10 @@ bp = Blueprint("callouts", __name__, url_prefix="/api/v1")
 MAX_LIST = 500
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _view(callout_id: str):
     with services(current_app).engine.connect() as conn:
         return domain.callout_view(conn, version_index(None), callout_id, actor=principal(),
-                                   scope=scope(), settings=current_app.config, now=_now())
+                                   scope=scope(), settings=current_app.config, now=utc_now())
 
 
 @bp.post("/callouts")
@@ -63,7 +58,7 @@ def create():
     vi = version_index(None)
     with unit_of_work(services(current_app).engine) as uow:
         cid = domain.issue_callout(uow.conn, vi, new, actor=principal(), scope=scope(),
-                                   settings=current_app.config, now=_now())
+                                   settings=current_app.config, now=utc_now())
     return _view(cid), 201, {"Location": url_for("callouts.one", callout_id=cid)}
 
 
@@ -94,14 +89,11 @@ def listing():
                       extra[0][:40], code="unknown_parameter")
     if args.get("open", "true") not in ("true", "false"):
         raise Invalid("open must be true or false", "open", code="invalid_choice")
-    raw = args.get("limit", "100")
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_LIST):
-        raise Invalid(f"limit must be a whole number from 1 to {MAX_LIST}", "limit",
-                      code="invalid_number")
+    limit = whole_number(args, "limit", 1, MAX_LIST, 100)
     open_only = None if "open" not in args else args["open"] == "true"
     with services(current_app).engine.connect() as conn:
         found = domain.list_callouts(conn, version_index(None), actor=principal(),
-                                     scope=scope(), open_only=open_only, limit=int(raw))
+                                     scope=scope(), open_only=open_only, limit=limit)
     return jsonify({"callouts": found, "count": len(found)})
 
 
@@ -157,7 +149,7 @@ def ack(callout_id: str):
     vi = version_index(None)
     with unit_of_work(services(current_app).engine) as uow:
         done = domain.acknowledge(uow.conn, vi, callout_id, body, actor=principal(),
-                                  scope=scope(), now=_now())
+                                  scope=scope(), now=utc_now())
     return jsonify(done)
 
 
@@ -183,5 +175,5 @@ def close(callout_id: str):
     vi = version_index(None)
     with unit_of_work(services(current_app).engine) as uow:
         domain.close_callout(uow.conn, vi, callout_id, actor=principal(), scope=scope(),
-                             now=_now())
+                             now=utc_now())
     return _view(callout_id)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app, jsonify
 
 from geo_service import cases, dispatch
@@ -12,8 +10,9 @@ from geo_service.app import services
 from geo_service.cases.records import home_area, require_report
 from geo_service.dispatch.candidates import MAX_CANDIDATES
 from geo_service.errors import Forbidden, Invalid, NotFound
+from geo_service.inputs import whole_number
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, page_write, principal, query, scope
+from geo_service.web import allow, json_body, page_write, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 
 bp = Blueprint("dispatch", __name__, url_prefix="/api/v1")
@@ -22,20 +21,12 @@ DISPATCHERS = ("dispatcher", "admin")
 DEFAULT_LIMIT = 20
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _limit(args: dict[str, str]) -> int:
     extra = sorted(set(args) - {"limit"})
     if extra:
         raise Invalid(f"unknown parameter {extra[0][:40]!r}; known: limit", extra[0][:40],
                       code="unknown_parameter")
-    raw = args.get("limit", str(DEFAULT_LIMIT))
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_CANDIDATES:
-        raise Invalid(f"limit must be a whole number from 1 to {MAX_CANDIDATES}", "limit",
-                      code="invalid_number")
-    return int(raw)
+    return whole_number(args, "limit", 1, MAX_CANDIDATES, DEFAULT_LIMIT)
 
 
 @bp.get("/reports/<report_id>/candidates")
@@ -62,7 +53,7 @@ def candidates(report_id: str):
         "503": NoBoundaries
     """
     limit = _limit(query())
-    vi, now, sc, cfg = version_index(None), _now(), scope(), current_app.config
+    vi, now, sc, cfg = version_index(None), utc_now(), scope(), current_app.config
     svc = services(current_app)
     with svc.engine.connect() as conn:
         row = require_report(conn, report_id)
@@ -119,7 +110,7 @@ def assign(report_id: str):
     if type(auto) is not bool or auto == ("worker" in body):
         raise Invalid('name a `worker`, or send "auto": true (not both)', "worker",
                       code="invalid_body")
-    vi, now, p, sc, cfg = version_index(None), _now(), principal(), scope(), current_app.config
+    vi, now, p, sc, cfg = version_index(None), utc_now(), principal(), scope(), current_app.config
     svc = services(current_app)
     with unit_of_work(svc.engine) as uow:
         if auto:
@@ -163,7 +154,7 @@ def my_cases(code: str):
     if args:
         name = sorted(args)[0][:40]
         raise Invalid(f"unknown parameter {name!r}", name, code="unknown_parameter")
-    vi, now, sc = version_index(None), _now(), scope()
+    vi, now, sc = version_index(None), utc_now(), scope()
     with services(current_app).engine.connect() as conn:
         field.get_worker(conn, vi, code, scope=sc, role=p.role, now=now,
                          settings=current_app.config)  # 404 outside the scope

@@ -13,7 +13,6 @@ import functools
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +23,7 @@ from geo_service.auth import ANY_ROLE, PUBLIC
 from geo_service.cases import open311 as o311
 from geo_service.errors import Invalid, NotFound, ServiceError
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, fields_body, principal, query, scope
+from geo_service.web import allow, fields_body, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 from geo_service.web.reports import INTAKE_ROLES
 
@@ -124,10 +123,6 @@ def _only(args: dict[str, str], allowed: set[str]) -> None:
     if unknown:
         raise Invalid(f"unknown parameter {unknown[0][:40]!r}", unknown[0][:40],
                       code="unknown_parameter")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _tz() -> str:
@@ -235,7 +230,7 @@ def create_request(fmt: str):
         raise Invalid("the idempotency key is given twice, differently", "idempotency_key",
                       code="repeated_parameter")
     key = key if key is not None else field_key
-    vi, now, cfg = version_index(None), _now(), current_app.config
+    vi, now, cfg = version_index(None), utc_now(), current_app.config
     p, sc = principal(), scope()
     for attempt in (1, 2):  # a concurrent first delivery of the same key: read it back
         try:
@@ -286,13 +281,15 @@ def request_list(fmt: str):
         "503": Open311
     """
     args = query()
-    q = o311.read_query(args, _now())
+    q = o311.read_query(args, utc_now())
     vi = version_index(None)
     with services(current_app).engine.connect() as conn:
-        rows, cursor = o311.find_requests(conn, vi, q, scope=scope(), now=_now())
+        rows, cursor = o311.find_requests(conn, vi, q, scope=scope(), now=utc_now())
     headers = {}
     if cursor is not None:
-        keep = {k: v for k, v in args.items() if k not in ("api_key", "page", "cursor")}
+        # The query the client used, api_key too (a client that sends its key in the URL
+        # follows the link as it is); only the page moves on.
+        keep = {k: v for k, v in args.items() if k not in ("page", "cursor")}
         nxt = ({"page": int(args["page"]) + 1} if "page" in args else {"cursor": cursor})
         headers["Link"] = f'<{url_for(request.endpoint, **keep, **nxt)}>; rel="next"'
     return answer(fmt, "service_requests", [o311.request_view(vi, r, _tz()) for r in rows],
@@ -321,7 +318,7 @@ def request_one(fmt: str, service_request_id: str):
     vi = version_index(None)
     with services(current_app).engine.connect() as conn:
         rows, _ = o311.find_requests(conn, vi, o311.RequestQuery(ids=(service_request_id,)),
-                                     scope=scope(), now=_now())
+                                     scope=scope(), now=utc_now())
     if not rows:
         raise NotFound(f"no service request {service_request_id[:40]!r}",
                             "service_request_id", code="unknown_report")

@@ -142,7 +142,9 @@ OPEN311_SCHEMAS: dict[str, dict[str, Any]] = {
             "long": {"type": "number", "description": "WGS84"},
             "address_string": {"type": "string", "maxLength": 500,
                                "description": "kept at the end of the description"},
-            "address_id": _FIELD, "email": _FIELD, "device_id": _FIELD, "account_id": _FIELD,
+            "address_id": _FIELD, "device_id": _FIELD, "account_id": _FIELD,
+            "email": {"type": "string", "maxLength": 0,
+                      "description": "refused unless empty: the follow-up is by phone"},
             "first_name": {"type": "string", "maxLength": 50},
             "last_name": {"type": "string", "maxLength": 50},
             "phone": {"type": "string", "maxLength": 32},
@@ -155,8 +157,8 @@ OPEN311_SCHEMAS: dict[str, dict[str, Any]] = {
                      "device_id", "account_id", "first_name", "last_name", "phone",
                      "description", "media_url", "idempotency_key")),
         "description": "The spec's fields; attribute[...] fields are accepted and ignored "
-                       "(no service of ours has attributes); email, device_id and "
-                       "account_id are not kept."},
+                       "(no service of ours has attributes); device_id and account_id "
+                       "are not kept; a non-empty email is refused."},
     "Open311Created": {"type": "array", "items": _object({
         "service_request_id": STR, "service_notice": _NULLABLE, "account_id": {"type": "null"}})},
     "Open311Requests": {"type": "array", "items": _OPEN311_REQUEST},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, url_for
@@ -10,11 +10,11 @@ from flask import Blueprint, current_app, jsonify, url_for
 from geo_service import cases
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
-from geo_service.cases.intake import parse_time
 from geo_service.cases.sla import local_day
 from geo_service.errors import Invalid
+from geo_service.inputs import parse_time
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, page_write, principal, query, scope
+from geo_service.web import allow, json_body, page_write, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 from geo_service.workers.coverage import visited_figures
 from geo_service.workers.queries import workforce
@@ -22,10 +22,6 @@ from geo_service.workers.queries import workforce
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 
 INTAKE_ROLES = ("admin", "dispatcher", "worker")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @bp.post("/reports")
@@ -62,7 +58,7 @@ def submit():
         "503": NoBoundaries
     """
     body = json_body()
-    now = _now()
+    now = utc_now()
     cfg = current_app.config
     new = cases.read_report(body, now=now, skew_s=cfg["CLOCK_SKEW_S"])
     vi = version_index(None)
@@ -122,7 +118,7 @@ def listing():
     if fmt not in ("json", "geojson"):
         raise Invalid("format must be json or geojson", "format", code="invalid_choice")
     f = cases.read_filter(args)
-    vi, now, role = version_index(None), _now(), principal().role
+    vi, now, role = version_index(None), utc_now(), principal().role
     with services(current_app).engine.connect() as conn:
         rows, cursor = cases.find_reports(conn, vi, f, scope=scope(), now=now)
     views = [cases.report_view(vi, r, role, now) for r in rows]
@@ -150,7 +146,7 @@ def one(report_id: str):
         "404": NotFound
         "503": NoBoundaries
     """
-    vi, now = version_index(None), _now()
+    vi, now = version_index(None), utc_now()
     with services(current_app).engine.connect() as conn:
         row, steps = cases.get_report(conn, vi, report_id, scope=scope())
     return jsonify({**cases.report_view(vi, row, principal().role, now),
@@ -194,7 +190,7 @@ def take_action(report_id: str):
     extra = sorted(set(body) - {"action", "version", "note", "worker", "into"})
     if extra:
         raise Invalid(f"unknown field {extra[0][:40]!r}", extra[0][:40], code="unknown_field")
-    vi, now, p = version_index(None), _now(), principal()
+    vi, now, p = version_index(None), utc_now(), principal()
     with unit_of_work(services(current_app).engine) as uow:
         row = cases.act(uow.conn, vi, report_id, body["action"], actor=p, scope=scope(),
                         version=body.get("version"), settings=current_app.config, now=now,
@@ -232,7 +228,7 @@ def stats():
     if unknown:
         raise Invalid(f"unknown parameter {unknown[0][:40]!r}", unknown[0][:40],
                       code="unknown_parameter")
-    now = _now()
+    now = utc_now()
     until = parse_time(args["until"], "until") if "until" in args else now
     since = (parse_time(args["since"], "since") if "since" in args
              else until - timedelta(days=30))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app, jsonify
 
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.errors import Forbidden, Invalid
+from geo_service.inputs import whole_number
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, principal, query, scope
+from geo_service.web import allow, json_body, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 from geo_service.workers.coverage import coverage as coverage_of
 from geo_service.workers.visits import read_visit, record_visit, visit_view
@@ -19,16 +18,6 @@ bp = Blueprint("visits", __name__, url_prefix="/api/v1")
 
 MAX_DAYS = 365
 MAX_LIST = 1000
-
-
-def _whole(args: dict[str, str], key: str, default: int, lo: int, hi: int) -> int:
-    raw = args.get(key)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit() and lo <= int(raw) <= hi):
-        raise Invalid(f"{key} must be a whole number from {lo} to {hi}", key,
-                      code="invalid_number")
-    return int(raw)
 
 
 @bp.post("/workers/<code>/visits")
@@ -71,7 +60,7 @@ def record(code: str):
     if p.role != "admin" and p.worker_code != code:
         raise Forbidden(f"this token belongs to worker {p.worker_code or 'none'}, not "
                         f"{code[:40]}", "code")
-    cfg, now = current_app.config, datetime.now(UTC)
+    cfg, now = current_app.config, utc_now()
     new = read_visit(json_body(), now=now, skew_s=cfg["CLOCK_SKEW_S"])
     vi, sc = version_index(None), scope()
     with unit_of_work(services(current_app).engine) as uow:
@@ -114,10 +103,10 @@ def coverage():
                       extra[0][:40], code="unknown_parameter")
     if args.get("area") == "":
         raise Invalid("area is empty; give an area code", "area", code="invalid_area")
-    days = _whole(args, "days", 30, 1, MAX_DAYS)
-    limit = _whole(args, "limit", 100, 0, MAX_LIST)
+    days = whole_number(args, "days", 1, MAX_DAYS, 30)
+    limit = whole_number(args, "limit", 0, MAX_LIST, 100)
     with services(current_app).engine.connect() as conn:
         return jsonify(coverage_of(conn, version_index(None), scope=scope(),
                                    area=args.get("area"), days=days, role=principal().role,
-                                   now=datetime.now(UTC), settings=current_app.config,
+                                   now=utc_now(), settings=current_app.config,
                                    limit=limit))

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, jsonify
 
 from geo_service import workers as domain
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
-from geo_service.cases.intake import parse_time
 from geo_service.cases.sla import local_day
 from geo_service.errors import Forbidden, Invalid, Unprocessable
+from geo_service.inputs import parse_time
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, principal, query, scope
+from geo_service.web import allow, json_body, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 
 bp = Blueprint("workers", __name__, url_prefix="/api/v1")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _only(args: dict[str, str], allowed: set[str]) -> None:
@@ -40,7 +36,7 @@ def _own_or(code: str, *roles: str) -> None:
 
 
 def _listing_kw() -> dict:
-    return {"scope": scope(), "role": principal().role, "now": _now(),
+    return {"scope": scope(), "role": principal().role, "now": utc_now(),
             "settings": current_app.config}
 
 
@@ -77,11 +73,11 @@ def positions(code: str):
     """
     _own_or(code, "admin")
     body = json_body()
-    cfg, now = current_app.config, _now()
+    cfg, now = current_app.config, utc_now()
     vi = version_index(None)
-    sc = scope()  # a worker's own fixes are stored wherever it walks
-    if principal().worker_code != code and sc.area is not None:
-        with services(current_app).engine.connect() as conn:  # an admin's, only in scope
+    sc = scope()
+    if sc.area is not None and not sc.own_positions(code):
+        with services(current_app).engine.connect() as conn:  # 404 outside the scope
             domain.get_worker(conn, vi, code, **_listing_kw())
     batch = domain.read_batch(vi, body, now=now, skew_s=cfg["CLOCK_SKEW_S"],
                               limit=cfg["MAX_FIXES"])
@@ -142,7 +138,7 @@ def duty(code: str):
     with unit_of_work(svc.engine) as uow:
         domain.get_worker(uow.conn, vi, code, **_listing_kw())  # 404 outside the scope
         status = domain.set_duty(uow.conn, code, body["on_duty"], settings=current_app.config,
-                                 now=_now())
+                                 now=utc_now())
     svc.positions.note_duty(code, body["on_duty"])
     return jsonify({"code": code, "status": status})
 
@@ -227,7 +223,7 @@ def worker_trail(code: str):
     _own_or(code, "dispatcher", "admin")
     args = query()
     _only(args, {"from", "to", "simplify"})
-    now = _now()
+    now = utc_now()
     until = parse_time(args["to"], "to") if "to" in args else now
     since = parse_time(args["from"], "from") if "from" in args else until - timedelta(days=1)
     simplify = 5.0
@@ -267,7 +263,7 @@ def patrol():
     """
     args = query()
     _only(args, {"area", "date"})
-    now = _now()
+    now = utc_now()
     day = args.get("date") or local_day(now, current_app.config["TIMEZONE"])
     try:
         if not day.isascii():

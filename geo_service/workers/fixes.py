@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from geo_service.cases.intake import finite, parse_time
 from geo_service.errors import Invalid, ServiceError, TooLarge
+from geo_service.inputs import finite, parse_time
 from geo_service.lookup import parse_crs
 from geo_service.lookup.parse import point_problems, problem_of
 from geo_service.versions import VersionIndex

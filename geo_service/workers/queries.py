@@ -19,7 +19,7 @@ from geo_service.store.tables import (
     workers,
 )
 from geo_service.versions import VersionIndex
-from geo_service.workers.status import STATUSES, status_of
+from geo_service.workers.status import STATUSES, WORKER_ROLES, status_of
 
 MAX_TRAIL = 20_000
 _M_PER_DEG = 111_320.0
@@ -48,6 +48,9 @@ def find_workers(conn: sa.Connection, vi: VersionIndex, *, scope: Scope, role: s
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", "status",
                       code="invalid_choice")
+    if worker_role is not None and worker_role not in WORKER_ROLES:  # else an empty list
+        raise Invalid(f"role must be one of {', '.join(WORKER_ROLES)}, got "
+                      f"{worker_role[:40]!r}", "role", code="invalid_choice")
     wanted: list[frozenset[str]] = []
     if area is not None:
         scope.require(vi, vi.area(area).code, "area")

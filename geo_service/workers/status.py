@@ -17,6 +17,8 @@ from geo_service.events import WorkerStatusChanged, publish
 from geo_service.store.tables import worker_areas, worker_state, workers
 
 STATUSES = ("online", "stale", "offline", "off_duty")
+# The roles of people in the field (DOMAIN.md), as the roster and the demo name them.
+WORKER_ROLES = ("grid_worker", "grid_leader", "grid_guide", "liaison_head", "militia")
 
 
 def status_of(on_duty: bool, last_fix: datetime | None, now: datetime,

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from geo_service.cases.duplicates import distance_m
-from geo_service.cases.intake import parse_time
 from geo_service.errors import Conflict, Invalid, NotFound
 from geo_service.events import WorkerVisited, publish
+from geo_service.inputs import parse_time
 from geo_service.scope import Scope
 from geo_service.store.tables import household_visits, households, visits, worker_positions
 from geo_service.versions import VersionIndex
