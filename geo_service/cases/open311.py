@@ -86,7 +86,7 @@ LEVEL_ZH = {"prefecture": "州（市）级", "county": "县（市）级", "towns
             "village": "村（社区）级", "grid": "网格"}
 # What a POST may carry: the spec's fields (jurisdiction_id, device_id, account_id and
 # attribute[...] are accepted and ignored: one jurisdiction, no service has attributes) and
-# our idempotency key. `email` is refused unless empty (`read_request` says why).
+# our idempotency key. `email` is accepted and not kept (`EMAIL_NOTICE` says why).
 POST_FIELDS = frozenset({"api_key", "jurisdiction_id", "service_code", "lat", "long",
                          "address_string", "address_id", "email", "device_id", "account_id",
                          "first_name", "last_name", "phone", "description", "media_url",
@@ -177,12 +177,7 @@ def read_request(fields: Mapping[str, Any], *, report_id: str, occurred_at: date
     extra = sorted(k for k in fields if k not in POST_FIELDS and not k.startswith("attribute["))
     if extra:
         raise Invalid(f"unknown field {extra[0][:40]!r}", extra[0][:40], code="unknown_field")
-    if _text(fields, "email", 254):
-        # Refused, not dropped: nothing here ever writes to a reporter (the follow-up, 回访,
-        # is a call or a visit), so an email would be personal data kept without a use, and
-        # dropping it silently would let the citizen expect an answer that never comes.
-        raise Invalid("email is not kept: this service follows a request up by phone; send "
-                      "phone instead and leave email out (or empty)", "email", code="invalid")
+    _text(fields, "email", 254)  # checked, never kept: see `EMAIL_NOTICE`
     subtype = require_service(fields.get("service_code"))
     for key in ("lat", "long"):
         if fields.get(key) in (None, ""):
@@ -354,9 +349,18 @@ def request_view(vi: VersionIndex, row: dict[str, Any], tz: str) -> dict[str, An
     }
 
 
-def created_view(vi: VersionIndex, row: dict[str, Any], tz: str) -> dict[str, Any]:
+# Nothing here ever writes to a reporter (the follow-up, 回访, is a call or a visit), so an
+# email would be personal data kept without a use. It is accepted (clients of the spec send
+# it) and not kept, and the answer's notice says so, so no citizen waits for mail.
+EMAIL_NOTICE = "未保存电子邮箱：回访以电话进行（email not kept: follow-up is by phone）。"
+
+
+def created_view(vi: VersionIndex, row: dict[str, Any], tz: str, *,
+                 email_given: bool = False) -> dict[str, Any]:
     """The answer to a POST: the request id at once (we are realtime: no token)."""
-    return {"service_request_id": row["id"], "service_notice": service_notice(vi, row, tz),
+    notice = service_notice(vi, row, tz)
+    return {"service_request_id": row["id"],
+            "service_notice": f"{notice}{EMAIL_NOTICE}" if email_given else notice,
             "account_id": None}
 
 

@@ -241,7 +241,9 @@ def create_request(fmt: str):
         except sa.exc.IntegrityError:
             if attempt == 2 or key is None:
                 raise
-    return answer(fmt, "service_requests", [o311.created_view(vi, row, cfg["TIMEZONE"])])
+    emailed = bool(str(fields.get("email") or "").strip())
+    return answer(fmt, "service_requests", [o311.created_view(vi, row, cfg["TIMEZONE"],
+                                                              email_given=emailed)])
 
 
 @route("/requests")

@@ -143,8 +143,9 @@ OPEN311_SCHEMAS: dict[str, dict[str, Any]] = {
             "address_string": {"type": "string", "maxLength": 500,
                                "description": "kept at the end of the description"},
             "address_id": _FIELD, "device_id": _FIELD, "account_id": _FIELD,
-            "email": {"type": "string", "maxLength": 0,
-                      "description": "refused unless empty: the follow-up is by phone"},
+            "email": {"type": "string", "maxLength": 254,
+                      "description": "accepted, not kept (the follow-up is by phone); "
+                                     "the answer's service_notice says so"},
             "first_name": {"type": "string", "maxLength": 50},
             "last_name": {"type": "string", "maxLength": 50},
             "phone": {"type": "string", "maxLength": 32},
@@ -158,7 +159,7 @@ OPEN311_SCHEMAS: dict[str, dict[str, Any]] = {
                      "description", "media_url", "idempotency_key")),
         "description": "The spec's fields; attribute[...] fields are accepted and ignored "
                        "(no service of ours has attributes); device_id and account_id "
-                       "are not kept; a non-empty email is refused."},
+                       "and email are not kept."},
     "Open311Created": {"type": "array", "items": _object({
         "service_request_id": STR, "service_notice": _NULLABLE, "account_id": {"type": "null"}})},
     "Open311Requests": {"type": "array", "items": _OPEN311_REQUEST},

@@ -285,4 +285,4 @@ def caseload():
     vi = version_index(None)
     with services(current_app).engine.connect() as conn:
         return jsonify(cases.open_caseload(conn, vi, level=level, area=area, scope=scope(),
-                                           now=_now()))
+                                           now=utc_now()))
