@@ -55,6 +55,8 @@ function apply(kind, data) {
     if (kind !== "worker.moved") panel.note(kind, `${data.code} · ${t("worker." + data.status)}`);
     if (kind === "worker.entered") areas.loadUnvisited().catch(lost);
     if (kind === "worker.status") refreshSoon();
+  } else if (kind === "reset") {  // missed events were pruned: reload the whole picture
+    location.reload();
   } else if (kind === "boundary.published") {
     panel.note(kind, String(data.version));
     setTimeout(() => location.reload(), 2000);  // new geometry: start afresh

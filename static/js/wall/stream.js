@@ -33,6 +33,8 @@ export class Stream {
         this.timer = setTimeout(() => this.connect(), 2000);
       }
     };
+    // The events after `lastId` were pruned: what the wall holds may be stale, start over.
+    es.addEventListener("reset", () => this.handlers.onEvent("reset", {}, 0));
     for (const kind of KINDS) {
       es.addEventListener(kind, (message) => {
         const id = Number(message.lastEventId);
