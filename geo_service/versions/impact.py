@@ -231,10 +231,14 @@ def plan_moves(conn: sa.Connection, draft: int, *, lock: bool = False) -> Plan:
                                                      touched["grid"]]))
     local_groups = groups_new.touching(np.concatenate([groups_old.geoms[near_groups],
                                                        touched["group"]]))
+    placed = any(conn.execute(sa.select(t.c.grid_code).limit(1)).first()
+                 for t in (households, reports))  # nothing to place: no index to build
     grid_index = GridIndex(grids_new.codes[local_grids], grids_new.geoms[local_grids],
-                           draft, "grid", raster=False) if len(touched["grid"]) else None
+                           draft, "grid", raster=False) if placed and len(
+        touched["grid"]) else None
     group_index = GridIndex(groups_new.codes[local_groups], groups_new.geoms[local_groups],
-                            draft, "group", raster=False) if len(touched["group"]) else None
+                            draft, "group", raster=False) if placed and len(
+        touched["group"]) else None
     # Groups may change grid where grids changed: the draft's groups around those.
     local_groups_g = groups_new.touching(np.concatenate([grids_old.geoms[near_grids],
                                                          touched["grid"]]))
