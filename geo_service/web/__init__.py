@@ -331,6 +331,7 @@ def init_app(app: Flask) -> None:
         callouts,
         compress,
         dispatch,
+        editor,
         events,
         lookup,
         open311,
@@ -379,6 +380,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(visits.bp)
     app.register_blueprint(events.bp)
     wall.init_app(app)
+    app.register_blueprint(editor.bp)
     app.register_blueprint(dispatch.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(open311.bp)
