@@ -103,7 +103,12 @@ async function reload() {
 }
 
 async function loadDrafts(current) {
-  const answer = await api(cfg, "GET", "/drafts");
+  let answer = [];
+  try {
+    answer = await api(cfg, "GET", "/drafts");
+  } catch (err) {
+    refused(err.message);  // no draft API (or not allowed): the live grids, read only
+  }
   const list = (Array.isArray(answer) ? answer : answer.drafts || answer.items || [])
     .filter((d) => (d.state ?? "draft") === "draft");
   panel.drafts(list, current);
