@@ -153,6 +153,11 @@ SETTINGS: tuple[Setting, ...] = (
                         ("low_income", 30))),
     Setting("CARE_OTHER_DAYS", 30, "The same for a care household none of whose tags has "
             "a setting of its own.", lo=1, hi=365),
+    Setting("EDIT_SNAP_M", 2.0, "The boundary editor snaps a drawn vertex to a neighbour's "
+            "vertex or edge within this many metres, so shared edges stay shared.", lo=0,
+            hi=100),
+    Setting("EDIT_MAX_VERTICES", 100_000, "Most vertices one geometry sent to the boundary "
+            "editor may have; more get 413.", lo=4, hi=10_000_000),
 )
 
 

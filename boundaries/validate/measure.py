@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 
 from boundaries.crs import to_metres
-from boundaries.units import square_metres_per_square_degree
+from boundaries.units import metres_per_degree, square_metres_per_square_degree
 
 AREA_EPSILON_M2 = 1.0  # overlaps and gaps at or below this are floating-point noise
 SEGMENT_DEG = 0.0005  # densify to ~50 m before projecting: straight-edge sag under 0.1 mm
@@ -54,6 +54,25 @@ class LocalMetres:
         assert self.centre is not None
         dense = shapely.segmentize(np.asarray(geoms, dtype=object), segment_deg)
         return np.asarray(to_metres(dense, *self.centre), dtype=object)
+
+    def flat(self, geoms: Any, inverse: bool = False) -> Any:
+        """The shapes in a local plane in metres that keeps straight edges straight: lon and
+        lat scaled by the length of a degree at the centre (`inverse`: back to degrees).
+
+        Why: an edge straight in degrees (as the lookup and the validation see it) is a
+        curve in the transverse Mercator of `project` (a 1 km parallel sags ~1 cm), so a
+        vertex put on a neighbour's edge there lands beside it in degrees. The editor snaps
+        and overlays in this plane instead; its lengths are off by 0.06 % across a township
+        and 0.6 % at the ends of a county a degree tall (a degree of longitude shortens
+        northwards), far inside any snapping tolerance; areas for reports still come from
+        `area`.
+        """
+        assert self.centre is not None
+        lon0, lat0 = self.centre
+        m_lon, m_lat = (float(v) for v in metres_per_degree(lat0))
+        if inverse:
+            return shapely.transform(geoms, lambda c: c / (m_lon, m_lat) + (lon0, lat0))
+        return shapely.transform(geoms, lambda c: (c - (lon0, lat0)) * (m_lon, m_lat))
 
     def area(self, geoms: np.ndarray) -> np.ndarray:
         geoms = np.asarray(geoms, dtype=object)

@@ -377,3 +377,29 @@ household_visits = sa.Table(
     sa.Column("last_visit_at", _TZ, nullable=False),
     sa.Column("last_verified_at", _TZ),
 )
+
+# The boundary editor's drafts (issue #12). Each draft may be limited to one area (a
+# township's grids): its editing scope, never wider than its author's token.
+draft_scopes = sa.Table(
+    "draft_scopes",
+    metadata,
+    sa.Column("draft_id", sa.Integer,
+              sa.ForeignKey("boundary_versions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("area_code", sa.String(32)),  # NULL: the whole tree
+)
+
+# Every edit of a draft, in order, with the state of each area it touched before and after
+# (`editing.states`): undo restores `before`, redo `after`. A new edit drops the undone ones.
+draft_edits = sa.Table(
+    "draft_edits",
+    metadata,
+    sa.Column("draft_id", sa.Integer,
+              sa.ForeignKey("boundary_versions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("op", sa.JSON, nullable=False),
+    sa.Column("before", sa.JSON, nullable=False),
+    sa.Column("after", sa.JSON, nullable=False),
+    sa.Column("undone", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("author", sa.String(100), nullable=False),
+    sa.Column("at", _TZ, nullable=False),
+)

@@ -331,6 +331,7 @@ def init_app(app: Flask) -> None:
         callouts,
         compress,
         dispatch,
+        drafts,
         editor,
         events,
         lookup,
@@ -382,5 +383,6 @@ def init_app(app: Flask) -> None:
     wall.init_app(app)
     app.register_blueprint(editor.bp)
     app.register_blueprint(dispatch.bp)
+    app.register_blueprint(drafts.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(open311.bp)

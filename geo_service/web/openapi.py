@@ -24,6 +24,7 @@ from geo_service.web import allow
 from geo_service.web.openapi_callouts import CALLOUT_SCHEMAS
 from geo_service.web.openapi_cases import CASE_SCHEMAS, OPEN311_SCHEMAS
 from geo_service.web.openapi_dispatch import DISPATCH_SCHEMAS
+from geo_service.web.openapi_drafts import DRAFT_PARAMETERS, DRAFT_SCHEMAS
 from geo_service.web.openapi_workers import WORKER_SCHEMAS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -318,19 +319,20 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("visits", "Household visits and their coverage"),
                        ("events", "The live event stream (Server-Sent Events)"),
                        ("dispatch", "Who to send to a case, sending them, their caseload"),
+                       ("drafts", "The boundary editor: drafts, edits, undo/redo, problems"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("open311Key", {"type": "apiKey", "in": "query",
                                                    "name": "api_key"})
     for name, schema in {**SCHEMAS, **CASE_SCHEMAS, **WORKER_SCHEMAS, **CALLOUT_SCHEMAS,
-                         **OPEN311_SCHEMAS, **DISPATCH_SCHEMAS}.items():
+                         **OPEN311_SCHEMAS, **DISPATCH_SCHEMAS, **DRAFT_SCHEMAS}.items():
         spec.components.schema(name, schema)
     spec.components.schema("BatchRequest", batch_request(app.config["MAX_BATCH_POINTS"]))
     for name, (status, text) in ERRORS.items():
         spec.components.response(name, {"description": f"{status}: {text}", "content": {
             "application/json": {"schema": ref("Error")}}})
-    for name, param in PARAMETERS.items():
+    for name, param in {**PARAMETERS, **DRAFT_PARAMETERS}.items():
         spec.components.parameter(name, param["in"], {
             k: v for k, v in param.items() if k != "in"})
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
