@@ -84,10 +84,12 @@ def publish_cmd(version: int, author: str) -> None:
     """Make a draft boundary version live (households follow their new grids)."""
     try:
         with unit_of_work(services(app_for_command()).engine) as uow:
-            moved = publish(uow.conn, version, author)
+            done = publish(uow.conn, version, author)
     except ServiceError as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"version {version} is live; {moved} households changed grid or group")
+    click.echo(f"version {version} is live; {done.households_moved} households changed grid "
+               f"or group, {done.cases_moved} open cases and {done.workers_moved} workers' "
+               "areas moved")
 
 
 @main.command("export")

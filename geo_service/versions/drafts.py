@@ -7,6 +7,7 @@ previous one. What was live is never edited in place.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,10 +17,9 @@ from geo_service import events
 from geo_service.audit import audit
 from geo_service.errors import Conflict, Unavailable
 from geo_service.events import BoundaryPublished
-from geo_service.households import reassign_households
-from geo_service.store.tables import areas, boundary_versions, households, version_removals
+from geo_service.scope import EVERYTHING, Scope
+from geo_service.store.tables import areas, boundary_versions, version_removals
 from geo_service.versions.reading import UnknownVersion
-from geo_service.versions.snapshot import build_indexes
 
 
 def now() -> datetime:
@@ -65,11 +65,19 @@ def create_draft(conn: sa.Connection, author: str, note: str = "") -> int:
         base_version=live_version(conn))).inserted_primary_key[0]
 
 
-def publish(conn: sa.Connection, version: int, actor: str) -> int:
-    """Make a draft live: the previous live version retires, every household moves to its
-    grid and group in the new one, and `BoundaryPublished` goes out. Refuses a draft that
-    was not based on the version live now (someone published in between). Returns how
-    many households changed grid or group."""
+def publish(conn: sa.Connection, version: int, actor: str, *, note: str | None = None,
+            undo_after: int | None = None, scope: Scope = EVERYTHING) -> Published:
+    """Make a draft live in the caller's transaction: groups take the grid covering most
+    of them, the previous live version retires, households, workers' areas and open cases
+    move (`publishing`), an audit record and `BoundaryPublished` are written. Refuses a
+    draft not based on the live version (409 `stale_draft`, `detail.changed` saying what
+    was published since). `undo_after`: a rollback to that version first undoes the
+    worker moves of every publish after it. A scoped caller may publish only changes
+    inside its area (403 `out_of_scope`)."""
+    from geo_service.versions import publishing
+    from geo_service.versions.history import diff_versions, undo_worker_moves
+    from geo_service.versions.impact import check_scope, plan_moves
+
     row = conn.execute(sa.select(boundary_versions.c.state, boundary_versions.c.base_version)
                        .where(boundary_versions.c.id == version)).first()
     if row is None or row.state != "draft":
@@ -77,22 +85,50 @@ def publish(conn: sa.Connection, version: int, actor: str) -> int:
                        "version", code="not_a_draft")
     live = live_version(conn)
     if row.base_version != live:
+        changed = ({k: [d["code"] for d in v] for k, v in
+                    diff_versions(conn, row.base_version, live).items()
+                    if isinstance(v, list)} if row.base_version and live else {})
         raise Conflict(f"draft {version} was based on version {row.base_version}, but "
                        f"version {live} is live now; import again on top of it", "version",
-                       code="stale_draft")
+                       code="stale_draft", detail={"base_version": row.base_version,
+                                                   "live_version": live,
+                                                   "changed": changed})
+    plan = plan_moves(conn, version, lock=True)
+    check_scope(conn, plan, scope)
+    publishing.regroup(conn, plan)
     conn.execute(areas.update().where(areas.c.id.in_(
         sa.select(version_removals.c.area_id).where(version_removals.c.version_id == version)
     )).values(version_to=version))
     conn.execute(version_removals.delete().where(version_removals.c.version_id == version))
     conn.execute(boundary_versions.update().where(boundary_versions.c.state == "live")
                  .values(state="retired"))
+    at = now()
     conn.execute(boundary_versions.update().where(boundary_versions.c.id == version)
-                 .values(state="live", published_at=now()))
-    moved = 0
-    if conn.execute(sa.select(households.c.id).limit(1)).first():
-        built = build_indexes(conn, version)
-        moved = reassign_households(conn, built.grids, built.groups)
-    audit(conn, actor, "publish_version", str(version), households_moved=moved)
+                 .values(state="live", published_at=at, **({"note": note} if note else {})))
+    moved = publishing.move_households(conn, plan)
+    worker_moves = undo_worker_moves(conn, undo_after) if undo_after is not None else []
+    worker_moves += publishing.move_workers(conn, plan)
+    cases = publishing.move_cases(conn, plan, version, actor, at)
+    result = Published(version=version, previous=live, households_moved=moved,
+                       groups_moved=len(plan.groups), workers_moved=len(worker_moves),
+                       cases_moved=cases)
+    audit(conn, actor, "publish_version", str(version), **result.to_dict(),
+          note=note or "", worker_moves=worker_moves)
     events.publish(conn, BoundaryPublished(version=version, previous=live,
                                            households_moved=moved))
-    return moved
+    return result
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a publish did: the new live version, the one before, and what moved."""
+
+    version: int
+    previous: int | None
+    households_moved: int
+    groups_moved: int
+    workers_moved: int
+    cases_moved: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
