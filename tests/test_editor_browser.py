@@ -59,6 +59,9 @@ class Editor:
         self.page = self.context.new_page()
         self.requests: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
+        self.posts: list[str] = []  # what the page sent to the API
+        self.page.on("request", lambda r: self.posts.append(f"{r.url} {r.post_data}")
+                     if r.method == "POST" else None)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.console: list[str] = []
@@ -103,18 +106,23 @@ class Editor:
         """Click a button of Geoman's toolbar."""
         self.page.click(f".leaflet-pm-toolbar .{name}")
 
-    def grid_has_vertex(self, code: str, lon: float, lat: float) -> bool:
-        return self.js("""([code, lon, lat]) => {
+    def vertex_near(self, code: str, lon: float, lat: float, within: float = 1e-7
+                    ) -> list[float] | None:
+        """The grid's vertex within `within` degrees of (lon, lat), as drawn, or None."""
+        return self.js("""([code, lon, lat, within]) => {
             const layer = window.editor.areas.gridLayers.get(code);
             const flat = (ll) => Array.isArray(ll) ? ll.flatMap(flat) : [ll];
-            return !!layer && flat(layer.getLatLngs()).some(
-                (p) => Math.abs(p.lng - lon) < 1e-7 && Math.abs(p.lat - lat) < 1e-7); }""",
-                       [code, lon, lat])
+            const p = layer && flat(layer.getLatLngs()).find(
+                (p) => Math.abs(p.lng - lon) < within && Math.abs(p.lat - lat) < within);
+            return p ? [p.lng, p.lat] : null; }""", [code, lon, lat, within])
+
+    def grid_has_vertex(self, code: str, lon: float, lat: float) -> bool:
+        return self.vertex_near(code, lon, lat) is not None
 
     def problems(self) -> list[dict]:
         return self.js("[...document.querySelectorAll('#ed-problem-list li[data-code]')]"
                        ".map(li => ({code: li.dataset.code, kind: li.dataset.kind,"
-                       " text: li.textContent}))")
+                       " other: li.dataset.other, text: li.textContent}))")
 
 
 def drafts_api(site: Site) -> bool:
@@ -170,7 +178,9 @@ def test_a_grid_drawn_over_its_neighbour_is_flagged_and_fixed(editor, site):
     editor.settled()
     editor.wait("code => window.editor.areas.gridLayers.has(code)", NEW)
     problems = editor.problems()
-    assert any(p["code"] == NEW and p["kind"] == "overlap" for p in problems), problems
+    # the overlap of the new grid and G2, each named by its own code
+    assert any(p["kind"] == "overlap" and {p["code"], p["other"]} == {NEW, G2}
+               for p in problems), problems
     assert NEW in editor.page.inner_text("#ed-problem-list")
     assert editor.js("window.editor.areas.layers.problems.getLayers().length") >= 1
     ARTIFACTS.mkdir(exist_ok=True)
@@ -193,14 +203,17 @@ def test_a_shared_vertex_moves_for_both_grids(editor, site):
                                                                                  35.02)
     editor.drag((103.01, 35.02), (103.0115, 35.02))
     editor.settled()
+    assert '"op":"move_vertex"' in editor.posts[-1]
+    moved = editor.vertex_near(G1, 103.0115, 35.02, within=3e-5)  # where the mouse let go
+    assert moved is not None, (editor.posts[-1][:300], editor.page.inner_text("#ed-status"))
+    assert editor.grid_has_vertex(G2, *moved)  # the neighbour followed, to the same point
     for code in (G1, G2):
-        assert editor.grid_has_vertex(code, 103.0115, 35.02), code
         assert not editor.grid_has_vertex(code, 103.01, 35.02), code
     draft = editor.js("window.editor.draft.id")
     stored = site.call("GET", f"/drafts/{draft}/areas?level=grid&area={VILLAGE}",
                        token="planner")
     tops = {f["properties"]["code"]: f["geometry"] for f in stored["features"]}
-    assert all("103.0115" in repr(tops[c]) for c in (G1, G2))
+    assert all(repr(moved[0]) in repr(tops[c]) for c in (G1, G2))
     editor.tool("leaflet-pm-icon-edit")  # leave edit mode
     assert editor.errors == []
 

@@ -381,8 +381,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(visits.bp)
     app.register_blueprint(events.bp)
     wall.init_app(app)
-    app.register_blueprint(editor.bp)
     app.register_blueprint(dispatch.bp)
     app.register_blueprint(drafts.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(open311.bp)
+    editor.init_app(app)  # after the draft API: it marks the writes the page makes

@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Flask, Response, current_app, render_template
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from geo_service import editor as domain
 from geo_service.errors import Invalid
-from geo_service.web import allow, credential, csrf_token, principal, query, scope, url_token
+from geo_service.web import (
+    allow,
+    credential,
+    csrf_token,
+    page_write,
+    principal,
+    query,
+    scope,
+    url_token,
+)
 from geo_service.web.lookup import version_index
 from geo_service.web.wall import LANGS, _policy, _to_session
 
@@ -25,6 +34,20 @@ bp = Blueprint("editor", __name__)
 
 EDITOR_ROLES = ("planner", "admin")
 PARAMS = ("area", "draft", "lang", "token")
+# The draft API's writes this page makes with its session cookie, under the CSRF locks of
+# `web._page_write` (every other write stays bearer-only): declared beside the page.
+PAGE_WRITES = ("drafts.create", "drafts.edit", "drafts.undo", "drafts.redo",
+               "versions.publish")
+
+
+def init_app(app: Flask) -> None:
+    """The page's blueprint; the API views it writes to take its cookie and CSRF token
+    (call after their blueprints are registered)."""
+    app.register_blueprint(bp)
+    for endpoint in PAGE_WRITES:
+        view = app.view_functions.get(endpoint)
+        if view is not None:
+            page_write(view)
 
 
 def strings() -> dict[str, str]:
@@ -44,7 +67,6 @@ def strings() -> dict[str, str]:
         "no_problems": _("No problems"),
         "problem.item": _("%(code)s (#%(index)s): %(message)s", code="{code}", index="{index}",
                           message="{message}"),
-        "area_m2": _("%(m2)s m²", m2="{m2}"),
         "new_grid": _("New grid"),
         "new_grid_hint": _("Name the grid just drawn and save it"),
         "split_none": _("The line must cross exactly one grid"),

@@ -70,6 +70,7 @@ function send(path, body) {
 
 const tools = editor.tools = new Tools(map, areas, cfg, {
   draft: () => editor.draft, refused, reload: () => reload(),
+  hold: (n) => { editor.busy += n; mark(); },
   edit: (op) => send("/edits", op),
 });
 

@@ -56,6 +56,9 @@ export class Areas {
       this.grids.addLayer(layer);
       layer.getElement?.()?.setAttribute("data-grid", code);
       this.onGrid(layer);
+      // Geoman's edit mode covers the grids it found when it was switched on: a grid
+      // drawn again from an answer joins it
+      if (this.map.pm.globalEditModeEnabled()) layer.pm.enable(this.map.pm.getGlobalOptions());
     } else {
       const layer = this.shape(feature, {pane: "groups", color: this.cfg.colours.group,
         weight: 1.2, dashArray: "5 5", fill: false, interactive: false, pmIgnore: true,

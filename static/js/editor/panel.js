@@ -45,11 +45,8 @@ export class Panel {
     list.replaceChildren(...(problems || []).map((p, i) => {
       const text = t(this.cfg, "problem.item", {code: p.code ?? "–", index: p.index ?? "–",
         message: p.message ?? p.kind});
-      const item = el("li", {"data-code": p.code ?? "", "data-kind": p.kind ?? ""}, text);
-      if (p.area_m2 != null) {
-        item.append(" ", el("small", {}, t(this.cfg, "area_m2",
-          {m2: Number(p.area_m2).toLocaleString(this.cfg.lang === "zh" ? "zh-CN" : "en")})));
-      }
+      const item = el("li", {"data-code": p.code ?? "", "data-kind": p.kind ?? "",
+        "data-other": p.other_code ?? ""}, text);
       item.addEventListener("click", () => {
         const bounds = this.areas.problemBounds(i);
         if (bounds?.isValid()) this.areas.map.fitBounds(bounds, {maxZoom: 17});

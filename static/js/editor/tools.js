@@ -17,7 +17,6 @@ export class Tools {
     this.areas = areas;
     this.cfg = cfg;
     this.editor = editor;      // {edit(op), status(text, kind), draft()}
-    this.drag = null;          // the vertex being dragged: {layer, at, to, reshape}
     this.selected = [];        // grids picked for a merge
     this.pending = null;       // a drawn shape waiting for its form: {kind, layer, ...}
     this.form = document.getElementById("ed-form");
@@ -49,32 +48,32 @@ export class Tools {
 
   mergeOn() { return Boolean(this.map.pm.Toolbar.buttons.merge?.toggled()); }
 
-  // Each grid drawn: its vertex drags and edits become operations.
+  // Each grid drawn: its edits become operations; a click picks it for a merge.
   wire(layer) {
-    layer.on("pm:markerdragstart", (e) => {
-      this.drag = {layer, at: L.latLng(e.markerEvent.target.getLatLng()), to: null,
-        reshape: false};
-    });
-    layer.on("pm:vertexadded pm:vertexremoved", () => {
-      this.drag = {layer, at: null, to: null, reshape: true};
-    });
-    layer.on("pm:markerdragend", (e) => {
-      if (this.drag?.layer === layer) this.drag.to = L.latLng(e.markerEvent.target.getLatLng());
-    });
     layer.on("pm:edit", () => this.edited(layer));
     layer.on("click", () => this.clicked(layer));
   }
 
+  // After Geoman's edit events of one gesture settle: one vertex moved (the server moves
+  // it for every grid that shares it) or a new outline (vertices added or removed).
   edited(layer) {
-    const drag = this.drag;
-    this.drag = null;
+    if (layer.editTimer) clearTimeout(layer.editTimer);
+    else this.editor.hold(1);  // busy from the gesture on, for whoever waits for answers
+    layer.editTimer = setTimeout(() => {
+      layer.editTimer = null;
+      this.editor.hold(-1);
+      this.flush(layer);
+    }, 30);
+  }
+
+  flush(layer) {
+    if (this.areas.gridLayers.get(layer.code) !== layer) return null;  // redrawn since
     if (!this.editor.draft()) return this.editor.refused(t(this.cfg, "no_draft"));
-    if (drag && drag.layer === layer && drag.at && drag.to && !drag.reshape) {
-      if (drag.at.equals(drag.to)) return null;
-      return this.editor.edit({op: "move_vertex", level: "grid", at: this.toWgs(drag.at),
-        to: this.toWgs(drag.to)});
-    }
-    return this.editor.edit({op: "reshape", code: layer.code, geometry: this.geometry(layer)});
+    const geometry = this.geometry(layer);
+    const moved = movedVertex(layer.feature.geometry.coordinates, geometry.coordinates);
+    if (moved === null) return null;  // nothing changed
+    if (moved) return this.editor.edit({op: "move_vertex", level: "grid", ...moved});
+    return this.editor.edit({op: "reshape", code: layer.code, geometry});
   }
 
   geometry(layer) {
@@ -232,4 +231,20 @@ export class Tools {
     this.mergeBox.hidden = true;
     if (untoggle && this.mergeOn()) this.map.pm.Toolbar.toggleButton("merge", false);
   }
+}
+
+// How a drawn outline differs from the server's: null (not at all), {at, to} (one vertex
+// moved, perhaps the first and last of a ring), or false (anything else).
+function movedVertex(before, after) {
+  const flat = (c) => (typeof c[0] === "number" ? [c] : c.flatMap(flat));
+  const a = flat(before), b = flat(after);
+  if (a.length !== b.length) return false;
+  const same = (p, q) => Math.abs(p[0] - q[0]) < 1e-7 && Math.abs(p[1] - q[1]) < 1e-7;
+  let moved = null;
+  for (let i = 0; i < a.length; i++) {
+    if (same(a[i], b[i])) continue;
+    if (moved && !(same(moved.at, a[i]) && same(moved.to, b[i]))) return false;
+    moved = {at: a[i], to: b[i]};
+  }
+  return moved;
 }
