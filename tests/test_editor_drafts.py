@@ -308,3 +308,133 @@ def test_nan_and_an_oversized_body_are_refused(client, planner, tiny, engine) ->
     assert client.post(f"/api/v1/drafts/{draft}/edits", data="{}", content_type="text/plain",
                        headers=planner).status_code == 415
     _nothing_written(engine, draft)
+
+
+def test_a_shared_vertex_moves_for_both_grids(client, planner, tiny) -> None:
+    draft = open_draft(client, planner)
+    answer = edit(client, planner, draft, op="move_vertex", level="grid",
+                  at=[103.01, 35.02], to=[103.012, 35.02])
+    changed = {f["id"]: shape(f) for f in answer["changed"]["features"]}
+    assert {G1, G2} <= set(changed)
+    for code in (G1, G2):  # the corner moved in both outlines
+        coords = {tuple(c) for c in shapely.get_coordinates(changed[code]).tolist()}
+        assert (103.012, 35.02) in coords and (103.01, 35.02) not in coords, code
+    assert changed[G1].intersection(changed[G2]).area == pytest.approx(0, abs=1e-12)
+    assert not [p for p in answer["problems"]
+                if p["kind"] in ("overlap", "gap") and p["level"] == "grid"]
+    # G2's group gave up the corner with its grid (regrouped in the same edit); G1's
+    # groups do not cover what G1 took: a warning at group level
+    assert G2 + "001" in changed
+    assert not changed[G2 + "001"].intersects(shapely.Point(103.0105, 35.0195))
+    assert [(p["code"], p["fatal"]) for p in answer["problems"] if p["level"] == "group"
+            and p["kind"] == "gap"] == [(G1, False)]
+    assert client.post(f"/api/v1/drafts/{draft}/undo", headers=planner).status_code == 200
+    assert shape(grids(client, planner, draft)[G1]).equals_exact(
+        shapely.MultiPolygon([shapely.box(103.0, 35.0, 103.01, 35.02)]), 0)
+
+
+def test_split_and_merge(client, planner, tiny) -> None:
+    draft = open_draft(client, planner)
+    line = {"type": "LineString", "coordinates": [[103.0035, 34.99], [103.0035, 35.03]]}
+    answer = edit(client, planner, draft, op="split", code=G1, line=line, new_code=NEW,
+                  new_name="第一网格西")
+    now = grids(client, planner, draft)
+    assert shape(now[G1]).bounds[0] == pytest.approx(103.0035)  # the larger part keeps G1
+    assert shape(now[NEW]).bounds[2] == pytest.approx(103.0035)
+    assert now[NEW]["properties"]["parent_code"] == VILLAGE_A
+    assert not [p for p in answer["problems"] if p["fatal"]]
+    groups = grids(client, planner, draft, "group")  # the group is clipped to what G1 kept
+    assert shape(groups[G1 + "001"]).bounds[0] == pytest.approx(103.0035)
+
+    answer = edit(client, planner, draft, op="merge", codes=[G1, G2], into=G2)
+    assert answer["removed"] == [G1]
+    now = grids(client, planner, draft)
+    assert G1 not in now and shape(now[G2]).bounds == pytest.approx(
+        (103.0035, 35.0, 103.02, 35.02))
+    groups = grids(client, planner, draft, "group")
+    assert groups[G1 + "001"]["properties"]["parent_code"] == G2  # regrouped
+    assert client.post(f"/api/v1/drafts/{draft}/undo", headers=planner).status_code == 200
+    assert grids(client, planner, draft, "group")[G1 + "001"]["properties"][
+        "parent_code"] == G1
+
+
+def test_a_reshape_is_taken_by_the_neighbour(client, planner, tiny) -> None:
+    """The redrawn edge is taken by both neighbours: what G1 gives up goes to G2, what it
+    takes G2 loses; the village stays tiled."""
+    draft = open_draft(client, planner)
+    answer = edit(client, planner, draft, op="reshape", code=G1,
+                  geometry=box(103.0, 35.0, 103.012, 35.02))
+    changed = {f["id"]: shape(f) for f in answer["changed"]["features"]}
+    assert changed[G2].bounds[0] == pytest.approx(103.012)
+    assert not [p for p in answer["problems"]
+                if p["kind"] in ("overlap", "gap") and p["level"] == "grid"]
+
+
+def test_an_edit_that_cannot_be_made_is_refused(client, planner, tiny, engine) -> None:
+    draft = open_draft(client, planner)
+    line = {"type": "LineString", "coordinates": [[103.03, 34.99], [103.03, 35.03]]}
+    resp = edit(client, planner, draft, 422, op="split", code=G1, line=line, new_code=NEW,
+                new_name="x")
+    assert resp["error"]["code"] == "edit_refused" and resp["error"]["field"] == "line"
+    resp = edit(client, planner, draft, 422, op="merge", codes=[G1, G3], into=G1)
+    assert resp["error"]["code"] == "edit_refused"
+    _nothing_written(engine, draft)
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp"])
+def test_export_opens_in_qgis_formats(client, planner, tiny, tmp_path, fmt) -> None:
+    from boundaries.files import read_areas
+
+    draft = open_draft(client, planner, area=VILLAGE_A)
+    edit(client, planner, draft, op="rename", code=G1, name="一号")
+    resp = client.get(f"/api/v1/drafts/{draft}/export",
+                      query_string={"format": fmt, "level": "grid"}, headers=planner)
+    assert resp.status_code == 200
+    name = resp.headers["Content-Disposition"].split('"')[1]
+    path = tmp_path / name
+    path.write_bytes(resp.data)
+    frame, problems = read_areas(path)
+    assert not [p for p in problems if p.fatal]
+    assert dict(zip(frame["code"], frame["name"], strict=True)) == {G1: "一号",
+                                                                    G2: "第二网格"}
+
+
+def _layer_body(g1_east: float) -> dict:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": G1, "name": "一号", "parent_code": VILLAGE_A},
+         "geometry": box(103.0, 35.0, g1_east, 35.02)},
+        {"type": "Feature", "properties": {"code": G2, "name": "二号", "parent_code": VILLAGE_A},
+         "geometry": box(103.015, 35.0, 103.02, 35.02)}]}
+
+
+def test_import_goes_through_the_same_validation(client, planner, tiny, engine) -> None:
+    draft = open_draft(client, planner)
+    refused = client.post(f"/api/v1/drafts/{draft}/import", query_string={"level": "grid"},
+                          json=_layer_body(103.017), headers=planner)
+    assert refused.status_code == 422, refused.get_json()
+    error = refused.get_json()["error"]
+    assert error["code"] == "import_refused"
+    overlap = [p for p in error["detail"]["problems"] if p["code"] == "overlap"]
+    assert overlap and overlap[0]["feature_code"] == G1 and overlap[0]["index"] == 0
+    _nothing_written(engine, draft)
+
+    done = client.post(f"/api/v1/drafts/{draft}/import", query_string={"level": "grid"},
+                       json=_layer_body(103.015), headers=planner)
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["edit"] == 1
+    now = grids(client, planner, draft)
+    assert shape(now[G1]).bounds[2] == pytest.approx(103.015)
+    assert now[G2]["properties"]["name"] == "二号"
+    client.post(f"/api/v1/drafts/{draft}/undo", headers=planner)
+    assert shape(grids(client, planner, draft)[G1]).bounds[2] == pytest.approx(103.01)
+
+
+def test_import_of_an_uploaded_file(client, planner, tiny, tmp_path) -> None:
+    draft = open_draft(client, planner)
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps(_layer_body(103.015)), "utf-8")
+    with path.open("rb") as fh:
+        resp = client.post(f"/api/v1/drafts/{draft}/import", data={"file": (fh, path.name)},
+                           content_type="multipart/form-data", headers=planner)
+    assert resp.status_code == 200, resp.get_json()
+    assert shape(grids(client, planner, draft)[G2]).bounds[0] == pytest.approx(103.015)

@@ -16,10 +16,7 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
-try:
-    from boundaries import edit as geoedit
-except ImportError:  # until the edit helper's branch is merged: plain ops only
-    from geo_service.editing import _plain as geoedit  # type: ignore[no-redef]
+from boundaries import edit as geoedit
 from boundaries.levels import parent_level
 from geo_service.auth import Principal
 from geo_service.editing import log
@@ -183,6 +180,7 @@ def apply_edit(conn: sa.Connection, draft: Draft, op: Op, actor: Principal, *,
     if level == "grid":
         grids = _apply_to_layer(layer, targets, level)
         moved = _regroup(conn, draft, grids, {c for c in targets})
+        groups_touched |= {c for c, s in targets.items() if s is not None}
         old_groups = frame(conn, draft.id, draft.base, level="group",
                            codes=set(moved["code"])).set_index("code")
         for g in moved.itertuples():
