@@ -123,8 +123,10 @@ def chain_of(parents: dict[str, str | None], code: str | None) -> list[str]:
     return out
 
 
-def _majority(geoms: np.ndarray, layer: Layer) -> np.ndarray:
-    """For each geometry, the code of the area of `layer` covering most of it (None)."""
+def _majority(geoms: np.ndarray, layer: Layer, current: np.ndarray | None = None
+              ) -> np.ndarray:
+    """For each geometry, the code of the area of `layer` covering most of it (None when
+    none does); its `current` area when that covers as much (a tie changes nothing)."""
     out = np.full(len(geoms), None, dtype=object)
     if not len(geoms) or not len(layer.codes):
         return out
@@ -132,6 +134,8 @@ def _majority(geoms: np.ndarray, layer: Layer) -> np.ndarray:
     if not len(at):
         return out
     share = shapely.area(shapely.intersection(geoms[at], layer.geoms[hit]))
+    if current is not None:  # the current area first among equals
+        share = share + 1e-9 * (layer.codes[hit] == current[at]) * share.max()
     order = np.lexsort((-share, at))  # per geometry, the largest share first
     at, hit, share = at[order], hit[order], share[order]
     first = np.r_[True, at[1:] != at[:-1]] & (share > 0)
@@ -201,7 +205,8 @@ def plan_moves(conn: sa.Connection, draft: int, *, lock: bool = False) -> Plan:
         c in changed or p in changed or p not in grid_set) for c, p in zip(
         groups_new.codes[local_groups], groups_new.parents[local_groups], strict=True)],
         dtype=bool)]
-    majority = _majority(groups_new.geoms[doubtful], local)
+    majority = _majority(groups_new.geoms[doubtful], local,
+                         groups_new.parents[doubtful])
     regroup = {str(c): str(m) for c, p, m in zip(
         groups_new.codes[doubtful], groups_new.parents[doubtful], majority,
         strict=True) if m is not None and m != p}
