@@ -121,3 +121,24 @@ def test_the_page_loads_only_local_files_and_the_vendored_geoman(client, tokens)
     cfg = config(html)
     for name in [cfg["map"], cfg["grids_layer"], *cfg["layers"].values()]:
         assert f"var {name} " in html  # the JavaScript names the script looks up
+
+
+def test_the_writes_the_page_makes_take_its_cookie_and_csrf_token(app):
+    """The draft API's views the page posts to are `page_write`; the rest stay bearer-only."""
+    from geo_service.web.editor import PAGE_WRITES
+
+    marked = {e for e, v in app.view_functions.items() if getattr(v, "page_write", False)}
+    assert set(PAGE_WRITES) <= marked
+    assert "drafts.discard" not in marked and "drafts.import_file" not in marked
+
+
+def test_a_planners_page_writes_to_its_draft_with_cookie_and_csrf_token(client, tokens):
+    page = {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}
+    r = client.get(f"/editor?area={VILLAGE}&token={tokens['planner']}")
+    cfg = config(client.get(r.headers["Location"], headers=SAME).get_data(as_text=True))
+    made = client.post("/api/v1/drafts", json={"note": "n", "area": VILLAGE},
+                       headers={**page, "X-CSRF-Token": cfg["csrf"]})
+    assert made.status_code == 201, made.get_json()
+    undo = f"/api/v1/drafts/{made.get_json()['id']}/undo"
+    assert client.post(undo, headers={**page, "X-CSRF-Token": "0" * 64}).status_code == 403
+    assert client.post(undo, headers=page).status_code == 401  # no CSRF token: no cookie

@@ -218,6 +218,62 @@ def test_a_shared_vertex_moves_for_both_grids(editor, site):
     assert editor.errors == []
 
 
+def test_split_merge_delete_undo_and_redo_from_the_toolbar(browser, site):
+    """Another planner's draft of the same village, edited with every other tool."""
+    require_api(site)
+    e = Editor(browser, site, f"area={VILLAGE}&lang=en", role="admin")
+    try:
+        e.page.click("#ed-new")
+        e.wait("() => window.editor.draft !== null && document.body.dataset.busy === '0'")
+        e.js("window.editor.map.setView([35.01, 103.008], 15, {animate: false})")
+        # cut G1 in two along a line across it
+        e.tool("ed-split-icon")
+        for lon, lat in ((102.9985, 35.013), (103.0115, 35.013)):
+            e.click(lon, lat)
+        e.click(103.0115, 35.013)  # clicking the last point again finishes the line
+        e.wait("() => !document.getElementById('ed-form').hidden")
+        part = e.page.input_value("#ed-form [name=code]")
+        assert part == VILLAGE + "003"
+        e.page.fill("#ed-form [name=name]", "First grid north")
+        e.page.click("#ed-form [type=submit]")
+        e.settled()
+        assert e.js("document.body.dataset.grids") == "3", (e.posts[-1][:300],
+                                                            e.page.inner_text("#ed-status"))
+        assert '"op":"split"' in e.posts[-1] and f'"code":"{G1}"' in e.posts[-1]
+        # merge the two parts again: pick both, then merge
+        e.tool("ed-merge-icon")
+        e.click(103.005, 35.005)  # G1 (the larger, southern part keeps the code)
+        e.click(103.005, 35.017)  # the new northern part
+        e.page.click("#ed-merge [data-do=merge]")
+        e.settled()
+        assert e.js("document.body.dataset.grids") == "2"
+        assert '"op":"merge"' in e.posts[-1]
+        # delete G2: the village has a gap, flagged
+        e.tool("leaflet-pm-icon-delete")
+        e.click(103.015, 35.01)
+        e.settled()
+        assert e.js("document.body.dataset.grids") == "1"
+        assert not e.js(f"window.editor.areas.gridLayers.has('{G2}')")
+        assert any(p["kind"] == "gap" for p in e.problems()), e.problems()
+        e.tool("leaflet-pm-icon-delete")  # leave removal mode
+        # undo brings G2 back, redo deletes it again
+        e.page.click("#ed-undo")
+        e.settled()
+        assert e.js(f"window.editor.areas.gridLayers.has('{G2}')")
+        assert not e.js("document.getElementById('ed-redo').disabled")
+        e.page.click("#ed-redo")
+        e.settled()
+        assert not e.js(f"window.editor.areas.gridLayers.has('{G2}')")
+        e.page.click("#ed-undo")
+        e.settled()
+        ARTIFACTS.mkdir(exist_ok=True)
+        e.page.screenshot(path=str(ARTIFACTS / "editor-en.png"))
+        assert e.errors == []
+        assert_only_the_service(e.requests, site)
+    finally:
+        e.context.close()
+
+
 def test_the_impact_preview_shows_the_case_that_would_move(editor, site):
     require_api(site)
     case = report(*INSIDE, subtype="safety_hazard", description="新网格里的隐患")

@@ -37,7 +37,7 @@ PARAMS = ("area", "draft", "lang", "token")
 # The draft API's writes this page makes with its session cookie, under the CSRF locks of
 # `web._page_write` (every other write stays bearer-only): declared beside the page.
 PAGE_WRITES = ("drafts.create", "drafts.edit", "drafts.undo", "drafts.redo",
-               "versions.publish")
+               "versions.publish_draft")
 
 
 def init_app(app: Flask) -> None:
