@@ -136,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WALL_MAX_CASES", 5_000,
             "Most open cases one wall keeps as markers (the newest); older ones are dropped "
             "so the page's memory stays flat.", lo=100, hi=100_000),
+    Setting("IMPACT_MAX_FEATURES", 5_000,
+            "Most moved points (households, open cases) one draft's impact preview draws on "
+            "its map; the counts always cover everything.", lo=0, hi=100_000),
     Setting("DISPATCH_REFRESH_S", 1.0, "How old (seconds) a process's index of where workers "
             "are may be when a dispatcher asks for candidates; older, it first reads the "
             "positions that changed in any process since.", lo=0, hi=3_600),

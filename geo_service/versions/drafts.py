@@ -80,9 +80,11 @@ def publish(conn: sa.Connection, version: int, actor: str, *, note: str | None =
 
     row = conn.execute(sa.select(boundary_versions.c.state, boundary_versions.c.base_version)
                        .where(boundary_versions.c.id == version)).first()
-    if row is None or row.state != "draft":
-        raise Conflict(f"version {version} is {row.state if row else 'missing'}, not a draft",
-                       "version", code="not_a_draft")
+    if row is None:
+        raise UnknownVersion(f"boundary version {version} does not exist")
+    if row.state != "draft":
+        raise Conflict(f"version {version} is {row.state}, not a draft", "version",
+                       code="not_a_draft")
     live = live_version(conn)
     if row.base_version != live:
         changed = ({k: [d["code"] for d in v] for k, v in

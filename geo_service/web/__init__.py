@@ -338,6 +338,7 @@ def init_app(app: Flask) -> None:
         open311,
         openapi,
         reports,
+        versions,
         visits,
         wall,
         workers,
@@ -379,6 +380,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(workers.bp)
     app.register_blueprint(callouts.bp)
     app.register_blueprint(visits.bp)
+    app.register_blueprint(versions.bp)
     app.register_blueprint(events.bp)
     wall.init_app(app)
     app.register_blueprint(dispatch.bp)

@@ -25,6 +25,7 @@ from geo_service.web.openapi_callouts import CALLOUT_SCHEMAS
 from geo_service.web.openapi_cases import CASE_SCHEMAS, OPEN311_SCHEMAS
 from geo_service.web.openapi_dispatch import DISPATCH_SCHEMAS
 from geo_service.web.openapi_drafts import DRAFT_PARAMETERS, DRAFT_SCHEMAS
+from geo_service.web.openapi_versions import VERSION_SCHEMAS
 from geo_service.web.openapi_workers import WORKER_SCHEMAS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -124,13 +125,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     }, optional=("detail",))}, description="The one shape of every error the service returns."),
     "Health": _object({"status": {"const": "ok"}, "live_version": {"type": ["integer", "null"]},
                        "grids": {"type": "integer", "minimum": 0}}),
-    "Versions": _object({"versions": {"type": "array", "items": _object({
-        "id": INT, "state": {"type": "string", "enum": ["draft", "live", "retired"]},
-        "author": STR, "note": STR, "created_at": {"type": "string", "format": "date-time"},
-        "published_at": {"type": ["string", "null"], "format": "date-time"},
-        "base_version": {"type": ["integer", "null"],
-                         "description": "the published version this one started from"},
-    })}}, description="Drafts are listed for planners and admins only."),
     "AreaBrief": _object({"code": STR, "name": STR, "kind": NULL_STR}),
     "ChainLink": _object({"level": {"type": "string", "enum": list(LEVELS)}, "code": STR,
                           "name": STR}),
@@ -320,13 +314,16 @@ def build_spec(app: Flask) -> dict[str, Any]:
                        ("events", "The live event stream (Server-Sent Events)"),
                        ("dispatch", "Who to send to a case, sending them, their caseload"),
                        ("drafts", "The boundary editor: drafts, edits, undo/redo, problems"),
+                       ("versions", "Boundary versions: impact of a draft, publishing, "
+                                    "diffs, rollback"),
                        ("docs", "This document and its page")):
         spec.tag({"name": name, "description": text})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("open311Key", {"type": "apiKey", "in": "query",
                                                    "name": "api_key"})
     for name, schema in {**SCHEMAS, **CASE_SCHEMAS, **WORKER_SCHEMAS, **CALLOUT_SCHEMAS,
-                         **OPEN311_SCHEMAS, **DISPATCH_SCHEMAS, **DRAFT_SCHEMAS}.items():
+                         **OPEN311_SCHEMAS, **DISPATCH_SCHEMAS, **DRAFT_SCHEMAS,
+                         **VERSION_SCHEMAS}.items():
         spec.components.schema(name, schema)
     spec.components.schema("BatchRequest", batch_request(app.config["MAX_BATCH_POINTS"]))
     for name, (status, text) in ERRORS.items():
