@@ -18,7 +18,7 @@ const panel = new Panel(cfg, areas);
 const area = encodeURIComponent(cfg.area);
 
 const editor = window.editor = {cfg, map, areas, panel, draft: null, impact: null,
-  edits: 0, busy: 0, ready: false, draftId: () => editor.draft?.id ?? null};
+  edits: 0, sent: 0, busy: 0, ready: false, draftId: () => editor.draft?.id ?? null};
 let queue = Promise.resolve();  // edits go one after another, in the order they were made
 
 function refused(message) { panel.status(t(cfg, "refused", {message}), "bad"); }
@@ -45,6 +45,7 @@ function clearImpact() {
 
 // One operation on the open draft; resolves true when the server took it.
 function send(path, body) {
+  editor.sent += 1;
   editor.busy += 1;
   mark();
   panel.status(t(cfg, "saving"));
