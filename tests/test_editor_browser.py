@@ -187,7 +187,8 @@ def test_a_grid_drawn_over_its_neighbour_is_flagged_and_fixed(editor, site):
     # the overlap of the new grid and G2, each named by its own code
     assert any(p["kind"] == "overlap" and {p["code"], p["other"]} == {NEW, G2}
                for p in problems), problems
-    assert NEW in editor.page.inner_text("#ed-problem-list")
+    listed = editor.page.inner_text("#ed-problem-list")
+    assert NEW in listed and "重叠" in listed  # in the page's language
     assert editor.js("window.editor.areas.layers.problems.getLayers().length") >= 1
     ARTIFACTS.mkdir(exist_ok=True)
     editor.page.screenshot(path=str(ARTIFACTS / "editor-overlap-zh.png"))

@@ -44,7 +44,7 @@ export class Panel {
     this.$("ed-problem-count").textContent = n ? `(${n})` : "";
     list.replaceChildren(...(problems || []).map((p, i) => {
       const text = t(this.cfg, "problem.item", {code: p.code ?? "–", index: p.index ?? "–",
-        message: p.message ?? p.kind});
+        message: this.problemText(p)});
       const item = el("li", {"data-code": p.code ?? "", "data-kind": p.kind ?? "",
         "data-other": p.other_code ?? ""}, text);
       item.addEventListener("click", () => {
@@ -54,6 +54,16 @@ export class Panel {
       return item;
     }));
     if (!n) list.append(el("li", {class: "ok"}, t(this.cfg, "no_problems")));
+  }
+
+  // The page's language for the problems it knows with their area; the server's own
+  // message (English) for the rest.
+  problemText(p) {
+    const key = `problem.${p.kind}`;
+    if (!(key in this.cfg.strings) || p.area_m2 == null) return p.message ?? p.kind;
+    const m2 = Math.round(Number(p.area_m2)).toLocaleString(
+      this.cfg.lang === "zh" ? "zh-CN" : "en");
+    return t(this.cfg, key, {other: p.other_code ?? "–", m2});
   }
 
   summary(impact) {
