@@ -68,8 +68,12 @@ def strings() -> dict[str, str]:
         "problem.item": _("%(code)s (#%(index)s): %(message)s", code="{code}", index="{index}",
                           message="{message}"),
         "problem.overlap": _("overlaps %(other)s by %(m2)s m²", other="{other}", m2="{m2}"),
+        "problem.area": _("%(code)s: %(message)s", code="{code}", message="{message}"),
         "problem.gap": _("%(m2)s m² not covered by any grid", m2="{m2}"),
+        "problem.gap.group": _("%(m2)s m² of this grid not covered by its ten-household "
+                               "groups", m2="{m2}"),
         "problem.outside_parent": _("%(m2)s m² outside its village", m2="{m2}"),
+        "problem.outside_parent.group": _("%(m2)s m² outside its grid", m2="{m2}"),
         "new_grid": _("New grid"),
         "new_grid_hint": _("Name the grid just drawn and save it"),
         "split_none": _("The line must cross exactly one grid"),

@@ -43,10 +43,12 @@ export class Panel {
     const n = problems?.length || 0;
     this.$("ed-problem-count").textContent = n ? `(${n})` : "";
     list.replaceChildren(...(problems || []).map((p, i) => {
-      const text = t(this.cfg, "problem.item", {code: p.code ?? "–", index: p.index ?? "–",
-        message: this.problemText(p)});
+      const text = p.index == null
+        ? t(this.cfg, "problem.area", {code: p.code ?? "–", message: this.problemText(p)})
+        : t(this.cfg, "problem.item", {code: p.code ?? "–", index: p.index,
+          message: this.problemText(p)});
       const item = el("li", {"data-code": p.code ?? "", "data-kind": p.kind ?? "",
-        "data-other": p.other_code ?? ""}, text);
+        "data-other": p.other_code ?? "", "data-fatal": String(p.fatal ?? true)}, text);
       item.addEventListener("click", () => {
         const bounds = this.areas.problemBounds(i);
         if (bounds?.isValid()) this.areas.map.fitBounds(bounds, {maxZoom: 17});
@@ -59,8 +61,9 @@ export class Panel {
   // The page's language for the problems it knows with their area; the server's own
   // message (English) for the rest.
   problemText(p) {
-    const key = `problem.${p.kind}`;
-    if (!(key in this.cfg.strings) || p.area_m2 == null) return p.message ?? p.kind;
+    const key = [`problem.${p.kind}.${p.level}`, `problem.${p.kind}`]
+      .find((k) => k in this.cfg.strings);
+    if (!key || p.area_m2 == null) return p.message ?? p.kind;
     const m2 = Math.round(Number(p.area_m2)).toLocaleString(
       this.cfg.lang === "zh" ? "zh-CN" : "en");
     return t(this.cfg, key, {other: p.other_code ?? "–", m2});
