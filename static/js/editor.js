@@ -82,20 +82,30 @@ async function loadContext() {
   areas.setContext(outline, villages);
 }
 
-// The grids and groups drawn: the open draft's, or the live version's (read only).
+// The grids and groups drawn: the open draft's, or the live version's (read only). A draft
+// of an area narrower than the page's (a village's draft on its township's page) is shown
+// for its own area.
 async function reload() {
-  const id = editor.draft?.id;
-  const path = (level) => id ? `/drafts/${id}/areas?level=${level}&area=${area}`
-    : `/areas?level=${level}&within=${area}`;
-  const [grids, groups] = await Promise.all([api(cfg, "GET", path("grid")),
-    api(cfg, "GET", path("group"))]);
+  const d = editor.draft;
+  const read = async (where) => {
+    const path = (level) => d ? `/drafts/${d.id}/areas?level=${level}&area=${where}`
+      : `/areas?level=${level}&within=${where}`;
+    return Promise.all([api(cfg, "GET", path("grid")), api(cfg, "GET", path("group"))]);
+  };
+  let grids, groups;
+  try {
+    [grids, groups] = await read(area);
+  } catch (err) {
+    if (!d?.area || d.area === cfg.area || !(err instanceof ApiError)) throw err;
+    [grids, groups] = await read(encodeURIComponent(d.area));
+  }
   for (const collection of [grids, groups]) {
     for (const f of collection.features) f.properties.code ??= f.id;
   }
   areas.setLevel("grid", grids);
   areas.setLevel("group", groups);
-  if (id) {
-    const problems = await api(cfg, "GET", `/drafts/${id}/problems`);
+  if (d) {
+    const problems = await api(cfg, "GET", `/drafts/${d.id}/problems`);
     areas.drawProblems(problems.problems);
     panel.problems(problems.problems);
   } else {

@@ -20,8 +20,10 @@ export class Panel {
   drafts(list, current) {
     const options = [this.picker.options[0]];
     for (const d of list) {
-      options.push(el("option", {value: String(d.id)}, t(this.cfg, "draft_label",
-        {id: d.id, author: d.author ?? "", note: d.note ?? ""})));
+      const label = t(this.cfg, "draft_label", {id: d.id, author: d.author ?? "",
+        note: d.note ?? ""});
+      options.push(el("option", {value: String(d.id)}, d.area && d.area !== this.cfg.area
+        ? `${label} · ${d.area}` : label));
     }
     this.picker.replaceChildren(...options);
     this.picker.value = current ? String(current) : "";
