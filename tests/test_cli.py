@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from geo_service.cli import main
 
-from .tiny import tiny_areas
+from .tiny import G1, G2, G3, G4, tiny_areas
 
 
 @pytest.fixture
@@ -50,6 +50,50 @@ def test_bad_file_exits_nonzero_with_the_report(cli_env, tmp_path) -> None:
     bad.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
     res = cli_env.invoke(main, ["import-areas", str(bad), "--level", "grid"])
     assert res.exit_code == 1 and "unreadable_file" in res.output
+
+
+def test_a_refused_import_names_each_feature_by_its_own_code(cli_env, tmp_path) -> None:
+    """Every line of the report starts with the feature's own index and code (read from
+    the file's own code field), an overlap names the other party too; --json says the same
+    in `index` and `feature_code`."""
+    areas = tiny_areas()
+    for level in ("prefecture", "county", "township", "village"):
+        path = tmp_path / f"{level}.geojson"
+        areas[areas.level == level].drop(columns="level").to_file(path)
+        assert cli_env.invoke(main, ["import-areas", str(path), "--level", level]
+                              ).exit_code == 0
+
+    def square(x0, y0, x1, y1):
+        return [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]
+
+    shapes = {  # code -> (parent, ring); G1 reaches 0.002° into G2
+        G1: ("900001001001", square(103.0, 35.0, 103.012, 35.02)),
+        G2: ("900001001001", square(103.01, 35.0, 103.02, 35.02)),
+        G3: ("900002001001", [[[y, x] for x, y in square(103.02, 35.0, 103.04, 35.02)[0]]]),
+        G4: ("900002001001", [[[103.025, 35.005], [103.035, 35.015], [103.035, 35.005],
+                               [103.025, 35.015], [103.025, 35.005]]]),
+    }
+    features = [{"type": "Feature", "properties": {"GRIDCODE": code, "parent_code": parent},
+                 "geometry": {"type": "Polygon", "coordinates": ring}}
+                for code, (parent, ring) in shapes.items()]
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}),
+                    encoding="utf-8")
+    args = ["import-areas", str(path), "--level", "grid", "--code-field", "GRIDCODE"]
+    res = cli_env.invoke(main, args)
+    assert res.exit_code == 1, res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith(f"#0 ({G1}) overlap: overlaps #1 ({G2}) by "), lines
+    assert lines[1].startswith(f"#2 ({G3}) swapped_axes: "), lines
+    assert lines[2] == f"#3 ({G4}) invalid_geometry: Self-intersection[103.03 35.01]"
+    assert lines[-1] == "refused 4 grid areas"
+    res = cli_env.invoke(main, [*args, "--json"])
+    report = json.loads(res.output[:res.output.rindex("}") + 1])
+    named = [(p["code"], p["index"], p["feature_code"]) for p in report["problems"]
+             if p["fatal"]]
+    assert named == [("overlap", 0, G1), ("swapped_axes", 2, G3),
+                     ("invalid_geometry", 3, G4)]
+    assert report["problems"][0]["detail"]["other_code"] == G2
 
 
 def test_create_and_revoke_token(cli_env) -> None:

@@ -148,6 +148,12 @@ def test_delete_leaves_a_gap_and_rename_renames(client, planner, tiny) -> None:
     gaps = [p for p in answer["problems"] if p["kind"] == "gap"]
     assert gaps and gaps[0]["code"] == VILLAGE_A and not gaps[0]["fatal"]
     assert G2 not in grids(client, planner, draft)
+    # its group, left without a grid, is named by its own code (here and for the draft)
+    orphan = [(p["code"], p["kind"]) for p in answer["problems"] if p["level"] == "group"]
+    assert orphan == [(G2 + "001", "missing_parent")]
+    listed = client.get(f"/api/v1/drafts/{draft}/problems", headers=planner).get_json()
+    assert (G2 + "001", "missing_parent") in {(p["code"], p["kind"])
+                                              for p in listed["problems"]}
     edit(client, planner, draft, op="rename", code=G1, name="合并网格")
     assert grids(client, planner, draft)[G1]["properties"]["name"] == "合并网格"
     missing = edit(client, planner, draft, 404, op="rename", code=G2, name="x")
@@ -322,12 +328,11 @@ def test_a_shared_vertex_moves_for_both_grids(client, planner, tiny) -> None:
     assert changed[G1].intersection(changed[G2]).area == pytest.approx(0, abs=1e-12)
     assert not [p for p in answer["problems"]
                 if p["kind"] in ("overlap", "gap") and p["level"] == "grid"]
-    # G2's group gave up the corner with its grid (regrouped in the same edit); G1's
-    # groups do not cover what G1 took: a warning at group level
-    assert G2 + "001" in changed
-    assert not changed[G2 + "001"].intersects(shapely.Point(103.0105, 35.0195))
-    assert [(p["code"], p["fatal"]) for p in answer["problems"] if p["level"] == "group"
-            and p["kind"] == "gap"] == [(G1, False)]
+    # the groups followed their grids in the same edit: G2's gave up the corner, G1's
+    # took it, so every household there still falls in a group
+    corner = shapely.Point(103.0105, 35.0195)
+    assert changed[G1 + "001"].covers(corner) and not changed[G2 + "001"].intersects(corner)
+    assert not [p for p in answer["problems"] if p["level"] == "group"]
     assert client.post(f"/api/v1/drafts/{draft}/undo", headers=planner).status_code == 200
     assert shape(grids(client, planner, draft)[G1]).equals_exact(
         shapely.MultiPolygon([shapely.box(103.0, 35.0, 103.01, 35.02)]), 0)
@@ -425,8 +430,12 @@ def test_import_goes_through_the_same_validation(client, planner, tiny, engine) 
     now = grids(client, planner, draft)
     assert shape(now[G1]).bounds[2] == pytest.approx(103.015)
     assert now[G2]["properties"]["name"] == "二号"
+    groups = grids(client, planner, draft, "group")  # G2's group clipped to G2 as imported
+    assert shape(groups[G2 + "001"]).bounds[0] == pytest.approx(103.015)
     client.post(f"/api/v1/drafts/{draft}/undo", headers=planner)
     assert shape(grids(client, planner, draft)[G1]).bounds[2] == pytest.approx(103.01)
+    assert shape(grids(client, planner, draft, "group")[G2 + "001"]).bounds[0] == \
+        pytest.approx(103.01)
 
 
 def test_import_of_an_uploaded_file(client, planner, tiny, tmp_path) -> None:
@@ -438,3 +447,28 @@ def test_import_of_an_uploaded_file(client, planner, tiny, tmp_path) -> None:
                            content_type="multipart/form-data", headers=planner)
     assert resp.status_code == 200, resp.get_json()
     assert shape(grids(client, planner, draft)[G2]).bounds[0] == pytest.approx(103.015)
+
+
+def test_a_draft_older_than_the_live_version_still_takes_edits(client, planner, tiny,
+                                                               engine) -> None:
+    from .conftest import import_now
+    from .test_index_cache import _moved_grids
+
+    draft = open_draft(client, planner)
+    assert import_now(engine, _moved_grids(103.005), "grid", author="p").written
+    answer = edit(client, planner, draft, op="rename", code=G1, name="旧稿")
+    assert answer["edit"] == 1  # publishing is what refuses a stale draft, not editing
+    got = client.get(f"/api/v1/drafts/{draft}", headers=planner).get_json()
+    assert got["base_version"] == tiny and got["live_version"] > draft
+    assert shape(grids(client, planner, draft)[G1]).bounds[2] == pytest.approx(103.01)
+
+
+def test_two_planners_hold_drafts_at_once(client, planner, tiny) -> None:
+    other = bearer(_token(client, "planner-2", "planner"))
+    mine, theirs = open_draft(client, planner), open_draft(client, other)
+    edit(client, planner, mine, op="rename", code=G1, name="甲")
+    edit(client, other, theirs, op="rename", code=G1, name="乙")
+    assert grids(client, planner, mine)[G1]["properties"]["name"] == "甲"
+    assert grids(client, other, theirs)[G1]["properties"]["name"] == "乙"
+    client.post(f"/api/v1/drafts/{theirs}/undo", headers=other)
+    assert grids(client, planner, mine)[G1]["properties"]["name"] == "甲"

@@ -86,8 +86,10 @@ def test_bad_file_reports_everything_and_changes_nothing(engine, tiny, tmp_path,
     assert not result.written and not result.report.ok
     assert _snapshot(engine) == before, name
     for p in result.report.errors:
-        if p.code != "unreadable_file":
-            assert p.index is not None  # each problem points at its feature
+        if p.code != "unreadable_file":  # each problem names its own feature: index, code
+            assert p.index is not None
+            assert p.feature_code == content[p.index]["properties"]["code"], p
+            assert result.report.summary().count(f"#{p.index} ({p.feature_code}) {p.code}: ")
 
 
 def test_unknown_crs_is_reported(engine, tiny, tmp_path) -> None:

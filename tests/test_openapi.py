@@ -207,6 +207,42 @@ def test_callout_answers_match_the_document(tiny_app, api_schema) -> None:
     assert resp.get_json()["counts"]["acked"] == 1
 
 
+def test_draft_answers_match_the_document(tiny_app, api_schema) -> None:
+    """A draft's whole life (opened, listed, read, edited with a problem, undone, redone,
+    validated, exported, imported into, discarded), each answer checked against the
+    document."""
+    client = tiny_app.test_client()
+    headers = bearer(tiny_app.config["TEST_TOKENS"]["admin"])
+    opened = client.post("/api/v1/drafts", json={"note": "test"}, headers=headers)
+    assert opened.status_code == 201, opened.get_json()
+    api_schema["/api/v1/drafts"]["POST"].validate_response(opened)
+    one = "/api/v1/drafts/{draft_id}"
+    path = f"/api/v1/drafts/{opened.get_json()['id']}"
+    square = shapely.geometry.mapping(shapely.box(103.005, 35.005, 103.015, 35.015))
+    layer = {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "geometry": shapely.geometry.mapping(shapely.box(
+            103.0, 35.0, 103.01, 35.02)),
+        "properties": {"code": G1, "name": "一号", "parent_code": G1[:12]}}]}
+    steps = [("GET", "/api/v1/drafts", None, "/api/v1/drafts", 200),
+             ("GET", path, None, one, 200),
+             ("POST", path + "/edits", {"op": "add", "level": "grid", "code": "900001001001009",
+                                        "name": "新", "parent_code": G1[:12],
+                                        "geometry": square}, one + "/edits", 200),
+             ("GET", path + "/problems", None, one + "/problems", 200),
+             ("GET", path, None, one, 200),
+             ("POST", path + "/undo", None, one + "/undo", 200),
+             ("POST", path + "/redo", None, one + "/redo", 200),
+             ("GET", path + "/areas?level=group", None, one + "/areas", 200),
+             ("GET", path + "/export?format=gpkg", None, one + "/export", 200),
+             ("POST", path + "/import?level=grid", layer, one + "/import", 200),
+             ("POST", path + "/edits", {"op": "delete", "code": "nope"}, one + "/edits", 404),
+             ("DELETE", path, None, one, 204)]
+    for method, url, body, template, status in steps:
+        resp = client.open(url, method=method, json=body, headers=headers)
+        assert resp.status_code == status, (url, resp.get_data(as_text=True)[:500])
+        api_schema[template][method].validate_response(resp)
+
+
 def test_a_visit_and_its_resend_match_the_document(tiny_app, api_schema) -> None:
     client = tiny_app.test_client()
     headers = bearer(tiny_app.config["TEST_TOKENS"]["admin"])

@@ -126,20 +126,15 @@ def compute(conn: sa.Connection, draft: Draft, op: Op, *, snap_m: float
 
 def _regroup(conn: sa.Connection, draft: Draft, grids: gpd.GeoDataFrame,
              touched: set[str]) -> gpd.GeoDataFrame:
-    """The ten-household groups of the touched grids (and of grids around them) re-parented
-    and clipped to the grids as they are now; only those that changed."""
-    if not touched:
-        return grids.iloc[0:0]
-    box = shapely.box(*shapely.union_all(grids.loc[grids["code"].isin(touched)].geometry
-                                         ).bounds) if grids["code"].isin(touched).any() \
-        else None
-    holders = set(touched)
-    if box is not None:
-        holders |= set(grids.loc[grids.intersects(box), "code"])
-    groups = frame(conn, draft.id, draft.base, level="group", parents=holders)
+    """The ten-household groups of the touched grids re-parented to the grid (touched or
+    next to them) covering most of each and clipped to it; only those that changed. Groups
+    of untouched grids stay: their grid did not move."""
+    groups = frame(conn, draft.id, draft.base, level="group", parents=touched)
     if groups.empty:
         return groups
-    return geoedit.regroup(groups[LAYER_COLUMNS], grids[LAYER_COLUMNS])
+    box = shapely.box(*groups.total_bounds)
+    near = grids[grids.intersects(box)]
+    return geoedit.regroup(groups[LAYER_COLUMNS], near[LAYER_COLUMNS])
 
 
 def apply_edit(conn: sa.Connection, draft: Draft, op: Op, actor: Principal, *,
@@ -180,7 +175,7 @@ def apply_edit(conn: sa.Connection, draft: Draft, op: Op, actor: Principal, *,
     if level == "grid":
         grids = _apply_to_layer(layer, targets, level)
         moved = _regroup(conn, draft, grids, {c for c in targets})
-        groups_touched |= {c for c, s in targets.items() if s is not None}
+        groups_touched |= set(targets)  # a removed grid's groups left behind: missing_parent
         old_groups = frame(conn, draft.id, draft.base, level="group",
                            codes=set(moved["code"])).set_index("code")
         for g in moved.itertuples():

@@ -15,14 +15,16 @@ import geopandas as gpd
 import shapely
 import sqlalchemy as sa
 
+from boundaries.edit import regroup
 from boundaries.files import read_areas, write_areas
 from boundaries.levels import LEVELS
 from boundaries.validate import Report
+from geo_service.audit import audit
 from geo_service.auth import Principal
 from geo_service.editing import log
 from geo_service.editing.drafts import Ancestry, Draft
 from geo_service.editing.problems import validate_parents
-from geo_service.editing.states import frame, snapshot
+from geo_service.editing.states import frame, own_state, restore, snapshot
 from geo_service.errors import Invalid, NotFound
 from geo_service.store.tables import areas
 from geo_service.versions.importing import ImportRefused, ImportResult, stage_level
@@ -111,6 +113,10 @@ def import_layer(conn: sa.Connection, draft: Draft, level: str, path: Path, acto
     if not clash.empty:
         raise Invalid(f"code {clash.iloc[0]['code']} is a {clash.iloc[0]['level']} in the "
                       "draft", "code", code="repeated_code")
+    groups = (frame(conn, draft.id, draft.base, level="group", parents=touched)
+              if level == "grid" else None)
+    if groups is not None:
+        touched |= set(groups["code"])
     before = snapshot(conn, draft.id, draft.base, touched)
     # The draft's own rows under those parents are replaced too (stage_level replaces the
     # base rows it finds; rows an earlier edit wrote are the draft's own).
@@ -120,10 +126,28 @@ def import_layer(conn: sa.Connection, draft: Draft, level: str, path: Path, acto
     result.report.problems[:0] = read_problems
     if not result.report.ok:
         raise ImportRefused(result)
+    if groups is not None and not groups.empty:
+        _regroup_imported(conn, draft, groups, parents)
     written = snapshot(conn, draft.id, draft.base, touched)
+    audit(conn, actor.name, "import_areas", level, draft=draft.id, features=len(gdf),
+          replaced=len(replaced))
     seq = log.append(conn, draft, {"op": "import", "level": level, "features": len(gdf)},
                      before, written, actor.name)
     problems = validate_parents(conn, draft.id, draft.base, level, parents | {
         p for p in frame(conn, draft.id, draft.base, codes=replaced)["parent_code"]},
         tolerance_m)
     return seq, written, problems
+
+
+def _regroup_imported(conn: sa.Connection, draft: Draft, groups: gpd.GeoDataFrame,
+                      parents: set[str]) -> None:
+    """The ten-household groups of the grids an import replaced, re-parented to the grids
+    as imported and clipped to them (as after an edit)."""
+    grids = frame(conn, draft.id, draft.base, level="grid", parents=parents)
+    moved = regroup(groups[EXPORT_COLUMNS], grids[EXPORT_COLUMNS])
+    kinds = dict(zip(groups["code"], zip(groups["kind"], groups["synthetic"], strict=True),
+                     strict=True))
+    restore(conn, draft.id, draft.base, {
+        g.code: own_state(g.name, "group", kinds[g.code][0], g.parent_code, g.geometry,
+                          kinds[g.code][1])
+        for g in moved.itertuples()})

@@ -14,7 +14,7 @@ from typing import Any
 import shapely
 import sqlalchemy as sa
 
-from boundaries.levels import parent_level
+from boundaries.levels import LEVELS, parent_level
 from boundaries.validate import validate_areas
 from geo_service.editing.states import frame
 from geo_service.store.tables import areas, version_removals
@@ -87,6 +87,11 @@ def changed_parents(conn: sa.Connection, draft: int) -> dict[str, set[str | None
     out: dict[str, set[str | None]] = {}
     for level, parent in rows:
         out.setdefault(level, set()).add(parent)
+    # what a removed area leaves behind below it (children without a parent)
+    for level, code in conn.execute(sa.select(areas.c.level, areas.c.code).where(
+            areas.c.id.in_(removed))).all():
+        if level in LEVELS[:-1]:
+            out.setdefault(LEVELS[LEVELS.index(level) + 1], set()).add(code)
     return out
 
 
