@@ -10,7 +10,6 @@ up at once. The same plan is the impact preview and what publishing applies.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +46,13 @@ def wkb(conn: sa.Connection, column: sa.Column) -> sa.ColumnElement[Any]:
     return sa.type_coerce(column, sa.LargeBinary)
 
 
+def columns(rows: list[Any], names: list[str]) -> pd.DataFrame:
+    """Rows as a frame, column by column (pandas is slow with SQLAlchemy rows)."""
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pd.DataFrame({n: np.array(c, dtype=object) for n, c in zip(names, cols,
+                                                                      strict=True)})
+
+
 def from_wkb(values: Any) -> np.ndarray:
     return shapely.from_wkb(np.array([bytes(v) for v in values], dtype=object))
 
@@ -58,6 +64,7 @@ class Layer:
     codes: np.ndarray
     parents: np.ndarray
     geoms: np.ndarray
+    _tree: shapely.STRtree | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> Layer:
@@ -66,7 +73,9 @@ class Layer:
                    frame["geom"].to_numpy(dtype=object))
 
     def tree(self) -> shapely.STRtree:
-        return shapely.STRtree(self.geoms)
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.geoms)
+        return self._tree
 
     def touching(self, geoms: np.ndarray) -> np.ndarray:
         """Positions of the areas intersecting any of `geoms`."""
@@ -104,7 +113,7 @@ def _frame(conn: sa.Connection, where: sa.ColumnElement[bool]) -> pd.DataFrame:
     rows = conn.execute(sa.select(areas.c.id, areas.c.code, areas.c.level,
                                   areas.c.parent_code, wkb(conn, areas.c.geom))
                         .where(where, areas.c.level.in_(PLACED))).all()
-    frame = pd.DataFrame(rows, columns=["id", "code", "level", "parent_code", "wkb"])
+    frame = columns(rows, ["id", "code", "level", "parent_code", "wkb"])
     frame["geom"] = from_wkb(frame.pop("wkb")) if len(frame) else []
     return frame
 
@@ -130,7 +139,16 @@ def _majority(geoms: np.ndarray, layer: Layer, current: np.ndarray | None = None
     out = np.full(len(geoms), None, dtype=object)
     if not len(geoms) or not len(layer.codes):
         return out
-    at, hit = layer.tree().query(geoms, predicate="intersects")
+    tree = layer.tree()
+    at, hit = tree.query(geoms, predicate="intersects")
+    if not len(at):
+        return out
+    # One area covering the whole geometry settles it without clipping (the usual case).
+    inside_at, inside_hit = tree.query(geoms, predicate="covered_by")
+    alone = np.bincount(inside_at, minlength=len(geoms)) == 1
+    out[inside_at[alone[inside_at]]] = layer.codes[inside_hit[alone[inside_at]]]
+    rest = ~alone[at]
+    at, hit = at[rest], hit[rest]
     if not len(at):
         return out
     share = shapely.area(shapely.intersection(geoms[at], layer.geoms[hit]))
@@ -148,8 +166,7 @@ def _points(conn: sa.Connection, table: sa.Table, where: sa.ColumnElement[bool],
     q = sa.select(*cols).where(where)
     if lock and conn.dialect.name == "postgresql":
         q = q.with_for_update(of=table)
-    rows = conn.execute(q).all()
-    return pd.DataFrame(rows, columns=[c.key for c in cols])
+    return columns(conn.execute(q).all(), [c.key for c in cols])
 
 
 def plan_moves(conn: sa.Connection, draft: int, *, lock: bool = False) -> Plan:
@@ -165,11 +182,16 @@ def plan_moves(conn: sa.Connection, draft: int, *, lock: bool = False) -> Plan:
     kept = base[~base["id"].isin(gone)]
     new = pd.concat([kept, own], ignore_index=True)
     old_dir = directory(conn, row.base_version) if row.base_version else {}
-    new_dir = directory(conn, draft)
+    new_dir = dict(old_dir)  # the draft's: the base less what it removes, plus its own
+    for code in conn.execute(sa.select(areas.c.code).where(areas.c.id.in_(removed_ids))
+                             ).scalars():
+        new_dir.pop(code, None)
+    new_dir |= dict(conn.execute(sa.select(areas.c.code, areas.c.parent_code).where(
+        areas.c.version_from == draft)).all())
 
     layers_old = {lv: base[base.level == lv] for lv in PLACED}
     layers_new = {lv: new[new.level == lv] for lv in PLACED}
-    changed_geoms: list[np.ndarray] = []
+    touched: dict[str, np.ndarray] = {}  # per level, the changed outlines, old and new
     changed: set[str] = set()
     for lv in PLACED:
         before = base[(base.level == lv) & base["id"].isin(gone)].set_index("code")
@@ -182,28 +204,35 @@ def plan_moves(conn: sa.Connection, draft: int, *, lock: bool = False) -> Plan:
         moved_old = before[~before.index.isin(same[same].index)]
         moved_new = after[~after.index.isin(same[same].index)]
         changed |= set(moved_old.index) | set(moved_new.index)
-        changed_geoms += [moved_old["geom"].to_numpy(), moved_new["geom"].to_numpy()]
-    touched = np.concatenate(changed_geoms) if changed_geoms else np.empty(0, object)
+        touched[lv] = np.concatenate([moved_old["geom"].to_numpy(dtype=object),
+                                      moved_new["geom"].to_numpy(dtype=object)])
 
     grids_old, groups_old = Layer.of(layers_old["grid"]), Layer.of(layers_old["group"])
     grids_new, groups_new = Layer.of(layers_new["grid"]), Layer.of(layers_new["group"])
-    near_grids = grids_old.touching(touched)  # base grids a changed outline reaches
-    near_groups = groups_old.touching(touched)
-    region = np.concatenate([grids_old.geoms[near_grids], touched])
-    local_grids = grids_new.touching(region)
-    local_groups = groups_new.touching(region)
+    # A point's grid can change only under a changed grid outline: the base grids those
+    # reach hold the candidates; the draft's grids around them can take them. Groups alike.
+    near_grids = grids_old.touching(touched["grid"])
+    near_groups = groups_old.touching(touched["group"])
+    local_grids = grids_new.touching(np.concatenate([grids_old.geoms[near_grids],
+                                                     touched["grid"]]))
+    local_groups = groups_new.touching(np.concatenate([groups_old.geoms[near_groups],
+                                                       touched["group"]]))
     grid_index = GridIndex(grids_new.codes[local_grids], grids_new.geoms[local_grids],
-                           draft, "grid", raster=False)
+                           draft, "grid", raster=False) if len(touched["grid"]) else None
     group_index = GridIndex(groups_new.codes[local_groups], groups_new.geoms[local_groups],
-                            draft, "group", raster=False)
+                            draft, "group", raster=False) if len(touched["group"]) else None
+    # Groups may change grid where grids changed: the draft's groups around those.
+    local_groups_g = groups_new.touching(np.concatenate([grids_old.geoms[near_grids],
+                                                         touched["grid"]]))
 
     # Groups: each group near a change belongs to the grid covering most of it.
     local = Layer(grids_new.codes[local_grids], grids_new.parents[local_grids],
                   grids_new.geoms[local_grids])
     grid_set = {str(c) for c in grids_new.codes}
-    doubtful = local_groups[np.array([row.base_version is not None and (
+    around = np.union1d(local_groups, local_groups_g)
+    doubtful = around[np.array([row.base_version is not None and (
         c in changed or p in changed or p not in grid_set) for c, p in zip(
-        groups_new.codes[local_groups], groups_new.parents[local_groups], strict=True)],
+        groups_new.codes[around], groups_new.parents[around], strict=True)],
         dtype=bool)]
     majority = _majority(groups_new.geoms[doubtful], local,
                          groups_new.parents[doubtful])
@@ -236,23 +265,34 @@ def plan_moves(conn: sa.Connection, draft: int, *, lock: bool = False) -> Plan:
     rechained = sorted(c for c in (set(grids_old.codes) & set(grids_new.codes))
                        if chain_of(old_dir, c) != chain_of(new_dir, c))
 
-    def near(table: sa.Table) -> sa.ColumnElement[bool]:
-        return sa.or_(table.c.grid_code.in_(grid_codes), table.c.grid_code.is_(None),
-                      table.c.group_code.in_(group_codes),
-                      table.c.grid_code.in_(rechained))
+    def near(table: sa.Table, *extra: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+        where = [table.c.grid_code.in_(grid_codes), table.c.group_code.in_(group_codes),
+                 *extra]
+        if grid_index is not None:
+            where.append(table.c.grid_code.is_(None))
+        if group_index is not None:
+            where.append(table.c.group_code.is_(None))
+        return sa.or_(*where)
 
     hh = _points(conn, households, near(households),
                  [households.c.id, households.c.code, households.c.grid_code,
                   households.c.group_code, wkb(conn, households.c.geom).label("wkb")], False)
     pts = from_wkb(hh.pop("wkb")) if len(hh) else np.empty(0, dtype=object)
     hh["lon"], hh["lat"] = shapely.get_x(pts), shapely.get_y(pts)
-    hh = _place(hh, grid_index, group_index, new_dir, groups_only_in_grid=False)
+    hh = _place(hh, grid_index, group_index, grid_codes, group_codes, new_dir)
 
-    cs = _points(conn, reports, sa.and_(reports.c.status.in_(sorted(OPEN)), near(reports)),
+    cs = _points(conn, reports, sa.and_(reports.c.status.in_(sorted(OPEN)),
+                                        near(reports, reports.c.grid_code.in_(rechained))),
                  [reports.c.seq, reports.c.id, reports.c.lon, reports.c.lat,
                   reports.c.grid_code, reports.c.group_code, reports.c.owner_level,
                   reports.c.owner_code, *(reports.c[f"{lv}_code"] for lv in CHAIN)], lock)
-    cs = _place(cs, grid_index, group_index, new_dir, groups_only_in_grid=True)
+    if grid_index is not None and len(cs):  # a case's group follows its grid (intake's rule)
+        group_index = group_index or GridIndex(groups_new.codes[around],
+                                               groups_new.geoms[around], draft, "group",
+                                               raster=False)
+        group_codes = sorted(set(group_codes) | {str(c) for c in groups_old.codes[
+            groups_old.touching(grids_old.geoms[near_grids])]})
+    cs = _place(cs, grid_index, group_index, grid_codes, group_codes, new_dir, cases=True)
 
     # Workers: of a removed area (they follow its successor), or of a group that changes grid.
     grid_of_old = {**{str(c): str(c) for c in grids_old.codes},
@@ -274,30 +314,33 @@ def plan_moves(conn: sa.Connection, draft: int, *, lock: bool = False) -> Plan:
                 changed)
 
 
-def _place(frame: pd.DataFrame, grids: GridIndex, groups: GridIndex,
-           parents: dict[str, str | None], *, groups_only_in_grid: bool) -> pd.DataFrame:
-    """Each row's new grid, group (and for cases the chain); only rows that change."""
+def _place(frame: pd.DataFrame, grids: GridIndex | None, groups: GridIndex | None,
+           grid_codes: list[str], group_codes: list[str], parents: dict[str, str | None],
+           *, cases: bool = False) -> pd.DataFrame:
+    """Each row's new grid and group, looked up only where a change can reach it (and for
+    cases the chain, and no group outside its grid); only the rows that change."""
     lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
-    frame["new_grid"] = grids.codes_of(grids.assign(lon, lat))
-    frame["new_group"] = groups.codes_of(groups.assign(lon, lat))
-    if groups_only_in_grid:  # a case's group must lie in its grid (intake's rule)
+    for col, index, near in (("grid", grids, grid_codes), ("group", groups, group_codes)):
+        old = frame[f"{col}_code"].to_numpy(dtype=object)
+        new = old.copy()
+        if index is not None:
+            ask = np.flatnonzero(pd.isna(old) | np.isin(old.astype(str), near))
+            new[ask] = index.codes_of(index.assign(lon[ask], lat[ask]))
+        frame[f"new_{col}"] = new
+    if cases:  # a case's group must lie in its grid (intake's rule)
         wrong = [g is not None and parents.get(g) != gr
                  for g, gr in zip(frame["new_group"], frame["new_grid"], strict=True)]
         frame.loc[np.array(wrong, dtype=bool), "new_group"] = None
     moved = (frame["new_grid"].to_numpy() != frame["grid_code"].to_numpy()) | (
         frame["new_group"].to_numpy() != frame["group_code"].to_numpy())
-    if "village_code" in frame:
-        for lv in CHAIN:
-            frame[f"new_{lv}"] = [None] * len(frame)
-        for i, grid in enumerate(frame["new_grid"]):
-            chain = chain_of(parents, grid)[1:]
-            for k, lv in enumerate(reversed(CHAIN)):
-                if grid is not None and k < len(chain):
-                    frame.at[i, f"new_{lv}"] = chain[k]
-        for lv in CHAIN:  # in no grid the case keeps the chain it was routed to
-            none = frame["new_grid"].isna().to_numpy()
-            frame.loc[none, f"new_{lv}"] = frame.loc[none, f"{lv}_code"]
-            moved |= frame[f"new_{lv}"].to_numpy() != frame[f"{lv}_code"].to_numpy()
+    if cases:
+        chains = [chain_of(parents, g)[1:][::-1] if g is not None else []
+                  for g in frame["new_grid"]]
+        for k, lv in enumerate(CHAIN):  # in no grid a case keeps the chain it was routed to
+            kept = frame[f"{lv}_code"].to_numpy(dtype=object)
+            frame[f"new_{lv}"] = [c[k] if len(c) == len(CHAIN) else kept[i]
+                                  for i, c in enumerate(chains)]
+            moved |= frame[f"new_{lv}"].to_numpy() != kept
     return frame[moved].reset_index(drop=True)
 
 
@@ -330,19 +373,21 @@ def summary(plan: Plan, *, role: str, max_features: int) -> dict[str, Any]:
     hh, cs = plan.households, plan.cases
     hh_moved = hh[hh["grid_code"].to_numpy() != hh["new_grid"].to_numpy()]
     cs_moved = cs[cs["grid_code"].to_numpy() != cs["new_grid"].to_numpy()]
-    moves: dict[tuple[Any, Any], Counter[str]] = {}
-    for kind, pairs in (("households", zip(hh_moved["grid_code"], hh_moved["new_grid"],
-                                           strict=True)),
-                        ("open_cases", zip(cs_moved["grid_code"], cs_moved["new_grid"],
-                                           strict=True)),
-                        ("groups", ((a, b) for _, a, b in plan.groups)),
-                        ("workers", ((a, b) for _, _, a, b in plan.workers if a != b))):
-        for pair in pairs:
-            moves.setdefault(pair, Counter())[kind] += 1
-    rows = [{"from": a, "to": b, **{k: c[k] for k in
-                                    ("households", "groups", "workers", "open_cases")}}
-            for (a, b), c in sorted(moves.items(), key=lambda kv: (str(kv[0][0]),
-                                                                   str(kv[0][1])))]
+    pairs = pd.concat([
+        pd.DataFrame({"from": hh_moved["grid_code"], "to": hh_moved["new_grid"],
+                      "kind": "households"}),
+        pd.DataFrame({"from": cs_moved["grid_code"], "to": cs_moved["new_grid"],
+                      "kind": "open_cases"}),
+        pd.DataFrame([(a, b, "groups") for _, a, b in plan.groups],
+                     columns=["from", "to", "kind"]),
+        pd.DataFrame([(a, b, "workers") for _, _, a, b in plan.workers if a != b],
+                     columns=["from", "to", "kind"])], ignore_index=True)
+    kinds = ("households", "groups", "workers", "open_cases")
+    counts = (pairs.fillna({"from": "", "to": ""}).groupby(["from", "to", "kind"]).size()
+              .unstack("kind", fill_value=0).reindex(columns=kinds, fill_value=0)
+              if len(pairs) else pd.DataFrame(columns=kinds))
+    rows = [{"from": a or None, "to": b or None, **{k: int(n[k]) for k in kinds}}
+            for (a, b), n in counts.iterrows()]
     digits = None if role in DOOR_ROLES else 3
     feats: list[dict[str, Any]] = []
     for kind, frame, key in (("household", hh_moved, "code"), ("case", cs_moved, "id")):
