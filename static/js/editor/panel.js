@@ -21,7 +21,7 @@ export class Panel {
     const options = [this.picker.options[0]];
     for (const d of list) {
       const label = t(this.cfg, "draft_label", {id: d.id, author: d.author ?? "",
-        note: d.note ?? ""});
+        note: d.note ?? ""}).replace(/ · $/, "");  // no note: no empty part
       options.push(el("option", {value: String(d.id)}, d.area && d.area !== this.cfg.area
         ? `${label} · ${d.area}` : label));
     }
