@@ -242,8 +242,17 @@ def test_split_merge_delete_undo_and_redo_from_the_toolbar(browser, site):
         part = e.page.input_value("#ed-form [name=code]")
         assert part == VILLAGE + "003"
         e.page.fill("#ed-form [name=name]", "First grid north")
+        e.page.fill("#ed-form [name=code]", G2)  # taken: refused, the form stays to fix it
         e.page.click("#ed-form [type=submit]")
         e.settled()
+        assert e.js("document.getElementById('ed-status').dataset.kind") == "bad"
+        assert e.page.inner_text("#ed-status").startswith("Refused")
+        assert not e.js("document.getElementById('ed-form').hidden")
+        assert e.js("document.body.dataset.grids") == "2"
+        e.page.fill("#ed-form [name=code]", part)
+        e.page.click("#ed-form [type=submit]")
+        e.settled()
+        assert e.js("document.getElementById('ed-form').hidden")
         assert e.js("document.body.dataset.grids") == "3", (e.posts[-1][:300],
                                                             e.page.inner_text("#ed-status"))
         assert '"op":"split"' in e.posts[-1] and f'"code":"{G1}"' in e.posts[-1]
