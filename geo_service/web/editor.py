@@ -82,6 +82,7 @@ def strings() -> dict[str, str]:
         "merge_ready": _("Merge %(a)s into %(b)s?", a="{a}", b="{b}"),
         "changed": _("changed in this draft"),
         "impact_none": _("Nothing would move"),
+        "impact_truncated": _("(the map shows the first %(n)s moved points)", n="{n}"),
         "impact_title": _("%(households)s households, %(groups)s groups, %(workers)s workers, "
                           "%(cases)s open cases change grid", households="{households}",
                           groups="{groups}", workers="{workers}", cases="{cases}"),

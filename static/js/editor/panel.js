@@ -86,8 +86,9 @@ export class Panel {
       return;
     }
     const moves = impact.moves || [];
-    this.$("ed-impact-summary").textContent = moves.length ? this.summary(impact)
-      : t(this.cfg, "impact_none");
+    this.$("ed-impact-summary").textContent = (moves.length ? this.summary(impact)
+      : t(this.cfg, "impact_none")) + (impact.features_truncated ? ` ${t(this.cfg,
+      "impact_truncated", {n: impact.features?.features?.length ?? 0})}` : "");
     const name = (code) => {
       const layer = this.areas.gridLayers.get(code);
       return layer ? `${layer.feature.properties.name} (${code})` : (code ?? "–");
