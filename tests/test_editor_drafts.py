@@ -12,7 +12,7 @@ import shapely
 import sqlalchemy as sa
 
 from geo_service.auth import create_token
-from geo_service.store.tables import areas, draft_edits
+from geo_service.store.tables import areas, draft_edits, version_removals
 
 from .conftest import bearer
 from .tiny import G1, G2, G3
@@ -293,6 +293,8 @@ def _nothing_written(engine, draft: int) -> None:
             areas.c.version_from == draft)).scalar() == 0
         assert conn.execute(sa.select(sa.func.count()).select_from(draft_edits).where(
             draft_edits.c.draft_id == draft)).scalar() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(version_removals).where(
+            version_removals.c.version_id == draft)).scalar() == 0
 
 
 def test_nan_and_an_oversized_body_are_refused(client, planner, tiny, engine) -> None:
@@ -472,3 +474,21 @@ def test_two_planners_hold_drafts_at_once(client, planner, tiny) -> None:
     assert grids(client, other, theirs)[G1]["properties"]["name"] == "乙"
     client.post(f"/api/v1/drafts/{theirs}/undo", headers=other)
     assert grids(client, planner, mine)[G1]["properties"]["name"] == "甲"
+
+
+def test_an_edit_failing_after_its_writes_leaves_the_draft_as_it_was(
+        client, planner, tiny, engine, monkeypatch) -> None:
+    """One unit of work: the areas, the regrouped groups and the log entry are written
+    before validation; a crash there rolls all of them back."""
+    from geo_service.editing import apply
+
+    draft = open_draft(client, planner)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("validation crashed")
+
+    monkeypatch.setattr(apply, "validate_parents", crash)
+    with pytest.raises(RuntimeError, match="validation crashed"):
+        client.post(f"/api/v1/drafts/{draft}/edits", headers=planner, json={
+            "op": "reshape", "code": G1, "geometry": box(103.0, 35.0, 103.012, 35.02)})
+    _nothing_written(engine, draft)

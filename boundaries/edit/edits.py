@@ -19,6 +19,7 @@ from .frame import (
     SLIVER_M2,
     WELD_M,
     Frame,
+    finite_input,
     give_away,
     is_sliver,
     parts,
@@ -35,17 +36,18 @@ from .result import Edit, EditRefused
 
 
 def reshape(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, snap_m: float = 2.0,
-            sliver_m2: float = SLIVER_M2) -> Edit:
+            sliver_m2: float = SLIVER_M2, parent: BaseGeometry | None = None) -> Edit:
     """A new outline for `code`: snapped to its neighbours (and to its old outline, where
     it has no neighbour, e.g. along the village's edge), who lose what it now covers;
     each piece it gave up goes to the sibling sharing the longest border with that piece
     (none: it is left as a gap); the parts of any changed area that are slivers (under
     sliver_m2, or narrower than snap_m on average) go to the sibling they share the
-    longest border with (none: they stay)."""
+    longest border with (none: they stay). With the `parent`'s outline, the new outline
+    also snaps to it and is clipped to it (a grid cannot leave its village by a slip)."""
     geom = polygon_input(geom)
     frame = Frame(layer, geom)
     i = frame.index(code)
-    new = snap(frame.to_m(np.array([geom]))[0], list(frame.m), snap_m)
+    new = _drawn(frame, geom, snap_m, parent)
     old = frame.m[i] if frame.m[i] is not None else MultiPolygon()
     shapes: dict[int, BaseGeometry] = {}
     for j, g in enumerate(frame.m):
@@ -75,19 +77,36 @@ def reshape(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, snap_m: f
 
 
 def add(layer: gpd.GeoDataFrame, code: str, geom: BaseGeometry, *, name: str,
-        parent_code: str, snap_m: float = 2.0) -> Edit:
-    """A new area, snapped to its neighbours; it does not cut them (an overlap stays, for
-    the validation to report)."""
+        parent_code: str, snap_m: float = 2.0, parent: BaseGeometry | None = None) -> Edit:
+    """A new area, snapped to its neighbours (and clipped to `parent`'s outline when it is
+    given); it does not cut them (an overlap stays, for the validation to report)."""
     geom = polygon_input(geom)
     frame = Frame(layer, geom)
     if code in frame.pos:
         raise EditRefused(f"there is already an area {code}", "code")
-    new = snap(frame.to_m(np.array([geom]))[0], list(frame.m), snap_m)
+    new = _drawn(frame, geom, snap_m, parent)
+    if new.is_empty:
+        raise EditRefused(f"the new area lies outside its parent {parent_code}", "geometry")
     at = len(frame.codes)
     frame.codes.append(code)
     frame.parents.append(parent_code)
     edit = result(frame, {at: new}, set(), {code: {"name": name, "parent_code": parent_code}})
     return edit
+
+
+def _drawn(frame: Frame, geom: BaseGeometry, snap_m: float,
+           parent: BaseGeometry | None) -> MultiPolygon:
+    """A drawn outline in metres, snapped to the layer's areas (and the parent's outline),
+    clipped to the parent."""
+    others = list(frame.m)
+    outline = None
+    if parent is not None:
+        outline = polygonal(frame.to_m(np.array([polygon_input(parent, "parent")]))[0])
+        others.append(outline)
+    new = snap(frame.to_m(np.array([geom]))[0], others, snap_m)
+    if outline is not None:
+        new = polygonal(shapely.intersection(new, outline))
+    return new
 
 
 def move_vertex(layer: gpd.GeoDataFrame, at: tuple[float, float], to: tuple[float, float], *,
@@ -97,6 +116,8 @@ def move_vertex(layer: gpd.GeoDataFrame, at: tuple[float, float], to: tuple[floa
     shared corner moves for all its areas and no gap or overlap opens between them. `to`
     snaps to another area's vertex, else edge, within snap_m (closing a gap exactly)."""
     at_pt, to_pt = shapely.Point(at), shapely.Point(to)
+    finite_input(at_pt, "at")
+    finite_input(to_pt, "to")
     frame = Frame(layer, at_pt.buffer(1e-9), to_pt.buffer(1e-9))
     at_m = frame.measure.flat(at_pt)
     nearest: tuple[float, float] | None = None
@@ -144,6 +165,7 @@ def split(layer: gpd.GeoDataFrame, code: str, line: LineString, *, new_code: str
     parent."""
     if not isinstance(line, BaseGeometry) or line.geom_type != "LineString" or line.is_empty:
         raise EditRefused("a split needs a LineString crossing the area", "line")
+    finite_input(line, "line")
     frame = Frame(layer, line.buffer(1e-9))
     i = frame.index(code)
     if new_code in frame.pos:

@@ -118,13 +118,25 @@ def is_sliver(piece: BaseGeometry, snap_m: float, sliver_m2: float) -> bool:
 
 
 def polygon_input(geom: BaseGeometry, fld: str = "geometry") -> MultiPolygon:
+    """A drawn area as a valid MultiPolygon (a ring drawn across itself is made valid),
+    or EditRefused naming `fld`."""
     if not isinstance(geom, BaseGeometry) or geom.geom_type not in ("Polygon", "MultiPolygon"):
         kind = getattr(geom, "geom_type", type(geom).__name__)
         raise EditRefused(f"expected a Polygon or MultiPolygon, got a {kind}", fld)
+    finite_input(geom, fld)
     multi = polygonal(geom)
     if multi.is_empty:
         raise EditRefused("the geometry has no area", fld)
     return multi
+
+
+def finite_input(geom: BaseGeometry, fld: str) -> None:
+    """EditRefused unless every coordinate is a finite longitude/latitude."""
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all():
+        raise EditRefused("a coordinate is not a number", fld)
+    if len(coords) and (np.abs(coords[:, 0]).max() > 180 or np.abs(coords[:, 1]).max() > 90):
+        raise EditRefused("coordinates are not longitude/latitude (EPSG:4326)", fld)
 
 
 # --------------------------------------------------------------------------- snapping
@@ -212,7 +224,7 @@ def shared_length(piece: BaseGeometry, others: list[BaseGeometry]) -> np.ndarray
 
 
 def give_away(pieces: list[tuple[BaseGeometry, int, bool]],
-               shapes: dict[int, BaseGeometry], frame: Frame) -> set[int]:
+              shapes: dict[int, BaseGeometry], frame: Frame) -> set[int]:
     """Each (piece, origin, keep) goes to the sibling of its origin (same parent) that
     shares the longest border with it; a piece no sibling touches stays with its origin
     when `keep`, else it is left as a gap. Returns the areas that grew."""
@@ -234,7 +246,7 @@ def give_away(pieces: list[tuple[BaseGeometry, int, bool]],
 
 
 def result(frame: Frame, shapes_m: dict[int, BaseGeometry], removed: set[int],
-            added: dict[str, dict] | None = None) -> Edit:
+           added: dict[str, dict] | None = None) -> Edit:
     """Metric shapes back in degrees, welded, as an Edit (empty shapes are removals)."""
     deg = {i: frame.to_deg(g) for i, g in shapes_m.items()}
     gone = {i for i, g in deg.items() if g.is_empty} | removed
@@ -249,7 +261,7 @@ def result(frame: Frame, shapes_m: dict[int, BaseGeometry], removed: set[int],
 
 
 def snap_point(frame: Frame, point: shapely.Point, others: list[BaseGeometry | None],
-                snap_m: float) -> tuple[float, float]:
+               snap_m: float) -> tuple[float, float]:
     """`point` (degrees) on the nearest vertex of `others` within snap_m, else on the
     nearest point of their edges within snap_m, else where it is."""
     near = [g for g in others if g is not None]

@@ -21,6 +21,7 @@ from boundaries.levels import parent_level
 from geo_service.auth import Principal
 from geo_service.editing import log
 from geo_service.editing.drafts import Ancestry, Draft
+from geo_service.editing.files import level_under
 from geo_service.editing.ops import Op
 from geo_service.editing.problems import validate_parents
 from geo_service.editing.states import State, frame, own_state, snapshot
@@ -72,9 +73,10 @@ def _layer(conn: sa.Connection, draft: Draft, level: str, parents: set[str],
 
 def _near_point(conn: sa.Connection, draft: Draft, level: str, at: tuple[float, float]
                 ) -> set[str]:
-    """Parents of the `level` areas of the draft's area that lie within ~100 m of `at`."""
+    """Parents of the `level` areas inside the draft's area that lie within ~100 m of
+    `at` (an area outside it may not move anyway)."""
     near = shapely.Point(at).buffer(0.001)
-    found = frame(conn, draft.id, draft.base, level=level)
+    found = level_under(conn, draft, level, draft.area)
     found = found[found.intersects(near)]
     return {p for p in found["parent_code"] if p is not None}
 

@@ -21,6 +21,7 @@ import pytest
 import shapely
 from shapely import LineString, MultiPolygon, Polygon
 
+from boundaries.crs import distance_m
 from boundaries.edit import (
     Edit,
     EditRefused,
@@ -89,6 +90,22 @@ def cells(geom) -> float:
 
 def area_of(layer: gpd.GeoDataFrame, code: str) -> float:
     return cells(layer.set_index("code").geometry[code])
+
+
+# --------------------------------------------------------------------------- the frame
+
+
+def test_the_flat_frame_keeps_edges_straight_and_lengths_in_metres():
+    measure = LocalMetres(np.array([cell(0, 0, 3, 3)]))
+    edge = LineString([(x(0), y(0)), (x(3), y(3))])
+    middle = shapely.Point(x(1.2), y(1.2))  # on the edge in degrees
+    assert shapely.distance(measure.flat(edge), measure.flat(middle)) < 1e-9
+    # while the transverse Mercator bends it: the reason the editor does not use it
+    assert shapely.distance(*measure.project(np.array([edge, middle]), 1.0)) > 1e-3
+    back = measure.flat(measure.flat(edge), inverse=True)
+    assert np.abs(shapely.get_coordinates(back) - shapely.get_coordinates(edge)).max() < 1e-12
+    flat_m = measure.flat(edge).length
+    assert flat_m == pytest.approx(float(distance_m(x(0), y(0), x(3), y(3))), rel=1e-3)
 
 
 # --------------------------------------------------------------------------- stays valid
@@ -211,10 +228,36 @@ def test_along_the_village_edge_it_snaps_to_its_own_old_outline():
     assert reshape(grids(), G[1], drawn).changed == {}
 
 
+def test_with_its_parent_given_a_slip_outside_the_village_is_clipped():
+    # G1's outer corner drawn 10 m outside the village: beyond the snap tolerance
+    drawn = Polygon([(x(0) - 10 * M, y(0) - 10 * M_NS), (x(1), y(0)), (x(1), y(1)),
+                     (x(0), y(1))])
+    loose = reshape(grids(), G[1], drawn)
+    assert "outside_parent" in {p.code for p in validate(loose.apply(grids())).problems}
+    kept = reshape(grids(), G[1], drawn, parent=village().geometry[0])
+    assert all(geom.equals(cell(0, 0)) for geom in kept.changed.values())
+    assert validate(kept.apply(grids())).problems == []
+    with pytest.raises(EditRefused, match="outside its parent") as refused:
+        add(grids(), "623001001001010", cell(3, 0), name="新网格", parent_code=VILLAGE,
+            parent=village().geometry[0])
+    assert refused.value.field == "geometry"
+
+
 def test_a_speck_drawn_inside_a_neighbour_goes_back_to_it():
     speck = shapely.box(x(2.5), y(1.5), x(2.5) + 2 * M, y(1.5) + 2 * M_NS)  # 4 m² in G6
     edit = reshape(grids(), G[5], MultiPolygon([cell(1, 1), speck]))
     assert edit.changed == {} and edit.removed == []
+
+
+def test_a_thin_wedge_cut_off_a_neighbour_is_handed_on():
+    # G5 takes a band across G6 whose lower edge runs from G6's south-west corner to 3 m
+    # above its south-east corner (beyond the snap): G6 keeps its north half and a wedge
+    # 0-3 m wide, a sliver, which goes to a sibling instead of staying a second part
+    band = Polygon([(x(2), y(1)), (x(3), y(1) + 3 * M_NS), (x(3), y(1.5)), (x(2), y(1.5))])
+    edit = reshape(grids(), G[5], shapely.union(cell(1, 1), band))
+    g6 = edit.changed[G[6]]
+    assert len(g6.geoms) == 1 and g6.equals(cell(2, 1.5, 1, 0.5))
+    assert validate(edit.apply(grids())).problems == []
 
 
 def test_a_neighbour_covered_entirely_is_removed():
@@ -261,6 +304,13 @@ REFUSED = [
     pytest.param(lambda g: merge(g, [G[1], G[3]], G[1]), "codes", id="merge-apart"),
     pytest.param(lambda g: merge(g, [G[5]], G[5]), "codes", id="merge-one"),
     pytest.param(lambda g: delete(g, "623001001001099"), "code", id="delete-unknown"),
+    pytest.param(lambda g: reshape(g, G[5], shapely.box(35.01, 103.01, 35.02, 103.02)),
+                 "geometry", id="lat-lon-swapped"),  # |lat| > 90
+    pytest.param(lambda g: move_vertex(g, (x(1), y(1)), (float("nan"), y(1))), "to",
+                 id="move-to-nan"),
+    pytest.param(lambda g: split(g, G[5], LineString([(x(0.9), y(1.2)), (x(2.1), 1e9)]),
+                                 new_code="623001001001010", new_name="x"), "line",
+                 id="split-off-the-earth"),
 ]
 
 
@@ -408,6 +458,14 @@ def test_regroup_clips_a_group_that_stays_with_its_grid_and_fills_the_grown_one(
     after.loc[moved.index, "geometry"] = moved.geometry.to_numpy()
     _, report = validate_areas(after.reset_index(), level="group", parents=new_grids)
     assert report.problems == [], report.summary()
+
+
+def test_regroup_after_a_merge_gives_the_removed_grid_s_groups_to_the_merged_one():
+    new_grids = merge(grids(), [G[5], G[6]], G[5]).apply(grids())
+    moved = regroup(groups(), new_grids)
+    assert sorted(moved["code"]) == [G[6] + "001", G[6] + "002"]
+    assert set(moved["parent_code"]) == {G[5]}
+    assert list(moved.geometry) == list(groups().set_index("code").geometry[moved["code"]])
 
 
 def test_regroup_returns_nothing_when_nothing_moved():
