@@ -49,8 +49,22 @@ def wkb(conn: sa.Connection, column: sa.Column) -> sa.ColumnElement[Any]:
 def columns(rows: list[Any], names: list[str]) -> pd.DataFrame:
     """Rows as a frame, column by column (pandas is slow with SQLAlchemy rows)."""
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    return pd.DataFrame({n: np.array(c, dtype=object) for n, c in zip(names, cols,
-                                                                      strict=True)})
+    return pd.DataFrame({n: pd.Series(c, dtype=object) for n, c in zip(names, cols,
+                                                                       strict=True)})
+
+
+def _objects(frame: pd.DataFrame, values: Any) -> pd.Series:
+    """A column of codes kept as Python objects with None for none (pandas would turn
+    strings into its string type, whose missing value is NaN)."""
+    out = np.array(values, dtype=object)
+    out[pd.isna(out)] = None
+    return pd.Series(out, index=frame.index, dtype=object)
+
+
+def _differs(a: Any, b: Any) -> np.ndarray:
+    """Elementwise a != b, where missing equals missing."""
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    return (a != b) & ~(pd.isna(a) & pd.isna(b))
 
 
 def from_wkb(values: Any) -> np.ndarray:
@@ -326,21 +340,26 @@ def _place(frame: pd.DataFrame, grids: GridIndex | None, groups: GridIndex | Non
         if index is not None:
             ask = np.flatnonzero(pd.isna(old) | np.isin(old.astype(str), near))
             new[ask] = index.codes_of(index.assign(lon[ask], lat[ask]))
-        frame[f"new_{col}"] = new
+        frame[f"new_{col}"] = _objects(frame, new)
     if cases:  # a case's group must lie in its grid (intake's rule)
         wrong = [g is not None and parents.get(g) != gr
                  for g, gr in zip(frame["new_group"], frame["new_grid"], strict=True)]
-        frame.loc[np.array(wrong, dtype=bool), "new_group"] = None
-    moved = (frame["new_grid"].to_numpy() != frame["grid_code"].to_numpy()) | (
-        frame["new_group"].to_numpy() != frame["group_code"].to_numpy())
+        groups_kept = frame["new_group"].to_numpy(dtype=object, copy=True)
+        groups_kept[np.array(wrong, dtype=bool)] = None
+        frame["new_group"] = _objects(frame, groups_kept)
+    for col in ("grid", "group"):
+        frame[f"{col}_code"] = _objects(frame, frame[f"{col}_code"])
+    moved = _differs(frame["new_grid"], frame["grid_code"]) | _differs(
+        frame["new_group"], frame["group_code"])
     if cases:
         chains = [chain_of(parents, g)[1:][::-1] if g is not None else []
                   for g in frame["new_grid"]]
         for k, lv in enumerate(CHAIN):  # in no grid a case keeps the chain it was routed to
             kept = frame[f"{lv}_code"].to_numpy(dtype=object)
-            frame[f"new_{lv}"] = [c[k] if len(c) == len(CHAIN) else kept[i]
-                                  for i, c in enumerate(chains)]
-            moved |= frame[f"new_{lv}"].to_numpy() != kept
+            frame[f"new_{lv}"] = _objects(frame, [c[k] if len(c) == len(CHAIN) else kept[i]
+                                                  for i, c in enumerate(chains)])
+            frame[f"{lv}_code"] = _objects(frame, kept)
+            moved |= _differs(frame[f"new_{lv}"], kept)
     return frame[moved].reset_index(drop=True)
 
 
@@ -371,8 +390,8 @@ def check_scope(conn: sa.Connection, plan: Plan, scope: Scope) -> None:
 
 def summary(plan: Plan, *, role: str, max_features: int) -> dict[str, Any]:
     hh, cs = plan.households, plan.cases
-    hh_moved = hh[hh["grid_code"].to_numpy() != hh["new_grid"].to_numpy()]
-    cs_moved = cs[cs["grid_code"].to_numpy() != cs["new_grid"].to_numpy()]
+    hh_moved = hh[_differs(hh["grid_code"], hh["new_grid"])]
+    cs_moved = cs[_differs(cs["grid_code"], cs["new_grid"])]
     pairs = pd.concat([
         pd.DataFrame({"from": hh_moved["grid_code"], "to": hh_moved["new_grid"],
                       "kind": "households"}),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -36,12 +37,10 @@ def bulk_update(conn: sa.Connection, table: sa.Table, key: str, rows: pd.DataFra
     if not len(rows):
         return
     cols = [c for c in rows.columns if c != key]
-    if conn.dialect.name != "postgresql":
-        stmt = table.update().where(table.c[key] == sa.bindparam(f"k_{key}")).values(
-            {c: sa.bindparam(f"v_{c}") for c in cols})
-        conn.execute(stmt, [{f"k_{key}": k, **{f"v_{c}": v for c, v in zip(cols, vals,
-                                                                            strict=True)}}
-                            for k, *vals in rows[[key, *cols]].itertuples(index=False)])
+    if conn.dialect.name != "postgresql":  # plain tuples: no per-row statement building
+        sets = ", ".join(f"{c} = ?" for c in cols)
+        conn.exec_driver_sql(f"UPDATE {table.name} SET {sets} WHERE {key} = ?",
+                             list(zip(*_plain(rows, [*cols, key]), strict=True)))
         return
     tmp = f"tmp_{table.name}_moves"
     types = ", ".join(f"{c} {table.c[c].type.compile(conn.dialect)}" for c in [key, *cols])
@@ -49,12 +48,22 @@ def bulk_update(conn: sa.Connection, table: sa.Table, key: str, rows: pd.DataFra
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY {tmp} ({key}, {', '.join(cols)}) FROM STDIN"
                                        ) as copy:
-        for row in rows[[key, *cols]].itertuples(index=False):
-            copy.write_row([None if pd.isna(v) else v for v in row])
+        for row in zip(*_plain(rows, [key, *cols]), strict=True):
+            copy.write_row(row)
     sets = ", ".join(f"{c} = m.{c}" for c in cols)
     conn.exec_driver_sql(f"UPDATE {table.name} t SET {sets} FROM {tmp} m "
                          f"WHERE t.{key} = m.{key}")
     conn.exec_driver_sql(f"DROP TABLE {tmp}")
+
+
+def _plain(rows: pd.DataFrame, cols: list[str]) -> list[list[Any]]:
+    """Columns as Python lists with None for missing values (what drivers take)."""
+    out = []
+    for c in cols:
+        values = rows[c].to_numpy(dtype=object, copy=True)
+        values[pd.isna(values)] = None
+        out.append([int(v) if isinstance(v, np.integer) else v for v in values])
+    return out
 
 
 def regroup(conn: sa.Connection, plan: Plan) -> None:
@@ -62,22 +71,24 @@ def regroup(conn: sa.Connection, plan: Plan) -> None:
     a draft's own row is rewritten, a base row is replaced by the draft's copy."""
     if not plan.regroup:
         return
-    rows = conn.execute(sa.select(areas).where(
+    rows = conn.execute(sa.select(areas.c.id, areas.c.code, areas.c.version_from).where(
         rows_in(conn, plan.draft), areas.c.level == "group",
-        areas.c.code.in_(sorted(plan.regroup)))).mappings().all()
-    copies = []
-    for r in rows:
-        parent = plan.regroup[r["code"]]
-        if r["version_from"] == plan.draft:
-            conn.execute(areas.update().where(areas.c.id == r["id"]).values(parent_code=parent))
-        else:
-            conn.execute(version_removals.insert().values(version_id=plan.draft,
-                                                          area_id=r["id"]))
-            copies.append({**{k: v for k, v in r.items() if k != "id"},
-                           "parent_code": parent, "version_from": plan.draft,
-                           "version_to": None})
-    if copies:
-        conn.execute(areas.insert(), copies)
+        areas.c.code.in_(sorted(plan.regroup)))).all()
+    base = sorted(i for i, _, v in rows if v != plan.draft)
+    if base:  # copied into the draft (inserted from the rows themselves: no decoding)
+        conn.execute(version_removals.insert(),
+                     [{"version_id": plan.draft, "area_id": i} for i in base])
+        cols = [c for c in areas.columns if c.name not in ("id", "version_from",
+                                                            "version_to")]
+        for start in range(0, len(base), 5000):
+            conn.execute(areas.insert().from_select(
+                [*(c.name for c in cols), "version_from"],
+                sa.select(*cols, sa.literal(plan.draft)).where(
+                    areas.c.id.in_(base[start:start + 5000]))))
+    conn.execute(areas.update().where(
+        areas.c.version_from == plan.draft, areas.c.level == "group",
+        areas.c.code == sa.bindparam("c")).values(parent_code=sa.bindparam("p")),
+        [{"c": c, "p": p} for c, p in plan.regroup.items()])
 
 
 def move_households(conn: sa.Connection, plan: Plan) -> int:
@@ -88,29 +99,35 @@ def move_households(conn: sa.Connection, plan: Plan) -> int:
 
 
 def move_workers(conn: sa.Connection, plan: Plan) -> list[list[Any]]:
-    """Workers of a removed grid or group follow the area that took most of it. Returns
-    the moves as [worker, from, to, already_there] for the audit record (rollback undoes
-    them)."""
+    """Workers of a removed grid or group follow the area that took most of it (a worker
+    already answering for that area just loses the removed one). Returns the moves as
+    [worker, from, to, kept] for the audit record (rollback undoes them)."""
     if not plan.successors:
         return []
     rows = conn.execute(sa.select(workers.c.id, workers.c.code, worker_areas.c.area_code)
                         .join(worker_areas, worker_areas.c.worker_id == workers.c.id)
                         .where(worker_areas.c.area_code.in_(sorted(plan.successors)))).all()
-    return [reassign_worker(conn, wid, code, area, plan.successors[area])
-            for wid, code, area in rows]
-
-
-def reassign_worker(conn: sa.Connection, worker_id: int, code: str, area: str, to: str
-                    ) -> list[Any]:
-    """Move one worker's area; if it already answers for `to`, just drop `area`."""
-    there = conn.execute(sa.select(worker_areas.c.area_code).where(
-        worker_areas.c.worker_id == worker_id, worker_areas.c.area_code == to)).first()
-    mine = sa.and_(worker_areas.c.worker_id == worker_id, worker_areas.c.area_code == area)
-    if there:
-        conn.execute(worker_areas.delete().where(mine))
-    else:
-        conn.execute(worker_areas.update().where(mine).values(area_code=to))
-    return [code, area, to, bool(there)]
+    ids = sorted({r[0] for r in rows})
+    has: set[tuple[int, str]] = set()
+    for start in range(0, len(ids), 5000):
+        has |= {tuple(r) for r in conn.execute(sa.select(
+            worker_areas.c.worker_id, worker_areas.c.area_code).where(
+            worker_areas.c.worker_id.in_(ids[start:start + 5000])))}
+    drop, move, moves = [], [], []
+    for wid, code, area in sorted(rows, key=lambda r: (r[1], r[2])):
+        to = plan.successors[area]
+        kept = (wid, to) in has
+        (drop if kept else move).append({"w": wid, "a": area, "t": to})
+        has.add((wid, to))
+        moves.append([code, area, to, kept])
+    mine = sa.and_(worker_areas.c.worker_id == sa.bindparam("w"),
+                   worker_areas.c.area_code == sa.bindparam("a"))
+    if drop:
+        conn.execute(worker_areas.delete().where(mine), drop)
+    if move:
+        conn.execute(worker_areas.update().where(mine).values(area_code=sa.bindparam("t")),
+                     move)
+    return moves
 
 
 def move_cases(conn: sa.Connection, plan: Plan, version: int, actor: str,
