@@ -48,12 +48,15 @@ class GridIndex:
             x0, y0, x1, y1 = 0.0, 0.0, 0.0, 0.0
         self.bounds = (float(x0), float(y0), float(x1), float(y1))
         _prepare_now(self.geoms)
-        with ThreadPoolExecutor(1) as pool:  # the metric copy (pyproj) alongside the raster
-            geoms_m = pool.submit(in_metres, self.geoms, self.bounds)
-            self._cells = (_CellRaster(self.geoms, self._tree, self.bounds, max_cells)
-                           if raster and len(self.geoms) else None)
-            self._near = Proximity(self.geoms, self._tree, self._cells, self.bounds,
-                                   max_cells, geoms_m.result())
+        if raster and len(self.geoms):
+            with ThreadPoolExecutor(1) as pool:  # the metric copy (pyproj) beside the raster
+                geoms_m = pool.submit(in_metres, self.geoms, self.bounds)
+                self._cells = _CellRaster(self.geoms, self._tree, self.bounds, max_cells)
+                metric = geoms_m.result()
+        else:  # a plain index makes its metric copy when first asked for a distance
+            self._cells, metric = None, None
+        self._near = Proximity(self.geoms, self._tree, self._cells, self.bounds, max_cells,
+                               metric)
         # The shortest side of a cell in metres (0 when there is no raster).
         self._cell_m = self._near._cell_m
 

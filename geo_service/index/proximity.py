@@ -43,20 +43,28 @@ class Proximity:
 
     def __init__(self, geoms: np.ndarray, tree: STRtree, cells: _CellRaster | None,
                  bounds: tuple[float, float, float, float], max_cells: int,
-                 geoms_m: np.ndarray) -> None:
+                 geoms_m: np.ndarray | None) -> None:
         """`cells`: the layer's raster (None for a plain index); `max_cells`: the size of
-        the cores' rasters; `geoms_m`: `in_metres(geoms, bounds)`."""
+        the cores' rasters; `geoms_m`: `in_metres(geoms, bounds)`, or None to make it on
+        first use (a plain index, which may never measure a distance)."""
         self.geoms, self._tree, self._cells, self.bounds = geoms, tree, cells, bounds
         self._max_cells = max_cells
         self._origin = _origin(bounds)
         x0, y0, x1, y1 = bounds
         self._max_lat = float(min(max(abs(y0), abs(y1)), 89.0))
         self._m_per_deg = min_metres_per_degree(self._max_lat)  # the shortest degree here
-        self._geoms_m = geoms_m
+        self._metric = geoms_m
         self._to_m = metric_transformer(float(self._origin[0]), float(self._origin[1]))
         self._core_cache: dict[float, tuple[np.ndarray, _CellRaster]] = {}
         # The shortest side of a cell in metres (0 when there is no raster).
         self._cell_m = self._cells.size * self._m_per_deg if self._cells else 0.0
+
+    @property
+    def _geoms_m(self) -> np.ndarray:
+        """The polygons in metres (threads racing to make them make equal copies)."""
+        if self._metric is None:
+            self._metric = in_metres(self.geoms, self.bounds)
+        return self._metric
 
     def _deg(self, metres: float) -> float:
         """Degrees that surely span `metres` at this layer's highest latitude."""

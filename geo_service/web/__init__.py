@@ -403,4 +403,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(drafts.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(open311.bp)
-    editor.init_app(app)  # after the draft API: it marks the writes the page makes
+    editor.init_app(app)

@@ -17,7 +17,7 @@ from geo_service.editing.problems import draft_problems
 from geo_service.errors import Invalid, UnsupportedMediaType
 from geo_service.lookup import parse_crs
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, principal, query, scope
+from geo_service.web import allow, json_body, page_write, principal, query, scope
 from geo_service.web.lookup import version_index
 
 bp = Blueprint("drafts", __name__, url_prefix="/api/v1")
@@ -53,6 +53,7 @@ def _level(args: dict[str, str], default: str = "grid") -> str:
 
 @bp.post("/drafts")
 @allow(*EDITORS)
+@page_write
 def create():
     """Open a draft on the live boundary version, limited to an area (default: the
     token's own area; none: the whole tree).
@@ -201,6 +202,7 @@ def _edit_answer(draft_id: int, work) -> dict:
 
 @bp.post("/drafts/<int:draft_id>/edits")
 @allow(*EDITORS)
+@page_write
 def edit(draft_id: int):
     """Make one edit: reshape, add, move_vertex, split, merge, delete or rename. Drawn
     vertices snap to neighbours within GEO_EDIT_SNAP_M, neighbours follow, the grid's
@@ -244,6 +246,7 @@ def _step(step):
 
 @bp.post("/drafts/<int:draft_id>/undo")
 @allow(*EDITORS)
+@page_write
 def undo(draft_id: int):
     """Undo the draft's last edit: every area it touched is put back exactly.
     ---
@@ -266,6 +269,7 @@ def undo(draft_id: int):
 
 @bp.post("/drafts/<int:draft_id>/redo")
 @allow(*EDITORS)
+@page_write
 def redo(draft_id: int):
     """Make the first undone edit again.
     ---

@@ -21,7 +21,6 @@ from geo_service.web import (
     allow,
     credential,
     csrf_token,
-    page_write,
     principal,
     query,
     scope,
@@ -34,20 +33,10 @@ bp = Blueprint("editor", __name__)
 
 EDITOR_ROLES = ("planner", "admin")
 PARAMS = ("area", "draft", "lang", "token")
-# The draft API's writes this page makes with its session cookie, under the CSRF locks of
-# `web._page_write` (every other write stays bearer-only): declared beside the page.
-PAGE_WRITES = ("drafts.create", "drafts.edit", "drafts.undo", "drafts.redo",
-               "versions.publish_draft")
-
-
 def init_app(app: Flask) -> None:
-    """The page's blueprint; the API views it writes to take its cookie and CSRF token
-    (call after their blueprints are registered)."""
+    """The page's blueprint. The draft API's writes it makes with its session cookie
+    (create, edit, undo, redo, publish) are `page_write` where they are declared."""
     app.register_blueprint(bp)
-    for endpoint in PAGE_WRITES:
-        view = app.view_functions.get(endpoint)
-        if view is not None:
-            page_write(view)
 
 
 def strings() -> dict[str, str]:

@@ -17,7 +17,7 @@ from geo_service.versions import publish, resolve_version
 from geo_service.versions.history import diff_geojson, diff_versions, rollback
 from geo_service.versions.impact import impact
 from geo_service.versions.reading import UnknownVersion
-from geo_service.web import allow, json_body, principal, query, scope
+from geo_service.web import allow, json_body, page_write, principal, query, scope
 
 bp = Blueprint("versions", __name__, url_prefix="/api/v1")
 
@@ -94,6 +94,7 @@ def draft_impact(draft_id: int):
 
 @bp.post("/drafts/<int:draft_id>/publish")
 @allow(*DRAFT_ROLES)
+@page_write
 def publish_draft(draft_id: int):
     """Make the draft live, in one transaction: groups take the grid covering most of
     them, households, workers' areas and open cases move with their grids (a history step
