@@ -139,9 +139,10 @@ def test_households_outside_the_scope(client, scoped) -> None:
 
 
 def test_a_redrawn_grid_leaks_neither_households_nor_groups(client, engine, scoped) -> None:
-    """Split G1 in two (grids only): its ten-household group still hangs under G1 but now
-    covers the new grid G5 too. A token of G1 must not see G5's households through that
-    group, and a lookup in G5 names no group (and no person) of G1."""
+    """Split G1 in two (grids only): its ten-household group lies 60 % in the new grid G5,
+    so publishing hands it to G5 (the grid covering most of it). A token of G1 must not see
+    G5's households through that group, and a lookup in G5 names no group (and no
+    person) of G1."""
     from geo_service.households import reassign_households
     from geo_service.versions import build_indexes, live_version
 
@@ -162,16 +163,19 @@ def test_a_redrawn_grid_leaks_neither_households_nor_groups(client, engine, scop
         reassign_households(conn, vi.grids, vi.groups)
         g1 = create_token(conn, name="g1", role="dispatcher", area_code=G1)
         g5_token = create_token(conn, name="g5", role="dispatcher", area_code=g5)
-    page = client.get(f"/api/v1/areas/{G1}001/households", headers=bearer(g1)).get_json()
-    assert page["households"] == [] and page["total"] == 0
+    refused = client.get(f"/api/v1/areas/{G1}001/households", headers=bearer(g1))
+    assert refused.status_code == 403 and "H" + G1 not in refused.get_data(as_text=True)
+    page = client.get(f"/api/v1/areas/{G1}001/households", headers=bearer(g5_token))
+    assert [h["code"] for h in page.get_json()["households"]] == ["H" + G1]
     body = client.get("/api/v1/lookup", query_string=dict(zip(("lon", "lat"), IN,
                                                                 strict=True)),
                       headers=bearer(g5_token)).get_json()
-    assert body["grid"]["code"] == g5 and body["group"] is None
+    assert body["grid"]["code"] == g5
+    assert body["group"]["code"] == G1 + "001"  # now G5's group
     assert all(p["area_code"] == g5 for p in body["people"])  # not G1's worker W1
     batch = client.post("/api/v1/lookup", json={"points": [list(IN)]},
                         headers=bearer(g5_token)).get_json()
-    assert batch["grid"] == [g5] and batch["group"] == [None]
+    assert batch["grid"] == [g5] and batch["group"] == [G1 + "001"]
 
 
 @pytest.mark.parametrize("scope, worker, own", [
