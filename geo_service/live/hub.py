@@ -49,11 +49,15 @@ class Subscription:
         self._rows: deque[Row] = deque()
         self._ready = threading.Condition()
 
-    def offer(self, rows: list[Row]) -> bool:
+    def offer(self, rows: list[Row], shared: dict[Any, Any] | None = None) -> bool:
         """Queue the wanted ones of `rows` (hub thread); False when this subscriber is
-        now dropped."""
+        now dropped. A filter with a `pick(rows, shared)` method chooses from the whole
+        batch at once, with `shared` the same dict for every subscriber of this batch
+        (see `live.stream.Visible`); any other is asked row by row."""
         try:
-            mine = [r for r in rows if self.wants(r)]
+            pick = getattr(self.wants, "pick", None)
+            mine = (pick(rows, {} if shared is None else shared) if pick is not None
+                    else [r for r in rows if self.wants(r)])
         except Exception:  # a filter that fails must not stop the other streams
             log.exception("event stream filter failed; dropping the stream")
             mine, self.dropped = [], True
@@ -167,9 +171,10 @@ class Hub:
                 rows = outbox.read_after(conn, self._cursor, self.page)
             if not rows:
                 return
+            shared: dict[Any, Any] = {}  # the filters' work on this batch, done once
             with self._lock:  # atomic with the cursor: a new subscriber starts after them
                 for sub in list(self._subs):
-                    if not sub.offer(rows):
+                    if not sub.offer(rows, shared):
                         self._subs.discard(sub)
                 self._cursor = rows[-1]["id"]
             if len(rows) < self.page:
