@@ -35,7 +35,14 @@ from geo_service.auth import Principal
 from geo_service.cases.duplicates import distance_m
 from geo_service.cases.intake import place
 from geo_service.errors import Conflict, Forbidden, Invalid, NotFound
-from geo_service.events import CalloutAcked, CalloutCalled, CalloutClosed, CalloutCreated, publish
+from geo_service.events import (
+    CalloutAcked,
+    CalloutCalled,
+    CalloutClosed,
+    CalloutCreated,
+    publish,
+    publish_all,
+)
 from geo_service.lookup import check_point, parse_crs
 from geo_service.privacy import person_view
 from geo_service.scope import Scope
@@ -210,10 +217,10 @@ def issue_callout(conn: sa.Connection, vi: VersionIndex, new: NewCallout, *,
              "call_lat": w["lat"], "call_distance_m": w["distance"]} for w in called])
     publish(conn, CalloutCreated(id=cid, area=home, lon=lon, lat=lat, radius_m=new.radius_m,
                                  roles=new.roles, message=new.message, called=len(called)))
-    for w in called:
-        publish(conn, CalloutCalled(id=cid, area=min(w["areas"]), worker=w["code"],
-                                    callout_area=home, lon=lon, lat=lat,
-                                    radius_m=new.radius_m, message=new.message))
+    publish_all(conn, [CalloutCalled(id=cid, area=min(w["areas"]), worker=w["code"],
+                                     callout_area=home, lon=lon, lat=lat,
+                                     radius_m=new.radius_m, message=new.message)
+                       for w in called])
     return cid
 
 
