@@ -459,7 +459,11 @@ def under_simulation(server: Server, store: Store, args: argparse.Namespace,
                 break
         ramp = time.perf_counter() - t0
         log(f"simulator: {sim.last()} after {ramp:.0f} s")
-        time.sleep(35.0)  # one fix interval: the phones' first fixes are spread out
+        t1 = time.perf_counter()  # then one fix interval, and until it keeps up
+        while sim.proc.poll() is None and time.perf_counter() - t1 < 150:
+            time.sleep(2.0)
+            if time.perf_counter() - t1 > 35 and sim.last().get("lag", 99) < 5:
+                break
         mark, load0 = len(sim.lines) - 1, load_text()
         busy = fix_latency(server, store, store.county, args.sim_seconds)
         fixes_s, batches_s = sim.rate_since(mark)
