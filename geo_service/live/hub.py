@@ -3,10 +3,13 @@ them to every open event stream of this process.
 
 Why one thread: a hundred walls on one worker must not run a hundred queries per poll.
 The hub reads each new event once; a stream only waits on its own queue (no CPU while
-idle). On PostgreSQL the hub LISTENs on `outbox.CHANNEL` over its own connection: the
-writer's `pg_notify` is delivered at commit, so an event written by any process of any
-instance on the same database wakes every hub at once. Polling every `STREAM_POLL_S`
-stays as the safety net (a lost LISTEN connection) and is all SQLite has.
+idle). A stream's filter may choose from a whole batch at once with work shared by every
+stream of the batch (`live.stream.Visible` sorts the batch by scope area once), so a
+call-out of 1,000 orders to 1,000 phones costs the hub ~15 ms, not a million tests.
+On PostgreSQL the hub LISTENs on `outbox.CHANNEL` over its own connection: the writer's
+`pg_notify` is delivered at commit, so an event written by any process of any instance
+on the same database wakes every hub at once. Polling every `STREAM_POLL_S` stays as the
+safety net (a lost LISTEN connection) and is all SQLite has.
 
 A subscriber's queue is bounded: one that falls `max_behind` events behind is dropped (its
 stream ends; the client reconnects with Last-Event-ID and replays from the outbox), so
