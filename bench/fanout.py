@@ -3,7 +3,7 @@
 
     python bench/fanout.py [--small] [--streams 1000] [--threads 1024] [--rounds 3]
                            [--sim-workers 12668] [--sim-seconds 60] [--no-sim]
-                           [--no-postgis]
+                           [--no-postgis] [--no-sqlite]
 
 Data: the synthetic Gannan demo (`--small`: Hezuo only) in a temporary SQLite file and
 (when Debian's postgresql + postgis are installed) a throwaway PostGIS cluster
@@ -515,6 +515,7 @@ def main() -> None:
                     help="longest wait for the simulator's phones to be on shift")
     ap.add_argument("--no-sim", action="store_true")
     ap.add_argument("--no-postgis", action="store_true")
+    ap.add_argument("--no-sqlite", action="store_true")
     args = ap.parse_args()
     t_start, load_start = time.perf_counter(), load_text()
     demo = (build_demo(counties=["623001"], households=12_000, grids=60, groups=540)
@@ -523,7 +524,7 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="geo-fanout-")))
-        stores = [("SQLite", f"sqlite:///{tmp}/bench.sqlite3")]
+        stores = [] if args.no_sqlite else [("SQLite", f"sqlite:///{tmp}/bench.sqlite3")]
         if not args.no_postgis:
             from tests import pgcluster
 
