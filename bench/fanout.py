@@ -546,7 +546,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, t_start
            load_start: str) -> None:
     labels = list(results)
     slots = stream_slots(args.threads)
-    print(f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: `python bench/fanout.py "
+    print(f"Run ended {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: `python bench/fanout.py "
           f"{' '.join(sys.argv[1:])}`, {time.perf_counter() - t_start:.0f} s in all; "
           f"{'small' if args.small else 'full'} demo. Machine: {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; load average at the start {load_start}, at "
