@@ -88,3 +88,21 @@ def test_a_filter_without_pick_is_still_asked_row_by_row():
     sub = Subscription(lambda r: r["id"] % 2 == 0, 0, 10)
     assert sub.offer([{"id": 1}, {"id": 2}, {"id": 4}], {})
     assert [r["id"] for r in sub.take(0)] == [2, 4]
+
+
+def test_a_workers_own_events_reach_its_stream_from_anywhere_in_a_batch():
+    """A worker's token also gets its own positions and orders outside its area (the
+    scope policy's "own"), once each, in order; another worker's there it does not."""
+    vi = Version()
+    rows = [
+        {"id": 1, "area_code": "6202", "kind": "worker.moved", "payload": {"code": "W1"}},
+        {"id": 2, "area_code": "6202", "kind": "worker.moved", "payload": {"code": "W2"}},
+        {"id": 3, "area_code": "6201010102", "kind": "callout.called",
+         "payload": {"worker": "W1"}},  # own and inside: one row, not two
+        {"id": 4, "area_code": "6202", "kind": "callout.called", "payload": {"worker": "W1"}},
+        {"id": 5, "area_code": None, "kind": "boundary.published", "payload": {}},
+        {"id": 6, "area_code": "6201010101", "kind": "report.created", "payload": {}},
+    ]
+    wants = visible_to(Scope("6201010102", "W1"), lambda: vi)
+    assert [r["id"] for r in wants.pick(rows, {})] == [1, 3, 4, 5]
+    assert [r["id"] for r in rows if wants(r)] == [1, 3, 4, 5]
