@@ -227,6 +227,13 @@ def publish(conn: sa.Connection, event: Event) -> None:
     conn.info.setdefault(_PENDING, []).append((conn.get_transaction(), event))
 
 
+def publish_all(conn: sa.Connection, events: list[Event]) -> None:
+    """`publish` each of `events`, in order, in one statement."""
+    outbox.append_many(conn, [(e.kind, e.area_code, e.payload()) for e in events])
+    tx = conn.get_transaction()
+    conn.info.setdefault(_PENDING, []).extend((tx, e) for e in events)
+
+
 def take_pending(conn: sa.Connection, tx: sa.RootTransaction) -> list[Event]:
     """The events published in transaction `tx` (the unit of work's hand-off). Whatever
     else is pending on the connection (a transaction not run by a unit of work) is

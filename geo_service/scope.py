@@ -56,7 +56,7 @@ class Scope:
         """True when `code` is the scope area or lies below it."""
         if self.area is None:
             return True
-        return code is not None and any(a.code == self.area for a in vi.chain(code))
+        return code is not None and self.area in covering(vi, code)
 
     def require(self, vi: VersionIndex, code: str, field: str) -> None:
         """403 `out_of_scope`, naming `field`, unless `code` is inside the scope."""
@@ -106,3 +106,10 @@ class Scope:
 
 
 EVERYTHING = Scope()
+
+
+def covering(vi: VersionIndex, code: str) -> list[str]:
+    """The scope areas under which `code` is visible: the area itself and its ancestors
+    (none for a code this version lacks). `Scope.covers` is this; the event hub uses it
+    to sort a batch of events by scope once instead of testing every stream."""
+    return [a.code for a in vi.chain(code)]

@@ -74,3 +74,24 @@ def test_read_after_and_prune(engine, tiny) -> None:
 
 def _pending(conn: sa.Connection) -> list:
     return [e for t, e in conn.info.get("geo_events", []) if t is conn.get_transaction()]
+
+
+def test_publish_all_is_each_event_in_order_in_one_statement(engine, tiny) -> None:
+    """A call-out's orders go in as one executemany: the same rows, in the same order, as
+    one `publish` each, heard after the commit; nothing on rollback."""
+    orders = [events.CalloutCalled(id="c1", area=f"62300100{k}", worker=f"W{k}",
+                                   callout_area="623001", lon=102.9, lat=35.0, radius_m=None,
+                                   message="集结") for k in range(5)]
+    last = _outbox(engine)[-1]["id"] if _outbox(engine) else 0
+    with events.listen() as heard, unit_of_work(engine) as uow:
+        events.publish_all(uow.conn, orders)
+        events.publish_all(uow.conn, [])
+    assert heard == orders
+    rows = [r for r in _outbox(engine) if r["id"] > last]
+    assert [(r["kind"], r["area_code"], r["payload"]["worker"]) for r in rows] == [
+        ("callout.called", o.area, o.worker) for o in orders]
+    before = len(_outbox(engine))
+    with pytest.raises(RuntimeError), events.listen() as heard, unit_of_work(engine) as uow:
+        events.publish_all(uow.conn, orders)
+        raise RuntimeError("the change failed")
+    assert heard == [] and len(_outbox(engine)) == before

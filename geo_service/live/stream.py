@@ -19,16 +19,17 @@ reconnects with the last id it saw.
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from geo_service.errors import Invalid
 from geo_service.live.hub import Hub, Row
-from geo_service.scope import Scope
+from geo_service.scope import Scope, covering
 from geo_service.store import outbox
 
 if TYPE_CHECKING:
@@ -63,31 +64,93 @@ def _own(scope: Scope, row: Row) -> bool:
     return scope.own_case(payload.get("worker"))
 
 
-def visible_to(scope: Scope, live: Callable[[], VersionIndex | None]
-               ) -> Callable[[Row], bool]:
+def _workers_named(row: Row) -> set[str]:
+    """The workers an event may be `_own` to (a superset: `_own` decides)."""
+    payload = row["payload"]
+    if not isinstance(payload, dict):
+        return set()
+    out = {str(payload["worker"])} if payload.get("worker") is not None else set()
+    if row["kind"].startswith("worker.") and payload.get("code") is not None:
+        out.add(str(payload["code"]))
+    return out
+
+
+class Visible:
     """Which events a stream under `scope` may see: those of areas inside it (the one
     policy, against the live version at the time), those of no area, and a worker's own
     (`_own`) wherever they lie. Payloads carry nothing personal (see `events`), so the
-    role changes nothing here."""
-    if scope.area is None:
-        return lambda row: True
-    seen: dict[tuple[int, str], bool] = {}  # (version, area) -> inside; one per area seen
+    role changes nothing here.
 
-    def wants(row: Row) -> bool:
-        if _own(scope, row):
+    Called on one row (a replay), or `pick` on a batch: the hub hands every stream of a
+    process the same batch and one `shared` dict, and the first stream sorts the batch's
+    rows by the scope areas that may see them (`scope.covering`) and by the workers they
+    name; each stream then takes its own lists in a lookup or two. A call-out of 1,000
+    events to 1,000 phones is then ~6,000 appends, not a million scope tests."""
+
+    def __init__(self, scope: Scope, live: Callable[[], VersionIndex | None]) -> None:
+        self.scope, self.area, self.live = scope, scope.area, live
+
+    def __call__(self, row: Row) -> bool:
+        if self.area is None or _own(self.scope, row):
             return True
         code = row["area_code"]
         if code is None:
             return True
-        vi = live()
-        if vi is None:
-            return False
-        key = (vi.version, code)
-        if key not in seen:
-            seen[key] = scope.covers(vi, code)
-        return seen[key]
+        vi = self.live()
+        return vi is not None and self.area in covering(vi, code)
 
-    return wants
+    def pick(self, rows: list[Row], shared: dict[Any, Any]) -> list[Row]:
+        """The rows of `rows` this stream may see, in order."""
+        if self.area is None:
+            return list(rows)
+        vi = self.live()
+        key = (Visible, None if vi is None else vi.version, id(rows))
+        batch = shared.get(key)
+        if batch is None:
+            batch = shared[key] = _by_scope(rows, vi)
+        by_area, by_worker = batch
+        lists = [by_area.get(self.area, []), by_area[None]]
+        if self.scope.worker is not None:
+            lists.append([r for r in by_worker.get(self.scope.worker, [])
+                          if _own(self.scope, r)])
+        lists = [x for x in lists if x]
+        if len(lists) <= 1:
+            return list(lists[0]) if lists else []
+        out: list[Row] = []
+        for row in heapq.merge(*lists, key=lambda r: r["id"]):
+            if not out or out[-1]["id"] != row["id"]:  # one row may be in two lists
+                out.append(row)
+        return out
+
+
+def _by_scope(rows: list[Row], vi: VersionIndex | None
+              ) -> tuple[dict[str | None, list[Row]], dict[str, list[Row]]]:
+    """Rows by each scope area that may see them, in order, with under None the rows of
+    no area (every stream sees those); and rows by the workers they name. Without a live
+    version no area row is visible by its area."""
+    by_area: dict[str | None, list[Row]] = {None: []}
+    by_worker: dict[str, list[Row]] = {}
+    seen: dict[str, list[str]] = {}
+    for row in rows:
+        for worker in _workers_named(row):
+            by_worker.setdefault(worker, []).append(row)
+        code = row["area_code"]
+        if code is None:
+            by_area[None].append(row)
+            continue
+        if vi is None:
+            continue
+        scopes = seen.get(code)
+        if scopes is None:
+            scopes = seen[code] = covering(vi, code)
+        for area in scopes:
+            by_area.setdefault(area, []).append(row)
+    return by_area, by_worker
+
+
+def visible_to(scope: Scope, live: Callable[[], VersionIndex | None]) -> Visible:
+    """The filter of a stream under `scope` (see `Visible`)."""
+    return Visible(scope, live)
 
 
 def _oldest(engine: sa.Engine) -> int | None:

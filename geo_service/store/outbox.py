@@ -33,6 +33,21 @@ def append(conn: sa.Connection, kind: str, area_code: str | None,
     ).inserted_primary_key[0]
 
 
+def append_many(conn: sa.Connection, events: list[tuple[str, str | None, dict[str, Any]]]
+                ) -> None:
+    """Append (kind, area_code, payload) events in the caller's transaction, in order, in
+    one statement (executemany): a call-out's thousand orders without a thousand round
+    trips."""
+    if not events:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k), pg_notify(:c, '')"),
+                     {"k": _LOCK, "c": CHANNEL})
+    now = datetime.now(UTC)
+    conn.execute(outbox.insert(), [{"at": now, "kind": k, "area_code": a, "payload": p}
+                                   for k, a, p in events])
+
+
 def read_after(conn: sa.Connection, after: int, limit: int = 1000) -> list[dict[str, Any]]:
     """Events with an id above `after`, oldest first."""
     rows = conn.execute(sa.select(outbox).where(outbox.c.id > after)

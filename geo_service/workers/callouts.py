@@ -35,7 +35,14 @@ from geo_service.auth import Principal
 from geo_service.cases.duplicates import distance_m
 from geo_service.cases.intake import place
 from geo_service.errors import Conflict, Forbidden, Invalid, NotFound
-from geo_service.events import CalloutAcked, CalloutCalled, CalloutClosed, CalloutCreated, publish
+from geo_service.events import (
+    CalloutAcked,
+    CalloutCalled,
+    CalloutClosed,
+    CalloutCreated,
+    publish,
+    publish_all,
+)
 from geo_service.lookup import check_point, parse_crs
 from geo_service.privacy import person_view
 from geo_service.scope import Scope
@@ -58,6 +65,7 @@ MAX_RADIUS_M = 50_000.0  # a pastoral township's reach; wider is a county's area
 MOVING_M = 25.0  # closer by more than GPS jitter: on the way
 _FIELDS = frozenset({"area", "lon", "lat", "crs", "radius_m", "roles", "message"})
 _M_PER_DEG = 111_320.0
+MAX_AREAS_IN_QUERY = 20_000  # a county's areas go into the query; a prefecture's need not
 
 
 @dataclass(frozen=True)
@@ -132,14 +140,18 @@ def read_callout(body: Any) -> NewCallout:
 
 
 def _candidates(conn: sa.Connection, roles: tuple[str, ...], near: tuple[float, float, float]
-                | None) -> dict[str, dict[str, Any]]:
+                | None, inside: frozenset[str] | None = None) -> dict[str, dict[str, Any]]:
     """Workers of these roles with their areas and current position; with `near` (lon,
-    lat, metres) only those whose position lies in its box (the exact test follows)."""
+    lat, metres) only those whose position lies in its box (the exact test follows); with
+    `inside` only those answering for one of these areas (all their areas listed)."""
     q = (sa.select(workers.c.code, workers.c.role, workers.c.on_duty, worker_areas.c.area_code,
                    worker_state.c.lon, worker_state.c.lat, worker_state.c.recorded_at)
          .join(worker_areas, worker_areas.c.worker_id == workers.c.id)
          .outerjoin(worker_state, worker_state.c.worker_code == workers.c.code)
          .where(workers.c.role.in_(roles)))
+    if inside is not None and len(inside) <= MAX_AREAS_IN_QUERY:  # else: filtered after
+        q = q.where(workers.c.id.in_(sa.select(worker_areas.c.worker_id).where(
+            worker_areas.c.area_code.in_(sorted(inside)))))
     if near is not None:
         lon, lat, r = near
         dlat = r / _M_PER_DEG
@@ -179,9 +191,10 @@ def issue_callout(conn: sa.Connection, vi: VersionIndex, new: NewCallout, *,
         (lon, lat), home = _area_point(conn, vi, new.area), new.area
     else:
         raise Invalid("a call-out needs an area or a point", "area", code="missing")
-    found = _candidates(conn, new.roles, (lon, lat, new.radius_m) if new.radius_m else None)
     inside = codes_below(vi, new.area) if new.area else (
         codes_below(vi, scope.area) if scope.area else None)
+    found = _candidates(conn, new.roles, (lon, lat, new.radius_m) if new.radius_m else None,
+                        inside)
     called: list[dict[str, Any]] = []
     not_called = {"off_duty": 0, "offline": 0}
     for w in found.values():
@@ -210,10 +223,10 @@ def issue_callout(conn: sa.Connection, vi: VersionIndex, new: NewCallout, *,
              "call_lat": w["lat"], "call_distance_m": w["distance"]} for w in called])
     publish(conn, CalloutCreated(id=cid, area=home, lon=lon, lat=lat, radius_m=new.radius_m,
                                  roles=new.roles, message=new.message, called=len(called)))
-    for w in called:
-        publish(conn, CalloutCalled(id=cid, area=min(w["areas"]), worker=w["code"],
-                                    callout_area=home, lon=lon, lat=lat,
-                                    radius_m=new.radius_m, message=new.message))
+    publish_all(conn, [CalloutCalled(id=cid, area=min(w["areas"]), worker=w["code"],
+                                     callout_area=home, lon=lon, lat=lat,
+                                     radius_m=new.radius_m, message=new.message)
+                       for w in called])
     return cid
 
 
