@@ -1,11 +1,13 @@
 // The boundary editor: one township's or village's grids and ten-household groups from the
 // draft API, edited with Leaflet-Geoman; every change is one edit of the draft and the
 // server's answer is drawn (changed areas, neighbours that followed, the problems in red).
+// The History panel compares two versions on the map and rolls back to an earlier one.
 // Configuration and strings come from the page's JSON (#editor-config); `window.editor` is
 // its state, for the browser tests.
 
 import {api, ApiError, pageConfig} from "./editor/api.js";
 import {Areas} from "./editor/areas.js";
+import {History} from "./editor/history.js";
 import {Panel} from "./editor/panel.js";
 import {Tools} from "./editor/tools.js";
 import {t} from "./wall/util.js";
@@ -73,6 +75,21 @@ const tools = editor.tools = new Tools(map, areas, cfg, {
   draft: () => editor.draft, refused, reload: () => reload(),
   hold: (n) => { editor.busy += n; mark(); },
   edit: (op) => send("/edits", op),
+});
+
+// The History panel: versions, a diff of two on the map, rolling back to an earlier one;
+// after a rollback the live grids are drawn again (a draft open is now based on a
+// replaced version: it is closed, as after publishing).
+const versions = editor.history = new History(cfg, areas, {
+  confirm: (text) => panel.confirm(text),
+  status: (text, kind) => panel.status(text, kind),
+  rolledBack: async (answer, text) => {
+    await queue;
+    cfg.live_version = answer.version;
+    await loadDrafts(null);
+    await open(null);
+    panel.status(text, "ok");
+  },
 });
 
 async function loadContext() {
@@ -194,6 +211,7 @@ async function publish() {
     cfg.live_version = answer.version;
     await loadDrafts(null);
     await open(null);
+    await versions.refresh();
     panel.published(answer);
     panel.status(t(cfg, "published", {version: answer.version,
       households: answer.households_moved ?? 0, cases: answer.cases_moved ?? 0}), "ok");
