@@ -99,15 +99,30 @@ async function loadContext() {
   areas.setContext(outline, villages);
 }
 
-// The grids and groups drawn: the open draft's, or the live version's (read only). A draft
+// A read of a version just published (or rolled back to): a process whose index has not
+// switched yet answers 503 version_warming while it builds that version; ask again.
+async function readVersion(path, tries = 60) {
+  for (let i = 1; ; i++) {
+    try {
+      return await api(cfg, "GET", path);
+    } catch (err) {
+      if (i >= tries || !(err instanceof ApiError) || err.code !== "version_warming") throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+// The grids and groups drawn: the open draft's, or the live version's (read only; the one
+// the page knows is live, so a publish or rollback made here is drawn at once). A draft
 // of an area narrower than the page's (a village's draft on its township's page) is shown
 // for its own area.
 async function reload() {
   const d = editor.draft;
+  const live = cfg.live_version ? `&version=${cfg.live_version}` : "";
   const read = async (where) => {
     const path = (level) => d ? `/drafts/${d.id}/areas?level=${level}&area=${where}`
-      : `/areas?level=${level}&within=${where}`;
-    return Promise.all([api(cfg, "GET", path("grid")), api(cfg, "GET", path("group"))]);
+      : `/areas?level=${level}&within=${where}${live}`;
+    return Promise.all([readVersion(path("grid")), readVersion(path("group"))]);
   };
   let grids, groups;
   try {
