@@ -365,8 +365,9 @@ def lookup_grid(site: Site, point: tuple[float, float], code: str) -> dict:
 def test_history_draws_the_diff_of_two_versions_and_rolls_back(browser, site):
     """A change published (through the API), then in the page's History: the two
     versions with author, time and note, their diff on the map (both grids reshaped,
-    orange) and listed, cleared; then rolled back after the confirmation, and the lookup
-    answers the earlier grid again, the open case moved back with it."""
+    orange; the renamed one listed), cleared; then rolled back after the confirmation,
+    the live grids drawn again, and the lookup answers the earlier grid again, the open
+    case moved back with it."""
     require_api(site)
     listed = site.call("GET", "/versions", token="planner")["versions"]
     before = next(v["id"] for v in listed if v["state"] == "live")
@@ -377,6 +378,8 @@ def test_history_draws_the_diff_of_two_versions_and_rolls_back(browser, site):
     site.call("POST", f"/drafts/{draft}/edits", {"op": "move_vertex", "level": "grid",
                                                  "at": list(BOTTOM), "to": list(BOTTOM_MOVED)},
               token="planner")
+    site.call("POST", f"/drafts/{draft}/edits", {"op": "rename", "code": G2,
+                                                 "name": "第二网格（东）"}, token="planner")
     after = site.call("POST", f"/drafts/{draft}/publish", {"note": "第一网格向东扩展"},
                       token="planner")["version"]
     assert lookup_grid(site, NEAR_BOTTOM, G1)["grid"]["code"] == G1
@@ -409,7 +412,9 @@ def test_history_draws_the_diff_of_two_versions_and_rolls_back(browser, site):
             < 1e-9)""")  # G1's new outline
         rows = e.js("[...document.querySelectorAll('#ed-diff-list li')].map((li) =>"
                     " [li.dataset.change, li.dataset.code])")
-        assert sorted(rows) == [["reshaped", G1], ["reshaped", G2]]
+        assert sorted(rows) == [["renamed", G2], ["reshaped", G1], ["reshaped", G2]]
+        renamed = e.page.inner_text(f"#ed-diff-list li[data-change=renamed][data-code='{G2}']")
+        assert "第二网格 → 第二网格（东）" in renamed
         summary = e.page.inner_text("#ed-diff-summary")
         assert f"第 {before} 版 → 第 {after} 版" in summary and "边界调整 2 处" in summary
         ARTIFACTS.mkdir(exist_ok=True)
@@ -428,6 +433,7 @@ def test_history_draws_the_diff_of_two_versions_and_rolls_back(browser, site):
         result = e.page.inner_text("#ed-history-result")
         assert f"已回退到第 {before} 版" in result and "1 件未办结事件" in result, result
         rolled = int(e.js("document.querySelector('#ed-history-result .ok').dataset.version"))
+        assert f'"note":"回退到第 {before} 版"' in e.posts[-1]  # in the page's language
         # the live grids drawn again: G1's vertex is back where it was
         e.wait(f"() => document.querySelector('#ed-history-list li[data-version=\"{rolled}\"]"
                "[data-state=live]')")

@@ -47,7 +47,8 @@ export class History {
     const list = this.$("ed-history-list");
     list.replaceChildren(...this.versions.map((v, i) => this.row(v, i)));
     if (!this.versions.length) list.append(el("li", {class: "none"}, t(this.cfg, "history.none")));
-    this.$("ed-history-compare").hidden = this.versions.length < 2;
+    this.$("ed-history-compare").hidden = this.$("ed-history-cols").hidden =
+      this.versions.length < 2;
     this.loaded = true;
     document.body.dataset.versions = String(this.versions.length);
   }
@@ -79,7 +80,7 @@ export class History {
       facts.push(t(this.cfg, "history.moved", {households: this.number(v.households_moved),
         cases: this.number(v.cases_moved)}));
     }
-    parts.push(el("div", {class: "facts"}, facts.join("; ")));
+    parts.push(...facts.map((text) => el("div", {class: "facts"}, text)));
     if (v.state === "retired") {
       parts.push(el("button", {type: "button", "data-rollback": String(v.id)},
         t(this.cfg, "history.rollback")));
@@ -111,6 +112,7 @@ export class History {
       const bounds = this.areas.layers.history.getBounds();
       if (bounds.isValid()) this.areas.map.fitBounds(bounds, {padding: [40, 40], maxZoom: 17});
       this.$("ed-history-clear").disabled = false;
+      this.$("ed-diff-summary").scrollIntoView({block: "nearest"});
       this.editor.status(this.$("ed-diff-summary").textContent, "ok");
       return this.diff;
     } catch (err) {
@@ -121,13 +123,13 @@ export class History {
 
   counts(lists) {
     return CHANGES.filter((k) => lists[k]?.length).map((k) => t(this.cfg, "diff.count",
-      {n: lists[k].length, change: t(this.cfg, `change.${k}`)})).join(", ");
+      {n: lists[k].length, change: t(this.cfg, `change.${k}`)})).join(t(this.cfg, "sep"));
   }
 
   list(lists) {
     const counts = this.counts(lists);
-    this.$("ed-diff-summary").textContent = `${t(this.cfg, "diff.title",
-      {a: lists.from, b: lists.to})}: ${counts || t(this.cfg, "diff.none")}`;
+    this.$("ed-diff-summary").textContent = t(this.cfg, "diff.title",
+      {a: lists.from, b: lists.to, changes: counts || t(this.cfg, "diff.none")});
     const items = [];
     for (const change of CHANGES) {
       for (const e of lists[change] || []) {
@@ -189,7 +191,8 @@ export class History {
     const box = this.$("ed-history-result");
     let answer;
     try {
-      answer = await api(this.cfg, "POST", `/versions/${target}/rollback`, {});
+      answer = await api(this.cfg, "POST", `/versions/${target}/rollback`,
+        {note: t(this.cfg, "rollback.note", {id: target})});
     } catch (err) {
       const text = t(this.cfg, "refused", {message: err.message});
       box.replaceChildren(el("p", {class: "bad"}, text));
