@@ -104,6 +104,9 @@ def test_simplified_chinese_by_default_english_on_request(client, tokens):
     assert config(zh)["draft"] == 5
     assert '<html lang="en">' in en and "Boundary editor" in en and "Preview impact" in en
     assert config(en)["strings"]["merge_pick"] == "Click two neighbouring grids"
+    assert "历史版本" in zh and config(zh)["strings"]["history.rollback"] == "回退到此版本…"
+    assert "Version history" in en and "Compare on the map" in en
+    assert config(en)["strings"]["history.rollback"] == "Roll back to this version…"
     assert "Choose a township or village to edit" in client.get(
         "/editor?lang=en", headers=h).get_data(as_text=True)
 
