@@ -90,6 +90,13 @@ const versions = editor.history = new History(cfg, areas, {
     await open(null);
     panel.status(text, "ok");
   },
+  // the live version as listed: published elsewhere since the page was opened, the live
+  // grids shown read only are drawn again
+  live: async (id) => {
+    if (id === cfg.live_version) return;
+    cfg.live_version = id;
+    if (!editor.draft) await queue.then(reload);
+  },
 });
 
 async function loadContext() {

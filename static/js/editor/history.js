@@ -12,7 +12,7 @@ import {api} from "./api.js";
 const CHANGES = ["added", "removed", "reshaped", "renamed", "reparented"];
 
 export class History {
-  // editor: {confirm(text), status(text, kind), rolledBack(answer, text)}
+  // editor: {confirm(text), status(text, kind), rolledBack(answer, text), live(id)}
   constructor(cfg, areas, editor) {
     this.cfg = cfg;
     this.areas = areas;
@@ -50,6 +50,8 @@ export class History {
     this.$("ed-history-compare").hidden = this.$("ed-history-cols").hidden =
       this.versions.length < 2;
     this.loaded = true;
+    const live = this.versions.find((v) => v.state === "live");
+    if (live) await this.editor.live(live.id);
     document.body.dataset.versions = String(this.versions.length);
   }
 
