@@ -51,7 +51,11 @@ export class History {
       this.versions.length < 2;
     this.loaded = true;
     const live = this.versions.find((v) => v.state === "live");
-    if (live) await this.editor.live(live.id);
+    try {
+      if (live) await this.editor.live(live.id);
+    } catch (err) {
+      this.editor.status(t(this.cfg, "refused", {message: err.message}), "bad");
+    }
     document.body.dataset.versions = String(this.versions.length);
   }
 
