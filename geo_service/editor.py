@@ -29,20 +29,24 @@ from geo_service.wall import page_json
 EDITABLE_LEVELS: tuple[str, ...] = ("township", "village")
 
 # Panes, bottom to top: the area's outline and its villages, the ten-household groups
-# (thin, not clickable), the draft's problems in red, what would move (the impact).
+# (thin, not clickable), the draft's problems in red, a diff of two versions (History:
+# outlines only, clicks go through to the grids), what would move (the impact).
 # The grids stay in Leaflet's own overlay pane (400), where Geoman edits them.
 PANES: tuple[tuple[str, int, bool], ...] = (
     ("context", 390, False), ("groups", 410, False), ("problems", 420, False),
-    ("impact", 430, True))
+    ("history", 425, False), ("impact", 430, True))
 
 # Layers the JS fills: key -> shown when the page opens.
 LAYERS: tuple[tuple[str, bool], ...] = (
-    ("context", True), ("groups", True), ("problems", True), ("impact", True))
+    ("context", True), ("groups", True), ("problems", True), ("history", True),
+    ("impact", True))
 
 COLOURS: dict[str, str] = {
     "grid": "#1d4ed8", "grid_changed": "#b45309", "group": "#475569",
     "context": "#0f172a", "problem": "#dc2626", "selected": "#7c3aed",
     "household": "#0891b2", "case": "#db2777", "worker": "#16a34a", "group_point": "#ca8a04",
+    # a diff of two versions (History)
+    "added": "#16a34a", "removed": "#dc2626", "reshaped": "#ea580c",
 }
 
 # Geoman's toolbar: draw a polygon (a new grid), edit vertices, delete; the editor adds its

@@ -15,6 +15,7 @@ from geo_service.auth import create_token
 from geo_service.web import SESSION_COOKIE, csrf_token
 
 from .conftest import bearer
+from .publish_world import G5, populate, split_g2
 
 ROOT = Path(__file__).resolve().parent.parent
 SAME = {"Sec-Fetch-Site": "same-origin"}
@@ -103,6 +104,9 @@ def test_simplified_chinese_by_default_english_on_request(client, tokens):
     assert config(zh)["draft"] == 5
     assert '<html lang="en">' in en and "Boundary editor" in en and "Preview impact" in en
     assert config(en)["strings"]["merge_pick"] == "Click two neighbouring grids"
+    assert "历史版本" in zh and config(zh)["strings"]["history.rollback"] == "回退到此版本…"
+    assert "Version history" in en and "Compare on the map" in en
+    assert config(en)["strings"]["history.rollback"] == "Roll back to this version…"
     assert "Choose a township or village to edit" in client.get(
         "/editor?lang=en", headers=h).get_data(as_text=True)
 
@@ -126,7 +130,7 @@ def test_the_page_loads_only_local_files_and_the_vendored_geoman(client, tokens)
 def test_the_writes_the_page_makes_take_its_cookie_and_csrf_token(app):
     """The draft API's views the page posts to are `page_write`; the rest stay bearer-only."""
     page_writes = {"drafts.create", "drafts.edit", "drafts.undo", "drafts.redo",
-                   "versions.publish_draft"}
+                   "versions.publish_draft", "versions.rollback_version"}
     marked = {e for e, v in app.view_functions.items() if getattr(v, "page_write", False)}
     assert page_writes <= marked
     assert "drafts.discard" not in marked and "drafts.import_file" not in marked
@@ -142,3 +146,49 @@ def test_a_planners_page_writes_to_its_draft_with_cookie_and_csrf_token(client, 
     undo = f"/api/v1/drafts/{made.get_json()['id']}/undo"
     assert client.post(undo, headers={**page, "X-CSRF-Token": "0" * 64}).status_code == 403
     assert client.post(undo, headers=page).status_code == 401  # no CSRF token: no cookie
+
+
+def test_the_history_panel_rolls_back_with_the_pages_cookie_and_csrf_token(
+        client, engine, tokens, tiny):
+    """History's "roll back to this version" is the page's write: its session cookie and
+    CSRF token are taken; without the token the cookie is not, and a viewer may not."""
+    populate(engine)  # households, workers and open cases on the tiny prefecture
+    draft = split_g2(engine)
+    published = client.post(f"/api/v1/drafts/{draft}/publish", json={"note": "分网格"},
+                            headers=bearer(tokens["planner"]))
+    assert published.status_code == 200, published.get_json()
+    page = {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}
+    rollback = f"/api/v1/versions/{tiny}/rollback"
+    # a viewer: not with its bearer token, nor with a session cookie and that session's token
+    assert client.post(rollback, headers=bearer(tokens["viewer"])).status_code == 403
+    client.set_cookie(SESSION_COOKIE, tokens["viewer"])
+    r = client.post(rollback, json={}, headers={**page, "X-CSRF-Token": csrf_token(
+        tokens["viewer"])})
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "forbidden"
+    # the planner's page
+    r = client.get(f"/editor?area={VILLAGE}&token={tokens['planner']}")
+    cfg = config(client.get(r.headers["Location"], headers=SAME).get_data(as_text=True))
+    assert cfg["strings"]["history.rollback"] == "回退到此版本…"
+    assert cfg["colours"]["reshaped"] and "history" in cfg["layers"]
+    assert client.post(rollback, json={}, headers=page).status_code == 401  # no CSRF token
+    wrong = client.post(rollback, json={}, headers={**page, "X-CSRF-Token": "0" * 64})
+    assert wrong.status_code == 403 and wrong.get_json()["error"]["code"] == "csrf_refused"
+    other_site = client.post(rollback, json={}, headers={
+        "Sec-Fetch-Site": "cross-site", "Origin": "https://elsewhere.example",
+        "X-CSRF-Token": cfg["csrf"]})
+    assert other_site.status_code == 403
+    r = client.post(rollback, json={"note": "回退"}, headers={**page, "X-CSRF-Token": cfg["csrf"]})
+    assert r.status_code == 200, r.get_json()
+    done = r.get_json()
+    assert done["previous"] == draft and done["households_moved"] == 4  # back from G5
+    versions = {v["id"]: v for v in client.get("/api/v1/versions", headers=SAME
+                                               ).get_json()["versions"]}
+    assert versions[done["version"]]["state"] == "live"
+    assert versions[done["version"]]["note"] == "回退"
+    assert versions[done["version"]]["published_by"] == "test-planner"
+    diff = client.get(f"/api/v1/versions/{tiny}/diff/{done['version']}?level=grid",
+                      headers=SAME).get_json()
+    assert not (diff["added"] or diff["removed"] or diff["reshaped"])  # tiny's grids again
+    assert G5 in {e["code"] for e in client.get(
+        f"/api/v1/versions/{done['version']}/diff/{draft}?level=grid", headers=SAME
+    ).get_json()["added"]}

@@ -345,3 +345,105 @@ def test_publishing_moves_the_lookup_and_the_open_case(editor, site):
 def test_the_page_makes_no_request_to_any_other_host(editor, site):
     assert editor.requests
     assert_only_the_service(editor.requests, site)
+
+
+BOTTOM = (103.01, 35.0)  # the vertex G1 and G2 share on the village's southern edge
+BOTTOM_MOVED = (103.012, 35.0)  # moved along that edge: G1 grows, G2 shrinks
+NEAR_BOTTOM = (103.011, 35.001)  # in G2, then in G1 after the move, in G2 after rollback
+
+
+def lookup_grid(site: Site, point: tuple[float, float], code: str) -> dict:
+    """The lookup's answer at `point` once every process answers `code` (the index
+    switches off the request path), or the last answer after 15 s."""
+    deadline = time.monotonic() + 15
+    while (answer := site.call("GET", f"/lookup?lon={point[0]}&lat={point[1]}")
+           )["grid"]["code"] != code and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return answer
+
+
+def test_history_draws_the_diff_of_two_versions_and_rolls_back(browser, site):
+    """A change published (through the API), then in the page's History: the two
+    versions with author, time and note, their diff on the map (both grids reshaped,
+    orange; the renamed one listed), cleared; then rolled back after the confirmation,
+    the live grids drawn again, and the lookup answers the earlier grid again, the open
+    case moved back with it."""
+    require_api(site)
+    listed = site.call("GET", "/versions", token="planner")["versions"]
+    before = next(v["id"] for v in listed if v["state"] == "live")
+    case = report(*NEAR_BOTTOM, subtype="safety_hazard", description="村南路口的隐患")
+    site.call("POST", "/reports", case)
+    draft = site.call("POST", "/drafts", {"note": "南边界调整", "area": VILLAGE},
+                      token="planner")["id"]
+    site.call("POST", f"/drafts/{draft}/edits", {"op": "move_vertex", "level": "grid",
+                                                 "at": list(BOTTOM), "to": list(BOTTOM_MOVED)},
+              token="planner")
+    site.call("POST", f"/drafts/{draft}/edits", {"op": "rename", "code": G2,
+                                                 "name": "第二网格（东）"}, token="planner")
+    after = site.call("POST", f"/drafts/{draft}/publish", {"note": "第一网格向东扩展"},
+                      token="planner")["version"]
+    assert lookup_grid(site, NEAR_BOTTOM, G1)["grid"]["code"] == G1
+    e = Editor(browser, site, f"area={VILLAGE}")
+    try:
+        assert e.grid_has_vertex(G1, *BOTTOM_MOVED)  # the live grids, as published
+        e.page.click("#ed-history-load")
+        e.wait(f"() => document.querySelector('#ed-history-list li[data-version=\"{after}\"]')")
+        newest = e.page.inner_text(f"#ed-history-list li[data-version='{after}']")
+        assert f"第 {after} 版" in newest and "现行" in newest
+        assert "第一网格向东扩展" in newest and "planner-1" in newest
+        assert e.page.is_visible(f"#ed-history-list li[data-version='{before}'] "
+                                 "button[data-rollback]")
+        assert not e.page.query_selector(f"#ed-history-list li[data-version='{after}'] "
+                                         "button[data-rollback]")  # live: nothing to undo
+        # compare the version before with the one after, grids (the default level)
+        e.page.check(f"#ed-history-list li[data-version='{before}'] input[name=ed-from]")
+        e.page.check(f"#ed-history-list li[data-version='{after}'] input[name=ed-to]")
+        e.page.click("#ed-history-diff")
+        e.wait("() => Number(document.body.dataset.diff) > 0")
+        drawn = e.js("""window.editor.areas.layers.history.getLayers().map((l) =>
+            [l.feature.properties.code, l.feature.properties.change, l.options.color,
+             l.options.pane])""")
+        orange = e.js("window.editor.cfg.colours.reshaped")
+        assert sorted(drawn) == [[G1, "reshaped", orange, "history"],
+                                 [G2, "reshaped", orange, "history"]], drawn
+        assert e.js(f"""window.editor.areas.layers.history.getLayers().find((l) =>
+            l.code === '{G1}').getLatLngs().flat(2).some((p) =>
+            Math.abs(p.lng - {BOTTOM_MOVED[0]}) < 1e-9 && Math.abs(p.lat - {BOTTOM_MOVED[1]})
+            < 1e-9)""")  # G1's new outline
+        rows = e.js("[...document.querySelectorAll('#ed-diff-list li')].map((li) =>"
+                    " [li.dataset.change, li.dataset.code])")
+        assert sorted(rows) == [["renamed", G2], ["reshaped", G1], ["reshaped", G2]]
+        renamed = e.page.inner_text(f"#ed-diff-list li[data-change=renamed][data-code='{G2}']")
+        assert "第二网格 → 第二网格（东）" in renamed
+        summary = e.page.inner_text("#ed-diff-summary")
+        assert f"第 {before} 版 → 第 {after} 版" in summary and "边界调整 2 处" in summary
+        ARTIFACTS.mkdir(exist_ok=True)
+        e.page.screenshot(path=str(ARTIFACTS / "editor-history-diff-zh.png"))
+        e.page.click("#ed-history-clear")
+        assert e.js("document.body.dataset.diff") == "0"
+        assert e.js("document.querySelectorAll('#ed-diff-list li').length") == 0
+        # roll back to the version before: the confirmation says what it will do
+        e.page.click(f"#ed-history-list li[data-version='{before}'] button[data-rollback]")
+        e.wait("() => document.getElementById('ed-confirm').open")
+        confirm = e.page.inner_text("#ed-confirm-text")
+        assert f"回退到第 {before} 版" in confirm and f"取代第 {after} 版" in confirm
+        assert "边界调整" in confirm
+        e.page.click("#ed-confirm-ok")
+        e.wait("() => document.querySelector('#ed-history-result .ok')")
+        result = e.page.inner_text("#ed-history-result")
+        assert f"已回退到第 {before} 版" in result and "1 件未办结事件" in result, result
+        rolled = int(e.js("document.querySelector('#ed-history-result .ok').dataset.version"))
+        assert f'"note":"回退到第 {before} 版"' in e.posts[-1]  # in the page's language
+        # the live grids drawn again: G1's vertex is back where it was
+        e.wait(f"() => document.querySelector('#ed-history-list li[data-version=\"{rolled}\"]"
+               "[data-state=live]')")
+        assert e.grid_has_vertex(G1, *BOTTOM) and not e.grid_has_vertex(G1, *BOTTOM_MOVED)
+        assert e.js("window.editor.draft") is None
+        answer = lookup_grid(site, NEAR_BOTTOM, G2)
+        assert answer["grid"]["code"] == G2 and answer["version"] == rolled
+        assert site.call("GET", f"/reports/{case['id']}")["grid"]["code"] == G2
+        e.page.screenshot(path=str(ARTIFACTS / "editor-history-rollback-zh.png"))
+        assert e.errors == []
+        assert_only_the_service(e.requests, site)
+    finally:
+        e.context.close()

@@ -4,7 +4,8 @@ Opened like the wall: with a login session's cookie, or once with `?token=` that
 for an HttpOnly, SameSite=Strict session cookie (303 to the page without it). Planners and
 admins only; a scoped token opens only areas inside its scope. The page's writes (new
 draft, edits, undo/redo, publish) go to the draft API with that cookie and the CSRF token
-the page is handed (`web.csrf_token`, checked in `web._page_write`).
+the page is handed (`web.csrf_token`, checked in `web._page_write`), and so does its
+History panel's rollback (`POST /api/v1/versions/{id}/rollback`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ bp = Blueprint("editor", __name__)
 EDITOR_ROLES = ("planner", "admin")
 PARAMS = ("area", "draft", "lang", "token")
 def init_app(app: Flask) -> None:
-    """The page's blueprint. The draft API's writes it makes with its session cookie
-    (create, edit, undo, redo, publish) are `page_write` where they are declared."""
+    """The page's blueprint. The API's writes it makes with its session cookie (a draft's
+    create, edit, undo, redo, publish; a version's rollback) are `page_write` where they
+    are declared."""
     app.register_blueprint(bp)
 
 
@@ -88,6 +90,51 @@ def strings() -> dict[str, str]:
         "group": _("Ten-household group"),
         "tool.split": _("Cut a grid in two along a line"),
         "tool.merge": _("Merge two neighbouring grids"),
+        **history_strings(),
+    }
+
+
+def history_strings() -> dict[str, str]:
+    """The History panel's texts: the versions, a diff of two on the map, rolling back."""
+    return {
+        "history.version": _("Version %(id)s", id="{id}"),
+        "history.live": _("live"),
+        "history.from": _("from version"), "history.to": _("to version"),
+        "history.by": _("%(when)s · %(who)s", when="{when}", who="{who}"),
+        "history.counts": _("%(grids)s grids, %(groups)s ten-household groups",
+                            grids="{grids}", groups="{groups}"),
+        "history.moved": _("its publish moved %(households)s households and %(cases)s open "
+                           "cases", households="{households}", cases="{cases}"),
+        "history.none": _("No published versions"),
+        "history.pick": _("Pick two different versions to compare"),
+        "history.rollback": _("Roll back to this version…"),
+        "rollback.note": _("Rollback to version %(id)s", id="{id}"),
+        "diff.title": _("Version %(a)s → version %(b)s: %(changes)s", a="{a}", b="{b}",
+                        changes="{changes}"),
+        "sep": _(", "),
+        "diff.none": _("No differences at this level"),
+        "diff.count": _("%(n)s %(change)s", n="{n}", change="{change}"),
+        "change.added": _("added"), "change.removed": _("removed"),
+        "change.reshaped": _("reshaped"), "change.renamed": _("renamed"),
+        "change.reparented": _("moved to another parent"),
+        "diff.area": _("%(name)s (%(code)s), %(m2)s m²", name="{name}", code="{code}",
+                       m2="{m2}"),
+        "diff.reshaped": _("%(name)s (%(code)s): %(change)s m², %(moved)s m² changed hands",
+                           name="{name}", code="{code}", change="{change}", moved="{moved}"),
+        "diff.renamed": _("%(code)s: %(old)s → %(new)s", code="{code}", old="{old}",
+                          new="{new}"),
+        "diff.reparented": _("%(name)s (%(code)s): %(old)s → %(new)s", name="{name}",
+                             code="{code}", old="{old}", new="{new}"),
+        "rollback.confirm": _("Roll back to version %(id)s? A new version holding exactly "
+                              "its areas will be published in place of version %(live)s "
+                              "(%(changes)s); households, ten-household groups, workers' "
+                              "areas and open cases follow their grids.", id="{id}",
+                              live="{live}", changes="{changes}"),
+        "rollback.done": _("Rolled back to version %(target)s, published as version "
+                           "%(version)s: %(households)s households, %(groups)s groups, "
+                           "%(workers)s workers and %(cases)s open cases moved",
+                           target="{target}", version="{version}", households="{households}",
+                           groups="{groups}", workers="{workers}", cases="{cases}"),
     }
 
 
@@ -133,6 +180,7 @@ def editor():
     config: dict[str, Any] = {
         "api": "/api/v1", "area": info.code, "area_name": info.name,
         "area_level": info.level, "role": principal().role, "user": principal().name,
+        "timezone": cfg["TIMEZONE"],
         "draft": int(draft) if draft else None, "live_version": vi.version, "lang": lang,
         "tiles": {"url": cfg["BASEMAP_URL"], "attribution": cfg["BASEMAP_ATTRIBUTION"],
                   "gcj02": cfg["BASEMAP_GCJ02"]},
@@ -140,7 +188,7 @@ def editor():
     }
     labels = {"grids": _("Grids"), "context": _("Area outline"),
               "groups": _("Ten-household groups"), "problems": _("Problems"),
-              "impact": _("What would move")}
+              "impact": _("What would move"), "history": _("Changes between versions")}
     panel = render_template("editor_panel.html", title=title, lang=lang, other_lang=other,
                             area=info.code, draft=draft, colours=domain.COLOURS)
     html = domain.editor_page(lambda path: f"/static/{path}", config=config, labels=labels,

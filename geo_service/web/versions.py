@@ -178,11 +178,13 @@ def version_diff(a: int, b: int):
 
 @bp.post("/versions/<int:version_id>/rollback")
 @allow(*DRAFT_ROLES)
+@page_write
 def rollback_version(version_id: int):
     """Make an earlier published version's areas live again: a new draft holding exactly
     that version's areas, published through the same path as any draft (households,
     groups, workers' areas and open cases follow; workers moved by the publishes since
-    go back). 409 when the version is live already.
+    go back). 409 when the version is live already. The editor's History panel makes it
+    with its session cookie and CSRF token (`page_write`).
     ---
     post:
       parameters:

@@ -1,11 +1,13 @@
 // The boundary editor: one township's or village's grids and ten-household groups from the
 // draft API, edited with Leaflet-Geoman; every change is one edit of the draft and the
 // server's answer is drawn (changed areas, neighbours that followed, the problems in red).
+// The History panel compares two versions on the map and rolls back to an earlier one.
 // Configuration and strings come from the page's JSON (#editor-config); `window.editor` is
 // its state, for the browser tests.
 
 import {api, ApiError, pageConfig} from "./editor/api.js";
 import {Areas} from "./editor/areas.js";
+import {History} from "./editor/history.js";
 import {Panel} from "./editor/panel.js";
 import {Tools} from "./editor/tools.js";
 import {t} from "./wall/util.js";
@@ -75,6 +77,28 @@ const tools = editor.tools = new Tools(map, areas, cfg, {
   edit: (op) => send("/edits", op),
 });
 
+// The History panel: versions, a diff of two on the map, rolling back to an earlier one;
+// after a rollback the live grids are drawn again (a draft open is now based on a
+// replaced version: it is closed, as after publishing).
+const versions = editor.history = new History(cfg, areas, {
+  confirm: (text) => panel.confirm(text),
+  status: (text, kind) => panel.status(text, kind),
+  rolledBack: async (answer, text) => {
+    await queue;
+    cfg.live_version = answer.version;
+    await loadDrafts(null);
+    await open(null);
+    panel.status(text, "ok");
+  },
+  // the live version as listed: published elsewhere since the page was opened, the live
+  // grids shown read only are drawn again
+  live: async (id) => {
+    if (id === cfg.live_version) return;
+    cfg.live_version = id;
+    if (!editor.draft) await queue.then(reload);
+  },
+});
+
 async function loadContext() {
   const [outline, villages] = await Promise.all([
     api(cfg, "GET", `/areas/${area}`),
@@ -82,15 +106,30 @@ async function loadContext() {
   areas.setContext(outline, villages);
 }
 
-// The grids and groups drawn: the open draft's, or the live version's (read only). A draft
+// A read of a version just published (or rolled back to): a process whose index has not
+// switched yet answers 503 version_warming while it builds that version; ask again.
+async function readVersion(path, tries = 60) {
+  for (let i = 1; ; i++) {
+    try {
+      return await api(cfg, "GET", path);
+    } catch (err) {
+      if (i >= tries || !(err instanceof ApiError) || err.code !== "version_warming") throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+// The grids and groups drawn: the open draft's, or the live version's (read only; the one
+// the page knows is live, so a publish or rollback made here is drawn at once). A draft
 // of an area narrower than the page's (a village's draft on its township's page) is shown
 // for its own area.
 async function reload() {
   const d = editor.draft;
+  const live = cfg.live_version ? `&version=${cfg.live_version}` : "";
   const read = async (where) => {
     const path = (level) => d ? `/drafts/${d.id}/areas?level=${level}&area=${where}`
-      : `/areas?level=${level}&within=${where}`;
-    return Promise.all([api(cfg, "GET", path("grid")), api(cfg, "GET", path("group"))]);
+      : `/areas?level=${level}&within=${where}${live}`;
+    return Promise.all([readVersion(path("grid")), readVersion(path("group"))]);
   };
   let grids, groups;
   try {
@@ -194,6 +233,7 @@ async function publish() {
     cfg.live_version = answer.version;
     await loadDrafts(null);
     await open(null);
+    await versions.refresh();
     panel.published(answer);
     panel.status(t(cfg, "published", {version: answer.version,
       households: answer.households_moved ?? 0, cases: answer.cases_moved ?? 0}), "ok");

@@ -1,5 +1,6 @@
 // What the editor draws: the draft's grids (Geoman edits these), its ten-household groups,
-// the area's outline and villages, the draft's problems in red and the impact's moved points.
+// the area's outline and villages, the draft's problems in red, the impact's moved points
+// and a diff of two versions (History).
 // Every feature comes from the server; an answer to an edit replaces the areas it names.
 
 import {t, toMap} from "../wall/util.js";
@@ -151,6 +152,32 @@ export class Areas {
   problemBounds(i) {
     let bounds = null;
     this.layers.problems.eachLayer((l) => { if (l.problem === i) bounds = l.getBounds?.(); });
+    return bounds;
+  }
+
+  // A diff of two versions (History): each added (green), removed (red, its old outline)
+  // and reshaped (orange, its new outline) area; the layers keep their feature.
+  drawDiff(features) {
+    const layer = this.layers.history;
+    layer.clearLayers();
+    for (const feature of features?.features || []) {
+      const change = feature.properties?.change;
+      const colour = this.cfg.colours[change];
+      if (!colour || !feature.geometry) continue;
+      feature.properties.code ??= feature.id;
+      layer.addLayer(this.shape(feature, {pane: "history", color: colour, weight: 4,
+        dashArray: change === "removed" ? "8 6" : null, fillColor: colour, fillOpacity: 0.12,
+        interactive: false, pmIgnore: true, snapIgnore: true,
+        renderer: this.svgIn("history")}));
+    }
+    document.body.dataset.diff = String(layer.getLayers().length);
+  }
+
+  diffBounds(code) {
+    let bounds = null;
+    this.layers.history.eachLayer((l) => {
+      if (l.code === code) bounds = bounds ? bounds.extend(l.getBounds()) : l.getBounds();
+    });
     return bounds;
   }
 
