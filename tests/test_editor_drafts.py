@@ -5,6 +5,7 @@ naming the feature's own code, who may do what, and bad input refused with nothi
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -449,6 +450,24 @@ def test_import_of_an_uploaded_file(client, planner, tiny, tmp_path) -> None:
                            content_type="multipart/form-data", headers=planner)
     assert resp.status_code == 200, resp.get_json()
     assert shape(grids(client, planner, draft)[G2]).bounds[0] == pytest.approx(103.015)
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "shp", "geojson"])
+def test_a_draft_round_trips_through_qgis_formats(client, planner, tiny, fmt) -> None:
+    """Exported from one draft, edited elsewhere, uploaded into another: the same
+    validation, and the change arrives."""
+    first = open_draft(client, planner, area=VILLAGE_A)
+    edit(client, planner, first, op="rename", code=G1, name="一号")
+    out = client.get(f"/api/v1/drafts/{first}/export",
+                     query_string={"format": fmt, "level": "grid"}, headers=planner)
+    assert out.status_code == 200
+    name = out.headers["Content-Disposition"].split('"')[1]
+    second = open_draft(client, planner, area=VILLAGE_A)
+    resp = client.post(f"/api/v1/drafts/{second}/import", query_string={"level": "grid"},
+                       data={"file": (io.BytesIO(out.data), name)},
+                       content_type="multipart/form-data", headers=planner)
+    assert resp.status_code == 200, resp.get_json()
+    assert grids(client, planner, second)[G1]["properties"]["name"] == "一号"
 
 
 def test_a_draft_older_than_the_live_version_still_takes_edits(client, planner, tiny,
