@@ -644,9 +644,15 @@ def test_popups_are_dark_legible_and_dated_in_the_pages_language(browser, wall, 
         x, y = wall.js("""(() => { const p = window.wall.map.latLngToContainerPoint(
             [35.003, 103.017]); const b = window.wall.map.getContainer()
             .getBoundingClientRect(); return [b.left + p.x, b.top + p.y]; })()""")
-        wall.page.mouse.move(x, y)
-        wall.page.mouse.move(x + 3, y + 3)
-        wall.wait("() => document.querySelector('.leaflet-tooltip')")
+        for step in range(3):  # a loaded machine may still be redrawing the layer
+            wall.page.mouse.move(x + step, y)
+            wall.page.mouse.move(x + step + 3, y + 3)
+            try:
+                wall.wait("() => document.querySelector('.leaflet-tooltip')", timeout=5000)
+                break
+            except playwright_api.TimeoutError:
+                if step == 2:
+                    raise
         tip = wall.js("getComputedStyle(document.querySelector('.leaflet-tooltip'))"
                       ".backgroundColor")
         assert luminance(tip) < 0.05, tip
