@@ -149,7 +149,7 @@ def serve(app: Flask, host: str, port: int) -> None:
         "post_fork": post_fork,
         "post_worker_init": post_worker_init,
         "accesslog": None,
-        "keepalive": 5,
+        "keepalive": app.config["KEEPALIVE_S"],
         # Above the app's own limits, so clients get its JSON 414/431; only requests past
         # these (gunicorn caps the request line at 8190 bytes) get gunicorn's plain text.
         "limit_request_line": min(2 * MAX_URL_BYTES, 8190),
