@@ -68,10 +68,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("THREADS", 256, "Threads per gunicorn worker (gthread): each open event stream "
             "holds one while idle (no CPU), an eighth (at least 4) stay free for lookups; "
             "1: sync workers, which refuse event streams.", lo=1, hi=1024),
-    Setting("KEEPALIVE_S", 0, "Seconds a worker keeps an idle HTTP connection open for the "
-            "client's next request. 0: one request per connection, so each is accepted by "
-            "whichever worker is free (kept-alive connections stay with the worker that "
-            "took them: one busy, one idle); event streams are unaffected.", lo=0, hi=300),
+    Setting("KEEPALIVE_S", 5, "Seconds a worker keeps an idle HTTP connection open for the "
+            "client's next request. Kept-alive connections stay with the worker that took "
+            "them (under wrk: one busy, one idle); 0 (one request per connection) balances "
+            "lookups, but a worker with open event streams then fails to stop gracefully "
+            "(see BENCHMARKS.md).", lo=0, hi=300),
     *(Setting(f"SLA_{cls.upper()}_{sev.upper()}_H", hours,
               f"Hours the owning level has for {'an' if sev == 'urgent' else 'a'} {sev} {cls} "
               "case before it is overdue and the "
