@@ -85,6 +85,10 @@ class Scope:
                 count=len(vi.grids))
         return allowed
 
+    def grid_mask(self, vi: VersionIndex) -> np.ndarray | None:
+        """Which grids (a bool per position in `vi.grids`) lie inside; None: every grid."""
+        return None if self.area is None else self._grids_inside(vi)
+
     def grid_codes(self, vi: VersionIndex) -> list[str] | None:
         """The codes of the grids inside the scope (None: every grid). Rows that belong
         to a grid (households, later cases and positions) are filtered by these, never by

@@ -104,7 +104,7 @@ def page_json(data: Mapping[str, Any]) -> str:
 
 def wall_page(static_url: Callable[[str], str], *, config: dict[str, Any], labels:
               Mapping[str, str], panel: str, title: str, tiles: str = "",
-              attribution: str = "") -> str:
+              attribution: str = "", bounds: list[list[float]] | None = None) -> str:
     """The whole page: folium's map with its panes and layers, the side panel (`panel`,
     already rendered), the configuration as JSON and the module that brings it to life.
 
@@ -113,6 +113,8 @@ def wall_page(static_url: Callable[[str], str], *, config: dict[str, Any], label
     m = offline_map(static_url, tiles=tiles, attribution=attribution,
                     location=[35.0, 103.0], zoom_start=8, zoom_control=False,
                     control_scale=True, **{"minZoom": 5, "maxZoom": 19})  # the map's own
+    if bounds:  # opened on its area: the first geometry fetched is the right tier's
+        m.fit_bounds(bounds, padding=(20, 20))
     for name, z, clickable in PANES:
         folium.map.CustomPane(name, z_index=z, pointer_events=clickable).add_to(m)
     layers = {key: folium.FeatureGroup(name=labels[key], show=show).add_to(m)

@@ -181,6 +181,31 @@ def test_a_scoped_token_can_narrow_its_wall_but_never_widen_it(client, engine, t
         assert client.get(f"/api/v1/areas?within={wider}", headers=h).status_code == 403
 
 
+def test_the_map_opens_fitted_to_its_areas_grids(client, engine, tiny):
+    """The page fits the map to the grids it shows before its script runs, so the first
+    geometry it fetches is the right zoom tier's (not a default zoom's, then again)."""
+    import re
+
+    from .tiny import tiny_areas
+
+    with engine.begin() as conn:
+        county = create_token(conn, name="c1", role="viewer", area_code="900001")
+        whole = create_token(conn, name="all", role="viewer")
+    grids = tiny_areas()
+    grids = grids[grids.level == "grid"]
+
+    def fitted(token):
+        html = client.get("/wall", headers=bearer(token)).get_data(as_text=True)
+        found = re.search(r"fitBounds\(\s*\[\[([-\d.e]+),\s*([-\d.e]+)\],\s*"
+                          r"\[([-\d.e]+),\s*([-\d.e]+)\]\]", html)
+        assert found, "no fitBounds in the page"
+        return [float(v) for v in found.groups()]
+
+    for token, rows in ((whole, grids), (county, grids[grids.code.str.startswith("900001")])):
+        west, south, east, north = rows.total_bounds
+        assert fitted(token) == pytest.approx([south, west, north, east])
+
+
 def test_areas_within_an_area(client, tokens):
     h = bearer(tokens["viewer"])
     grids = client.get("/api/v1/areas?level=grid&within=900002", headers=h).get_json()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import shapely
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
@@ -145,6 +146,18 @@ def _policy(tiles: str) -> str:
             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
+def _bounds(vi: Any, allowed: Any) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the grids the wall shows, so the map opens fitted
+    to them and fetches its geometry once, at that zoom's tier (not at a default zoom's,
+    then again)."""
+    mask = allowed.grid_mask(vi)
+    geoms = vi.grids.geoms if mask is None else vi.grids.geoms[mask]
+    if not len(geoms):
+        return None
+    west, south, east, north = (float(v) for v in shapely.total_bounds(geoms))
+    return [[south, west], [north, east]]
+
+
 @bp.get("/wall")
 @allow(*WALL_ROLES)
 @url_token
@@ -206,7 +219,8 @@ def wall():
                             area=area, cycle=cycle, dispatcher=principal().role in DISPATCH_ROLES)
     html = domain.wall_page(lambda path: f"/static/{path}", config=config, labels=labels,
                             panel=panel, title=title, tiles=cfg["BASEMAP_URL"],
-                            attribution=cfg["BASEMAP_ATTRIBUTION"])
+                            attribution=cfg["BASEMAP_ATTRIBUTION"],
+                            bounds=_bounds(vi, allowed))
     html = html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
     return Response(html, mimetype="text/html", headers={
         "Content-Security-Policy": _policy(cfg["BASEMAP_URL"]),
