@@ -39,31 +39,30 @@ def append(conn: sa.Connection, draft: Draft, op: dict[str, Any], before: dict[s
     return seq
 
 
-def undo(conn: sa.Connection, draft: Draft) -> tuple[int, dict[str, State], dict[str, State]]:
-    """Put back what the last edit in effect replaced; (its number, the states restored,
-    the states it had written). 409 when there is nothing to undo."""
+def _step(conn: sa.Connection, draft: Draft, undone: bool
+          ) -> tuple[int, dict[str, State], dict[str, State]]:
+    """Undo (`undone` False: the last edit in effect) or redo (True: the first undone):
+    (its number, the states now written, those they replace); 409 when there is none."""
+    seq = draft_edits.c.seq
     row = conn.execute(sa.select(draft_edits).where(
-        draft_edits.c.draft_id == draft.id, draft_edits.c.undone.is_(False))
-        .order_by(draft_edits.c.seq.desc()).limit(1)).first()
+        draft_edits.c.draft_id == draft.id, draft_edits.c.undone.is_(undone))
+        .order_by(seq if undone else seq.desc()).limit(1)).first()
     if row is None:
-        raise Conflict(f"draft {draft.id} has no edit to undo", "draft_id",
-                       code="nothing_to_undo")
-    restore(conn, draft.id, draft.base, row.before)
+        what = "undone edit to redo" if undone else "edit to undo"
+        raise Conflict(f"draft {draft.id} has no {what}", "draft_id",
+                       code="nothing_to_redo" if undone else "nothing_to_undo")
+    now, then = (row.after, row.before) if undone else (row.before, row.after)
+    restore(conn, draft.id, draft.base, now)
     conn.execute(draft_edits.update().where(draft_edits.c.draft_id == draft.id,
-                                            draft_edits.c.seq == row.seq).values(undone=True))
-    return row.seq, row.before, row.after
+                                            seq == row.seq).values(undone=not undone))
+    return row.seq, now, then
+
+
+def undo(conn: sa.Connection, draft: Draft) -> tuple[int, dict[str, State], dict[str, State]]:
+    """Put back what the last edit in effect replaced."""
+    return _step(conn, draft, undone=False)
 
 
 def redo(conn: sa.Connection, draft: Draft) -> tuple[int, dict[str, State], dict[str, State]]:
-    """Make the first undone edit again; (its number, the states written, those they
-    replace). 409 when nothing was undone."""
-    row = conn.execute(sa.select(draft_edits).where(
-        draft_edits.c.draft_id == draft.id, draft_edits.c.undone.is_(True))
-        .order_by(draft_edits.c.seq).limit(1)).first()
-    if row is None:
-        raise Conflict(f"draft {draft.id} has no undone edit to redo", "draft_id",
-                       code="nothing_to_redo")
-    restore(conn, draft.id, draft.base, row.after)
-    conn.execute(draft_edits.update().where(draft_edits.c.draft_id == draft.id,
-                                            draft_edits.c.seq == row.seq).values(undone=False))
-    return row.seq, row.after, row.before
+    """Make the first undone edit again."""
+    return _step(conn, draft, undone=True)

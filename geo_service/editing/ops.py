@@ -21,6 +21,7 @@ from boundaries.crs import WGS84, geometry_to_wgs84, valid_bounds
 from boundaries.levels import LEVELS
 from boundaries.validate import CHINA_BBOX
 from geo_service.errors import Invalid, TooLarge, Unprocessable
+from geo_service.inputs import finite
 from geo_service.lookup import parse_crs
 
 OPS = ("reshape", "add", "move_vertex", "split", "merge", "delete", "rename")
@@ -139,19 +140,6 @@ def read_name(raw: Any, field: str) -> str:
     return raw.strip()
 
 
-def _number(v: Any, field: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise Invalid(f"{field} must hold JSON numbers", field, code="invalid_number")
-    try:
-        f = float(v)
-    except OverflowError:
-        f = math.inf
-    if not math.isfinite(f):
-        raise Invalid(f"{field} must hold finite numbers, got {v!r}", field,
-                      code="invalid_number")
-    return f
-
-
 def _positions(raw: Any, field: str, minimum: int, count: list[int], limit: int
                ) -> list[tuple[float, float]]:
     if not isinstance(raw, list) or len(raw) < minimum:
@@ -166,7 +154,7 @@ def _positions(raw: Any, field: str, minimum: int, count: list[int], limit: int
         if not isinstance(p, list) or not 2 <= len(p) <= 3:
             raise Invalid(f"{field} must hold positions [x, y]", field,
                           code="invalid_geometry")
-        out.append((_number(p[0], field), _number(p[1], field)))
+        out.append((finite(p[0], field), finite(p[1], field)))
     return out
 
 
@@ -215,7 +203,7 @@ def read_position(raw: Any, field: str, crs: str) -> tuple[float, float]:
     """One [x, y] position in `crs`, as WGS84 lon, lat."""
     if not isinstance(raw, list) or not 2 <= len(raw) <= 3:
         raise Invalid(f"{field} must be a position [x, y]", field, code="invalid_point")
-    point = shapely.Point(_number(raw[0], field), _number(raw[1], field))
+    point = shapely.Point(finite(raw[0], field), finite(raw[1], field))
     _check_range(point, field, crs)
     point = geometry_to_wgs84(point, crs)
     if not (math.isfinite(point.x) and math.isfinite(point.y)):

@@ -43,6 +43,7 @@ from geo_service.events import (
     publish,
     publish_all,
 )
+from geo_service.inputs import finite
 from geo_service.lookup import check_point, parse_crs
 from geo_service.privacy import person_view
 from geo_service.scope import Scope
@@ -82,16 +83,7 @@ class NewCallout:
 
 
 def _number(body: dict[str, Any], key: str) -> float:
-    value = body.get(key)
-    if type(value) not in (int, float):
-        raise Invalid(f"{key} must be a JSON number", key, code="invalid_number")
-    try:
-        out = float(value)
-    except OverflowError:
-        out = math.inf
-    if not math.isfinite(out):
-        raise Invalid(f"{key} must be finite", key, code="invalid_number")
-    return out
+    return finite(body.get(key), key)
 
 
 def read_callout(body: Any) -> NewCallout:
