@@ -83,3 +83,16 @@ def test_json_numbers_must_be_finite_numbers(raw) -> None:
     with pytest.raises(Invalid) as err:
         finite(raw, "x")
     assert (err.value.code, err.value.field) == ("invalid_number", "x")
+
+
+def test_a_repeated_key_is_found_behind_a_list_of_scalars() -> None:
+    """The member count skips lists that start with a scalar (point lists); a repeat
+    hidden after such a start is still named, by the re-read."""
+    import json
+
+    from geo_service.web.jsonio import repeated_key
+
+    for text, key in ((b'{"a": [1, {"x": 1, "x": 2}]}', "x"),
+                      (b'{"points": [[1, 2], [3, 4]], "crs": "a", "crs": "b"}', "crs"),
+                      (b'{"points": [[1, 2], [3, 4]], "crs": "a"}', None)):
+        assert repeated_key(text, json.loads(text)) == key

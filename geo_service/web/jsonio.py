@@ -36,13 +36,16 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _members(value: Any) -> int:
+    """Members of the parsed objects. A list whose first item is no container is taken to
+    hold none (a body of 100,000 [lon, lat] pairs costs a pass over the pairs, not over
+    every number); were one missed, the count falls short and the text is re-read."""
     n, stack = 0, [value]
     while stack:
         v = stack.pop()
-        if isinstance(v, dict):
+        if type(v) is dict:
             n += len(v)
             stack.extend(v.values())
-        elif isinstance(v, list):
+        elif type(v) is list and v and type(v[0]) in (dict, list):
             stack.extend(v)
     return n
 
