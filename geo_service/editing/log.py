@@ -47,10 +47,12 @@ def _step(conn: sa.Connection, draft: Draft, undone: bool
     row = conn.execute(sa.select(draft_edits).where(
         draft_edits.c.draft_id == draft.id, draft_edits.c.undone.is_(undone))
         .order_by(seq if undone else seq.desc()).limit(1)).first()
+    if row is None and undone:
+        raise Conflict(f"draft {draft.id} has no undone edit to redo", "draft_id",
+                       code="nothing_to_redo")
     if row is None:
-        what = "undone edit to redo" if undone else "edit to undo"
-        raise Conflict(f"draft {draft.id} has no {what}", "draft_id",
-                       code="nothing_to_redo" if undone else "nothing_to_undo")
+        raise Conflict(f"draft {draft.id} has no edit to undo", "draft_id",
+                       code="nothing_to_undo")
     now, then = (row.after, row.before) if undone else (row.before, row.after)
     restore(conn, draft.id, draft.base, now)
     conn.execute(draft_edits.update().where(draft_edits.c.draft_id == draft.id,
