@@ -6,12 +6,14 @@ it). If you run gunicorn yourself, migrate first (the app refuses an unmigrated 
 rather than letting every worker migrate at once) and preload, so that the index built
 here is shared by the workers:
 
-    geo-service migrate && gunicorn --preload -w 2 -k gthread --threads 256 app:app
+    geo-service migrate && gunicorn --preload -w 2 --threads 256 \
+        -k geo_service.serving.LaneWorker app:app
 
-gthread, because each open event stream (`/api/v1/events`) holds a thread: sync workers
-would be pinned by the first stream each. `geo-service serve` also caps the streams per
-worker so that threads for lookups remain, and ends streams at once when a worker stops
-(README "Serving model"); a gunicorn of your own does neither.
+The lane worker answers short requests on its own thread and gives event streams,
+long-running views and slow clients a lane thread each (README "Serving model"); under
+gunicorn's sync worker the first stream would pin a whole worker. `geo-service serve` also
+caps the streams per worker so that lane threads for long requests remain, and ends
+streams at once when a worker stops; a gunicorn of your own does neither.
 
 Each worker then follows new versions by itself, building the new index in a background
 thread while it answers from the old one.

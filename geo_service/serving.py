@@ -10,30 +10,42 @@ from the old one), forks a fresh set of workers that share it, and retires the o
 workers gracefully (each finishes its request in flight). Workers never build the live
 index; earlier versions (`version=`) each worker builds in its background thread.
 
-Workers are gthread workers (`THREADS` threads each, one process per core) so that open
-event streams do not take the lookups' capacity: an idle stream is a thread blocked on its
-queue (no CPU; the process's one hub thread does the reading), and a lookup takes any free
-thread. Each worker holds at most `stream_slots(THREADS)` streams and refuses more with a
-503, so threads for lookups always remain. `THREADS=1` gives sync workers, which answer
-`/events` with 503 (a stream would pin a whole worker). On SIGTERM (a restart, or the roll
-onto a new boundary version) a worker ends its streams at once, their clients reconnect
-to the fresh workers with Last-Event-ID, instead of holding the old worker for the
-graceful timeout. README "Serving model" has the measurements behind this.
+Workers are `LaneWorker`s, one process per core: a request that has fully arrived is
+answered on the worker's own thread, as gunicorn's sync worker answers it (no hand-off
+between threads, so the single lookup keeps the sync worker's tail), and what would hold
+that thread gets a thread of its own, at most `THREADS` at a time: an event stream,
+another view marked `long_running` (a publish, an export), a request still arriving (a
+slow client). Each worker holds at most `stream_slots(THREADS)` streams and refuses more
+with a 503, so lane threads for the rest always remain. On SIGTERM (a restart, or the
+roll onto a new boundary version) a worker ends its streams at once, their clients
+reconnect to the fresh workers with Last-Event-ID, and lets its other lane requests
+finish. README "Serving model" has the measurements behind this.
 """
 
 from __future__ import annotations
 
+import errno
 import gc
+import json
 import logging
 import os
+import select
 import signal
+import socket
+import threading
 import time
+from collections.abc import Callable
+from functools import lru_cache
+from urllib.parse import unquote
 
 from flask import Flask
+from gunicorn import http, util
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.workers.sync import SyncWorker
 
 from geo_service.app import services
+from geo_service.errors import Unavailable
 from geo_service.web import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
 
 log = logging.getLogger(__name__)
@@ -82,6 +94,178 @@ class _Arbiter(Arbiter):
     _geo_checked = time.monotonic()
 
 
+# How much of a request the worker looks at before choosing its lane: more than any head
+# the limits below let through, and the small bodies (a report, a batch of fixes).
+PEEK_BYTES = 64 * 1024
+# How long a just-accepted connection may take to show its first bytes before it is
+# treated as a slow client (loopback and LAN clients send with the handshake).
+FIRST_BYTES_S = 0.002
+# A client that sends or takes nothing for this long loses its connection, so no thread
+# waits on it for ever.
+IO_TIMEOUT_S = 10.0
+
+
+def wants_lane(head: bytes | None, long_running: Callable[[str, str], bool]) -> bool:
+    """Whether the request whose first bytes are `head` (None: none yet) gets a lane
+    thread: its head or its `Content-Length` body has not fully arrived (or comes
+    chunked), or its view is long-running. Malformed heads stay on the worker: the parser
+    refuses them at once."""
+    if head is None:
+        return True
+    if not head:
+        return False  # closed before sending: nothing to wait for
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return True
+    line, *fields = head[:end].split(b"\r\n")
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        return False
+    length = 0
+    for field in fields:
+        name, _, value = field.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            try:
+                length = int(value.strip())
+            except ValueError:
+                return False
+    if len(head) - end - 4 < length:
+        return True
+    target = parts[1].decode("latin-1")
+    return long_running(parts[0].decode("latin-1"), target.split("?", 1)[0])
+
+
+def long_views(app: Flask) -> Callable[[str, str], bool]:
+    """`(method, path) -> bool`: whether the app's view for it is marked long-running
+    (`geo_service.web.long_running`); unknown paths are not (they answer 404 at once)."""
+    adapter = app.url_map.bind("localhost")
+
+    @lru_cache(maxsize=4096)
+    def long_running(method: str, path: str) -> bool:
+        try:
+            endpoint, _ = adapter.match(unquote(path, encoding="latin-1"), method)
+        except Exception:  # 404, 405, a redirect: answered at once
+            return False
+        return bool(getattr(app.view_functions.get(endpoint), "long_running", False))
+
+    return long_running
+
+
+def _peek(client: socket.socket) -> bytes | None:
+    """The request's bytes received so far, left in the socket for the parser; None if
+    none have come yet."""
+    for wait in (0.0, FIRST_BYTES_S):
+        if wait and not select.select([client], [], [], wait)[0]:
+            break
+        try:
+            return client.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError:
+            return b""
+    return None
+
+
+def _close(client: socket.socket) -> None:
+    """Close now; gracefully (draining, as gunicorn does) only if the client sent more
+    than its request, whose unread bytes would turn the close into a reset."""
+    try:
+        unread = client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:  # nothing to read (or gone already)
+        unread = b""
+    if unread:
+        util.close_graceful(client)
+    else:
+        util.close(client)
+
+
+def _busy(client: socket.socket) -> None:
+    """Answer 503 in the one error shape, without reading the request: every lane thread
+    of this worker is taken."""
+    err = Unavailable("this server process is answering its most long-running requests "
+                      "and event streams; try again shortly")
+    body = json.dumps(err.to_dict()).encode()
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n")
+    try:
+        client.settimeout(1.0)
+        client.sendall(head.encode() + body)
+    except OSError:
+        pass
+    finally:
+        client.close()
+
+
+class LaneWorker(SyncWorker):
+    """gunicorn's sync worker with a lane of threads beside it.
+
+    A request that has fully arrived is answered on the worker's own thread exactly as the
+    sync worker answers it: no hand-off between threads, so a lookup's tail is the sync
+    worker's (BENCHMARKS.md: p99 6.4 ms there, 20-25 ms under gthread workers, whose every
+    request crosses two threads). A request that would hold that thread (`wants_lane`)
+    runs on a thread of its own, at most `threads` at once; past that it gets a 503.
+    """
+
+    def init_process(self) -> None:
+        self.lane = threading.BoundedSemaphore(max(self.cfg.threads, 1))
+        self.lane_threads: set[threading.Thread] = set()
+        self._long: Callable[[str, str], bool] | None = None
+        super().init_process()
+
+    def handle(self, listener, client, addr) -> None:
+        if self._long is None:
+            self._long = long_views(self.wsgi)
+        client.settimeout(IO_TIMEOUT_S)
+        if not wants_lane(_peek(client), self._long) and not self.cfg.is_ssl:
+            self._answer(listener, client, addr)
+        elif not self.lane.acquire(blocking=False):
+            _busy(client)
+        else:
+            thread = threading.Thread(target=self._in_lane, args=(listener, client, addr),
+                                      name="lane", daemon=True)
+            self.lane_threads.add(thread)
+            thread.start()
+
+    def _answer(self, listener, client, addr) -> None:
+        """The sync worker's `handle`, closing without lingering: the whole request has
+        been read, so the close cannot become a reset that cuts the answer short, and the
+        worker need not sit idle until the client's FIN comes back (gunicorn's graceful
+        close waits for it: a round trip per request, milliseconds on a busy machine)."""
+        req = None
+        try:
+            req = next(http.get_parser(self.cfg, client, addr))
+            self.handle_request(listener, req, client, addr)
+        except (http.errors.NoMoreData, StopIteration):
+            pass
+        except OSError as e:
+            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                self.log.exception("Socket error processing request.")
+        except BaseException as e:
+            self.handle_error(req, client, addr, e)
+        finally:
+            _close(client)
+
+    def _in_lane(self, listener, client, addr) -> None:
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            self.lane_threads.discard(threading.current_thread())
+            self.lane.release()
+
+    def run(self) -> None:
+        """Serve; once stopping, let the lane's requests finish within the graceful
+        timeout (a publish in flight completes; streams were ended on SIGTERM)."""
+        super().run()
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        for thread in list(self.lane_threads):
+            while thread.is_alive() and time.monotonic() < deadline:
+                self.notify()
+                thread.join(0.5)
+
+
 class _Gunicorn(BaseApplication):
     def __init__(self, options: dict, application: Flask) -> None:
         self.options = options
@@ -111,15 +295,17 @@ def preload(app: Flask) -> Flask:
 
 
 def stream_slots(threads: int) -> int:
-    """How many event streams one worker with `threads` threads holds: all but a reserve
-    of an eighth (at least 4) that stays free for lookups; none for sync workers."""
+    """How many event streams one worker with `threads` lane threads holds: all but a
+    reserve of an eighth (at least 4) that stays free for long requests and slow clients;
+    none with a lane of one."""
     return 0 if threads <= 1 else max(threads - max(4, threads // 8), 0)
 
 
 def serve(app: Flask, host: str, port: int) -> None:
     """gunicorn, one worker process per core (lookups are CPU-bound and hold the GIL, so
-    processes, not threads, use the cores), each with `THREADS` threads for the open
-    event streams. `app` is made in the master, migrated there once, before the fork."""
+    processes, not threads, use the cores), each with a lane of `THREADS` threads for the
+    open event streams and the long requests. `app` is made in the master, migrated there
+    once, before the fork."""
     preload(app)
     workers = app.config["WORKERS"] or os.cpu_count() or 1
     threads = app.config["THREADS"]
@@ -145,11 +331,10 @@ def serve(app: Flask, host: str, port: int) -> None:
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
+        "worker_class": "geo_service.serving.LaneWorker",
         "post_fork": post_fork,
         "post_worker_init": post_worker_init,
         "accesslog": None,
-        "keepalive": app.config["KEEPALIVE_S"],
         # Above the app's own limits, so clients get its JSON 414/431; only requests past
         # these (gunicorn caps the request line at 8190 bytes) get gunicorn's plain text.
         "limit_request_line": min(2 * MAX_URL_BYTES, 8190),

@@ -65,14 +65,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKERS", 0, "gunicorn worker processes for `geo-service serve` (0: one per "
             "core: lookups are CPU-bound, and each extra process costs an index's memory "
             "and cache misses).", lo=0, hi=64),
-    Setting("THREADS", 256, "Threads per gunicorn worker (gthread): each open event stream "
-            "holds one while idle (no CPU), an eighth (at least 4) stay free for lookups; "
-            "1: sync workers, which refuse event streams.", lo=1, hi=1024),
-    Setting("KEEPALIVE_S", 5, "Seconds a worker keeps an idle HTTP connection open for the "
-            "client's next request. Kept-alive connections stay with the worker that took "
-            "them (under wrk: one busy, one idle); 0 (one request per connection) balances "
-            "lookups, but a worker with open event streams then fails to stop gracefully "
-            "(see BENCHMARKS.md).", lo=0, hi=300),
+    Setting("THREADS", 256, "Lane threads per gunicorn worker: requests that would hold the "
+            "worker (an event stream, a long-running view such as a publish or an export, "
+            "a client still sending) each take one; an eighth (at least 4) are kept from "
+            "streams; when all are taken such requests get 503. 1: no event streams.",
+            lo=1, hi=1024),
     *(Setting(f"SLA_{cls.upper()}_{sev.upper()}_H", hours,
               f"Hours the owning level has for {'an' if sev == 'urgent' else 'a'} {sev} {cls} "
               "case before it is overdue and the "

@@ -287,6 +287,9 @@ class SseClient:
                 block.append(line)
 
     def close(self) -> None:
+        """Close the connection: the response too, which holds the socket on its own once
+        the server announced `Connection: close`."""
+        self.resp.close()
         self.conn.close()
 
 

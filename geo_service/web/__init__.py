@@ -55,6 +55,14 @@ def allow(*roles: str, unscoped: str = "", public_when: str = "",
     return mark
 
 
+def long_running(view: F) -> F:
+    """Mark a view that stays open or may take seconds (a stream, a publish, an export):
+    `geo-service serve` answers it on a lane thread of its own, so it never holds the
+    worker that answers the short requests (`geo_service.serving`)."""
+    view.long_running = True  # type: ignore[attr-defined]
+    return view
+
+
 # Who calls a `public_when` view without credentials while its setting is on.
 PUBLIC_READER = Principal(name="public", role="viewer")
 

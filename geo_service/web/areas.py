@@ -11,7 +11,7 @@ from geo_service.households import household_page
 from geo_service.inputs import whole_number
 from geo_service.lookup import parse_crs, parse_number
 from geo_service.versions import areas as domain
-from geo_service.web import allow, principal, query, scope
+from geo_service.web import allow, long_running, principal, query, scope
 from geo_service.web.lookup import version_index
 
 bp = Blueprint("areas", __name__, url_prefix="/api/v1")
@@ -54,6 +54,7 @@ def area(code: str):
 
 @bp.get("/areas")
 @allow(*ANY_ROLE)
+@long_running
 def area_list():
     """One level of the area tree as a GeoJSON FeatureCollection.
     ---
@@ -124,6 +125,7 @@ def area_list():
 
 @bp.get("/areas/<code>/households")
 @allow("admin", "dispatcher", "planner", "worker")
+@long_running
 def area_households(code: str):
     """Households in an area of any level, paged; heads' names and phones per role.
     ---

@@ -17,7 +17,7 @@ from geo_service.editing.problems import draft_problems
 from geo_service.errors import Invalid, UnsupportedMediaType
 from geo_service.lookup import parse_crs
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, page_write, principal, query, scope
+from geo_service.web import allow, json_body, long_running, page_write, principal, query, scope
 from geo_service.web.lookup import version_index
 
 bp = Blueprint("drafts", __name__, url_prefix="/api/v1")
@@ -318,6 +318,7 @@ def problems(draft_id: int):
 
 @bp.get("/drafts/<int:draft_id>/export")
 @allow(*EDITORS)
+@long_running
 def export(draft_id: int):
     """One level of the draft (inside its area) as GeoJSON, GeoPackage or a zipped
     Shapefile, for QGIS.
@@ -356,6 +357,7 @@ def export(draft_id: int):
 
 @bp.post("/drafts/<int:draft_id>/import")
 @allow(*EDITORS)
+@long_running
 def import_file(draft_id: int):
     """Import one level into the draft from a GeoJSON body or an uploaded file (field
     `file`: .geojson, .gpkg, or a zipped Shapefile), validated as the import CLI

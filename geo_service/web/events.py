@@ -14,7 +14,7 @@ from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.errors import Invalid, Unavailable
 from geo_service.lookup.parse import parse_number
-from geo_service.web import allow, credential, principal, query, scope
+from geo_service.web import allow, credential, long_running, principal, query, scope
 from geo_service.web.lookup import version_index
 
 
@@ -41,6 +41,7 @@ PARAMS = ("after", "max_s", "area")
 
 @bp.get("/events")
 @allow(*ANY_ROLE)
+@long_running
 def stream():
     """The live stream of changes in the caller's area scope (Server-Sent Events).
 
@@ -90,8 +91,8 @@ def stream():
     slots = cfg.get("STREAM_SLOTS")  # set by `serve`: streams this worker may hold
     if slots is not None and svc.hub.subscribers >= slots:
         raise Unavailable(f"this server process holds its most event streams ({slots}); "
-                          "connect again shortly" if slots else "event streams need gthread "
-                          "workers (GEO_THREADS above 1)", headers={"Retry-After": "5"})
+                          "connect again shortly" if slots else "event streams need lane "
+                          "threads (GEO_THREADS above 1)", headers={"Retry-After": "5"})
     lifetime = cfg["STREAM_MAX_S"]
     if "max_s" in args:
         max_s = parse_number(args["max_s"], "max_s")

@@ -14,7 +14,16 @@ from geo_service.cases.sla import local_day
 from geo_service.errors import Invalid
 from geo_service.inputs import parse_time
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, page_write, principal, query, scope, utc_now
+from geo_service.web import (
+    allow,
+    json_body,
+    long_running,
+    page_write,
+    principal,
+    query,
+    scope,
+    utc_now,
+)
 from geo_service.web.lookup import version_index
 from geo_service.workers.coverage import visited_figures
 from geo_service.workers.queries import workforce
@@ -201,6 +210,7 @@ def take_action(report_id: str):
 
 @bp.get("/stats")
 @allow(*ANY_ROLE)
+@long_running
 def stats():
     """The KPIs of an area: reports, open, overdue, closed, the share resolved inside the
     grid and at township level or below, median times to accept and to close, per class,

@@ -17,7 +17,7 @@ from geo_service.versions import publish, resolve_version
 from geo_service.versions.history import diff_geojson, diff_versions, rollback
 from geo_service.versions.impact import impact
 from geo_service.versions.reading import UnknownVersion
-from geo_service.web import allow, json_body, page_write, principal, query, scope
+from geo_service.web import allow, json_body, long_running, page_write, principal, query, scope
 
 bp = Blueprint("versions", __name__, url_prefix="/api/v1")
 
@@ -64,6 +64,7 @@ def _note() -> str | None:
 
 @bp.get("/drafts/<int:draft_id>/impact")
 @allow(*DRAFT_ROLES)
+@long_running
 def draft_impact(draft_id: int):
     """What publishing the draft would move: households, ten-household groups, workers
     and open cases that change grid, per (from → to), and the moved points on a map.
@@ -94,6 +95,7 @@ def draft_impact(draft_id: int):
 
 @bp.post("/drafts/<int:draft_id>/publish")
 @allow(*DRAFT_ROLES)
+@long_running
 @page_write
 def publish_draft(draft_id: int):
     """Make the draft live, in one transaction: groups take the grid covering most of
@@ -133,6 +135,7 @@ def publish_draft(draft_id: int):
 
 @bp.get("/versions/<int:a>/diff/<int:b>")
 @allow(*ANY_ROLE)
+@long_running
 def version_diff(a: int, b: int):
     """What changed from version `a` to version `b`: added, removed, renamed, reparented
     and reshaped areas (each with its level; areas in m²). `format=geojson`: the added,
@@ -178,6 +181,7 @@ def version_diff(a: int, b: int):
 
 @bp.post("/versions/<int:version_id>/rollback")
 @allow(*DRAFT_ROLES)
+@long_running
 @page_write
 def rollback_version(version_id: int):
     """Make an earlier published version's areas live again: a new draft holding exactly

@@ -9,7 +9,7 @@ from geo_service.auth import ANY_ROLE
 from geo_service.errors import Forbidden, Invalid
 from geo_service.inputs import whole_number
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, principal, query, scope, utc_now
+from geo_service.web import allow, json_body, long_running, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 from geo_service.workers.coverage import coverage as coverage_of
 from geo_service.workers.visits import read_visit, record_visit, visit_view
@@ -70,6 +70,7 @@ def record(code: str):
 
 @bp.get("/coverage")
 @allow(*ANY_ROLE)
+@long_running
 def coverage():
     """Visit coverage of an area over the last `days` days: per grid and ten-household
     group, households, those visited (any visit) and verified, and the share verified;

@@ -14,7 +14,7 @@ from geo_service.cases.sla import local_day
 from geo_service.errors import Forbidden, Invalid, Unprocessable
 from geo_service.inputs import parse_time
 from geo_service.store.uow import unit_of_work
-from geo_service.web import allow, json_body, principal, query, scope, utc_now
+from geo_service.web import allow, json_body, long_running, principal, query, scope, utc_now
 from geo_service.web.lookup import version_index
 
 bp = Blueprint("workers", __name__, url_prefix="/api/v1")
@@ -242,6 +242,7 @@ def worker_trail(code: str):
 
 @bp.get("/patrol")
 @allow(*ANY_ROLE)
+@long_running
 def patrol():
     """Patrol on one day (`date`, default today where the command center is): per worker,
     minutes inside their own grids, the grids they were in and metres walked; per grid,
