@@ -7,7 +7,7 @@
 
 Data: the synthetic Gannan demo (`--small`: Hezuo only) in a temporary SQLite file and
 (when Debian's postgresql + postgis are installed) a throwaway PostGIS cluster
-(`tests/pgcluster.py`); each served by `geo-service serve` (2 gthread workers,
+(`tests/pgcluster.py`); each served by `geo-service serve` (2 lane workers,
 `GEO_THREADS` threads each) on 127.0.0.1 only; every server and simulator started is
 stopped again, also on errors.
 
@@ -551,7 +551,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, t_start
           f"{'small' if args.small else 'full'} demo. Machine: {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; load average at the start {load_start}, at "
           f"the end {load_text()} (1 / 5 / 15 min; other sessions' work on the same cores). "
-          f"Server: `geo-service serve`, 2 gthread workers, GEO_THREADS={args.threads} "
+          f"Server: `geo-service serve`, 2 lane workers, GEO_THREADS={args.threads} "
           f"(stream_slots = {slots} streams per worker, {2 * slots} in all).\n")
     print("### Call-out to every on-duty worker of a county\n")
     print("| measurement | " + " | ".join(labels) + " | notes |")

@@ -741,8 +741,8 @@ def main() -> None:
     env = [f"{k}={os.environ[k]}" for k in ("GEO_WORKERS", "GEO_THREADS") if k in os.environ]
     cmd = " ".join([*env, "python bench/lookup.py", *sys.argv[1:]])
     serving = (" ".join(env) if env else
-               f"defaults: {os.cpu_count() or 1} gthread workers × "
-               f"{load(environ={})['THREADS']} threads")
+               f"defaults: {os.cpu_count() or 1} lane workers × "
+               f"{load(environ={})['THREADS']} lane threads")
     print(f"Run {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}: `{cmd}`, "
           f"{time.perf_counter() - T0:.0f} s in all.\n")
     print(f"Machine: {os.cpu_count()} cores ({cpu}), "

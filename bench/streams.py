@@ -6,14 +6,14 @@ SQLite and PostGIS side by side.
 Data: the full synthetic Gannan demo (959 grids, 206,400 households), loaded into a
 temporary SQLite file and (when Debian's postgresql + postgis are installed) a throwaway
 PostGIS cluster (`tests/pgcluster.py`). Each store is served by `geo-service serve`
-(gunicorn, 2 workers, the default serving model: gthread, `GEO_THREADS` threads each) on
+(gunicorn, 2 workers, the default serving model: lane workers, `GEO_THREADS` lane threads each) on
 127.0.0.1; only loopback is used and every server started is stopped again.
 
 1. Lookups and open streams: `wrk -t1 -c16` drives single `GET /api/v1/lookup` at random
    household points in alternating rounds of a fixed time with 0 and with 20 open event
    streams (idle walls: heartbeats only), then one round with 200 open streams; the best
    round of each counts, every round is shown. On SQLite the same rounds without streams
-   run against sync workers (`GEO_THREADS=1`, the serving model before streams) too.
+   run with a lane of one (`GEO_THREADS=1`: no streams; the sync worker's model) too.
 2. Event latency: with 20 streams open, reports are POSTed one at a time (10 per second)
    at random household points; the latency of each is from sending its POST to its
    `report.created` arriving on each of the 20 streams (p50 / p99 over all arrivals).
@@ -260,7 +260,7 @@ def measure(label: str, url: str, workdir: Path, points: np.ndarray, token: str,
         col["cpu_sync"] = f"{cpu(rounds):.2f}"
         col["sync"] = (f"{fmt(best)} (p50 {best['p50']:.1f} / p99 {best['p99']:.1f} ms; "
                        f"rounds {' / '.join(fmt(r) for r in rounds)}); /events: {status}")
-        log(f"{label}: sync workers {fmt(best)} req/s")
+        log(f"{label}: a lane of one {fmt(best)} req/s")
     with Server(url, workdir) as server:
         run_wrk(server, script, 2)  # warm
         zero, twenty = [], []
@@ -336,7 +336,7 @@ def main() -> None:
     print(f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: `python bench/streams.py`, "
           f"{time.perf_counter() - T0:.0f} s in all.\n")
     print(f"Machine: {os.cpu_count()} cores; Python {platform.python_version()}. "
-          f"gunicorn: 2 workers, gthread with {settings['THREADS']} threads each "
+          f"gunicorn: 2 lane workers with {settings['THREADS']} lane threads each "
           f"(the default); streams poll every {settings['STREAM_POLL_S']} s "
           "(SQLite; PostGIS wakes on NOTIFY); server, wrk and the stream clients share the "
           f"machine's cores. Load average at the end: {load_avg} (other work on the "
@@ -354,14 +354,14 @@ def main() -> None:
          "depend on what else the machine runs"),
         ("what 20 open streams cost the lookups (CPU per lookup)", "cpu_cost",
          "goal < 10 %"),
-        ("sync workers: server CPU per lookup, ms", "cpu_sync", "for comparison"),
+        ("a lane of one (GEO_THREADS=1): server CPU per lookup, ms", "cpu_sync", "for comparison"),
         ("single GET /lookup, requests/s, 200 open streams", "200",
          "one round; against the best round without streams"),
         ("non-2xx lookup answers", "non2xx", "in every round above"),
         ("server CPU while idle, share of one core: 0 / 200 open streams", "idle",
          "5 s each, no requests: what holding idle streams costs (hub polls, heartbeats)"),
-        ("sync workers (GEO_THREADS=1): GET /lookup, requests/s, 0 streams", "sync",
-         "the serving model before streams, for comparison; /events answers 503 there"),
+        ("a lane of one (GEO_THREADS=1): GET /lookup, requests/s, 0 streams", "sync",
+         "no streams there (/events answers 503), for comparison"),
         ("event latency POST /reports → SSE client, p50 / p99, ms", "latency",
          "20 streams open, 10 reports/s, every arrival on every stream; goal p99 < 500 ms"),
         ("event latency: worst, arrivals", "latency_note", ""),
