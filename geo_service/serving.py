@@ -82,6 +82,17 @@ class _Arbiter(Arbiter):
             svc.indexes.finish()
             self._roll("boundary version %s: near-boundary cores built, fresh workers")
 
+    def spawn_worker(self):
+        """Fork with SIGTERM blocked: a fresh worker takes a stop signal only once its
+        handlers are in place (`post_worker_init` unblocks it), where one sent between the
+        fork and those handlers would be lost and the worker run on to the graceful
+        timeout's SIGKILL (a stop arriving while a new version rolls out)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            return super().spawn_worker()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
     def _roll(self, message: str) -> None:
         """Start `num_workers` fresh workers on what the master holds now; the oldest,
         beyond `num_workers`, then get SIGTERM (each finishes its request in flight)."""
@@ -156,7 +167,9 @@ def long_views(app: Flask) -> Callable[[str, str], bool]:
 
 def _peek(client: socket.socket) -> bytes | None:
     """The request's bytes received so far, left in the socket for the parser; None if
-    none have come yet."""
+    none have come yet. (Non-blocking: on a socket with a timeout, Python would wait out
+    the timeout even for MSG_DONTWAIT.)"""
+    client.setblocking(False)
     for wait in (0.0, FIRST_BYTES_S):
         if wait and not select.select([client], [], [], wait)[0]:
             break
@@ -173,7 +186,8 @@ def _close(client: socket.socket) -> None:
     """Close now; gracefully (draining, as gunicorn does) only if the client sent more
     than its request, whose unread bytes would turn the close into a reset."""
     try:
-        unread = client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        client.setblocking(False)
+        unread = client.recv(1, socket.MSG_PEEK)
     except OSError:  # nothing to read (or gone already)
         unread = b""
     if unread:
@@ -218,8 +232,9 @@ class LaneWorker(SyncWorker):
     def handle(self, listener, client, addr) -> None:
         if self._long is None:
             self._long = long_views(self.wsgi)
+        head = _peek(client)
         client.settimeout(IO_TIMEOUT_S)
-        if not wants_lane(_peek(client), self._long) and not self.cfg.is_ssl:
+        if not wants_lane(head, self._long) and not self.cfg.is_ssl:
             self._answer(listener, client, addr)
         elif not self.lane.acquire(blocking=False):
             _busy(client)
@@ -326,6 +341,7 @@ def serve(app: Flask, host: str, port: int) -> None:
                 stop(sig, frame)
 
         signal.signal(signal.SIGTERM, on_term)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # see spawn_worker
 
     options = {
         "bind": f"{host}:{port}",

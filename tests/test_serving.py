@@ -90,6 +90,40 @@ def _slow_client(base: str, token: str) -> socket.socket:
     return sock
 
 
+def _read_answer(sock: socket.socket) -> bytes:
+    """One whole answer (its head and Content-Length body), leaving the socket open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_silent_and_lingering_clients_never_hold_the_worker(tmp_path, store) -> None:
+    """One worker: connections that send nothing (a browser's preconnect), and clients
+    that keep their connection open after their answer, cost the next lookup nothing."""
+    url, token = store
+    with served(tmp_path, url, WORKERS="1", THREADS="8") as base:
+        u = urlsplit(base)
+        silent = [socket.create_connection((u.hostname, u.port)) for _ in range(3)]
+        lingering = []
+        for _ in range(3):
+            sock = socket.create_connection((u.hostname, u.port), timeout=10)
+            sock.sendall(f"GET {LOOKUP} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                         f"{token}\r\n\r\n".encode())
+            assert _read_answer(sock).startswith(b"HTTP/1.1 200")
+            lingering.append(sock)  # answered, and never closed by us
+        for _ in range(5):
+            status, _, took = _get(base, LOOKUP, token)
+            assert status == 200 and took < 3, took
+        for sock in silent + lingering:
+            sock.close()
+
+
 def test_slow_clients_never_hold_the_worker_and_a_full_lane_answers_503(tmp_path,
                                                                        store) -> None:
     """One worker with a lane of two: two clients that stop halfway through their head
