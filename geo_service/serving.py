@@ -111,42 +111,48 @@ PEEK_BYTES = 64 * 1024
 # How long a just-accepted connection may take to show its first bytes before it is
 # treated as a slow client (loopback and LAN clients send with the handshake).
 FIRST_BYTES_S = 0.002
+# How long a request may take to arrive whole when every lane thread is taken (it is then
+# answered on the worker's own thread instead of refused).
+FULL_LANE_WAIT_S = 0.05
 # A client that sends or takes nothing for this long loses its connection, so no thread
 # waits on it for ever.
 IO_TIMEOUT_S = 10.0
 
 
-def wants_lane(head: bytes | None, long_running: Callable[[str, str], bool]) -> bool:
-    """Whether the request whose first bytes are `head` (None: none yet) gets a lane
-    thread: its head or its `Content-Length` body has not fully arrived (or comes
-    chunked), or its view is long-running. Malformed heads stay on the worker: the parser
-    refuses them at once."""
+def arrived(head: bytes | None) -> tuple[str, str] | None:
+    """The method and path of a request whose head and `Content-Length` body have fully
+    arrived in `head` (None: no bytes yet); None while it is still arriving or comes
+    chunked; ("", "") when it is empty or malformed (the parser answers that at once)."""
     if head is None:
-        return True
-    if not head:
-        return False  # closed before sending: nothing to wait for
+        return None
     end = head.find(b"\r\n\r\n")
-    if end < 0:
-        return True
+    if not head or end < 0:
+        return ("", "") if not head else None
     line, *fields = head[:end].split(b"\r\n")
     parts = line.split(b" ")
     if len(parts) != 3:
-        return False
+        return "", ""
     length = 0
     for field in fields:
         name, _, value = field.partition(b":")
         name = name.strip().lower()
         if name == b"transfer-encoding":
-            return True
+            return None
         if name == b"content-length":
             try:
                 length = int(value.strip())
             except ValueError:
-                return False
+                return "", ""
     if len(head) - end - 4 < length:
-        return True
-    target = parts[1].decode("latin-1")
-    return long_running(parts[0].decode("latin-1"), target.split("?", 1)[0])
+        return None
+    return parts[0].decode("latin-1"), parts[1].decode("latin-1").split("?", 1)[0]
+
+
+def wants_lane(head: bytes | None, long_running: Callable[[str, str], bool]) -> bool:
+    """Whether the request whose first bytes are `head` gets a lane thread: it has not
+    fully arrived, or its view is long-running."""
+    whole = arrived(head)
+    return whole is None or long_running(*whole)
 
 
 def long_views(app: Flask) -> Callable[[str, str], bool]:
@@ -180,6 +186,18 @@ def _peek(client: socket.socket) -> bytes | None:
         except OSError:
             return b""
     return None
+
+
+def _await_whole(client: socket.socket) -> bytes | None:
+    """The request's bytes once it has fully arrived, waiting at most `FULL_LANE_WAIT_S`;
+    what has come by then otherwise."""
+    head = _peek(client)
+    for _ in range(int(FULL_LANE_WAIT_S / FIRST_BYTES_S)):
+        if arrived(head) is not None:
+            break
+        time.sleep(FIRST_BYTES_S)
+        head = _peek(client)
+    return head
 
 
 def _close(client: socket.socket) -> None:
@@ -233,16 +251,23 @@ class LaneWorker(SyncWorker):
         if self._long is None:
             self._long = long_views(self.wsgi)
         head = _peek(client)
+        lane = wants_lane(head, self._long) or self.cfg.is_ssl
+        if lane and not self.lane.acquire(blocking=False):
+            # Every lane thread is taken. A request only slow to arrive (on a loaded
+            # machine clients' sends come late) may still come whole within moments and
+            # be answered here; streams, long views and clients that stay slow get a 503.
+            if self.cfg.is_ssl or wants_lane(_await_whole(client), self._long):
+                _busy(client)
+                return
+            lane = False
         client.settimeout(IO_TIMEOUT_S)
-        if not wants_lane(head, self._long) and not self.cfg.is_ssl:
+        if not lane:
             self._answer(listener, client, addr)
-        elif not self.lane.acquire(blocking=False):
-            _busy(client)
-        else:
-            thread = threading.Thread(target=self._in_lane, args=(listener, client, addr),
-                                      name="lane", daemon=True)
-            self.lane_threads.add(thread)
-            thread.start()
+            return
+        thread = threading.Thread(target=self._in_lane, args=(listener, client, addr),
+                                  name="lane", daemon=True)
+        self.lane_threads.add(thread)
+        thread.start()
 
     def _answer(self, listener, client, addr) -> None:
         """The sync worker's `handle`, closing without lingering: the whole request has

@@ -15,7 +15,7 @@ import pytest
 
 from geo_service.app import create_app, services
 from geo_service.auth import create_token
-from geo_service.serving import long_views, wants_lane
+from geo_service.serving import arrived, long_views, wants_lane
 
 from .conftest import load_tiny
 from .serving import served
@@ -41,6 +41,7 @@ def never_long(method: str, path: str) -> bool:
 ])
 def test_a_request_takes_the_lane_only_while_it_is_still_arriving(head, lane) -> None:
     assert wants_lane(head, never_long) is lane
+    assert (arrived(head) is None) is lane
 
 
 def test_long_running_views_take_the_lane_and_the_rest_stay_on_the_worker(tmp_path) -> None:
@@ -144,6 +145,11 @@ def test_slow_clients_never_hold_the_worker_and_a_full_lane_answers_503(tmp_path
         assert head.startswith("HTTP/1.1 503") and "Retry-After: 5" in head
         assert json.loads(payload)["error"]["code"] == "unavailable"
         third.close()
+        late = _slow_client(base, token)  # sends the rest of its head a moment later
+        time.sleep(0.01)
+        late.sendall(b"\r\n")
+        assert _read_answer(late).startswith(b"HTTP/1.1 200")  # answered on the worker
+        late.close()
         for sock in slow:
             sock.sendall(b"\r\n")
             answer = b""
