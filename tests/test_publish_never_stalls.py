@@ -169,7 +169,7 @@ def test_gunicorn_publish_under_lookups_never_stalls(tmp_path) -> None:
         token = create_token(conn, name="serve", role="viewer")
     engine.dispose()
     env = {**os.environ, "GEO_DATABASE_URL": url}
-    with served(tmp_path, url, INDEX_REFRESH_S="0.2", WORKERS="2", THREADS="1") as base:
+    with served(tmp_path, url, INDEX_REFRESH_S="0.2", WORKERS="2") as base:
         lookup = f"{base}/lookup?lon={POINT['lon']}&lat={POINT['lat']}"
         with Stream(lambda: _get(lookup, token)) as stream:
             time.sleep(0.5)
