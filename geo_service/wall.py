@@ -55,6 +55,11 @@ assert set(CLASS_COLOURS) == set(CLASSES)
 # 4K wall showing all of Gannan (zoom 9, ~17 px); one step out, or on a 1080p screen, the
 # wall shows its ~100 townships (~25 km) instead of specks.
 AGGREGATE_PX = 14
+# The geometry drawn: zoom below -> simplification tolerance in metres (fetched once per
+# tier). A wall opens on its whole area, below zoom 12: its first geometry is at 300 or 50
+# m, which the server prepares before it answers anyone (`web.wall.warm`).
+TIERS: tuple[tuple[int, int], ...] = ((9, 300), (12, 50), (99, 5))
+OPENING_TOLERANCES: tuple[int, ...] = tuple(m for below, m in TIERS if below <= 12)
 CYCLE_S = (5, 3600)  # `?cycle=N`: seconds per child area, within these bounds
 
 
