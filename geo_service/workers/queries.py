@@ -42,9 +42,10 @@ def _aware(t: datetime | None) -> datetime | None:
 def find_workers(conn: sa.Connection, vi: VersionIndex, *, scope: Scope, role: str,
                  now: datetime, settings: dict[str, Any], area: str | None = None,
                  status: str | None = None, worker_role: str | None = None,
-                 code: str | None = None) -> list[dict[str, Any]]:
+                 code: str | None = None, located: bool = False) -> list[dict[str, Any]]:
     """Workers who answer for an area inside `area` and the scope, with their current
-    position and status; names and phones as `role` may see them."""
+    position and status; names and phones as `role` may see them. `located`: only those
+    with a position (a map draws no others)."""
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", "status",
                       code="invalid_choice")
@@ -68,6 +69,8 @@ def find_workers(conn: sa.Connection, vi: VersionIndex, *, scope: Scope, role: s
         q = q.where(workers.c.role == worker_role)
     if code is not None:
         q = q.where(workers.c.code == code)
+    if located:
+        q = q.where(worker_state.c.recorded_at.is_not(None))
     found: dict[str, dict[str, Any]] = {}
     for r in conn.execute(q).mappings():
         entry = found.get(r["code"])

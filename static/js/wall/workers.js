@@ -16,7 +16,7 @@ export class Workers {
   }
 
   async load() {
-    const body = await getJSON(this.cfg, `/workers${areaQuery(this.cfg)}`);
+    const body = await getJSON(this.cfg, `/workers?located=true${areaQuery(this.cfg, "&")}`);
     for (const w of body.workers) {
       const p = w.position;
       this.upsert({code: w.code, role: w.role, status: w.status, lon: p?.lon, lat: p?.lat,
