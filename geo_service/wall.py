@@ -25,10 +25,12 @@ from geo_service.maps import offline, offline_map
 from geo_service.versions.snapshot import AreaInfo
 
 # Panes, bottom to top: caseload fill, the unvisited hatch, heavier township and county
-# outlines, their labels; markers stay in Leaflet's own marker pane above all of them.
+# outlines, their labels; case markers stay in Leaflet's own marker pane (600) above all of
+# them; the workers' canvas lies above the case markers (below tooltips and popups) and
+# lets pointer events through to them (static/js/wall/workers.js shows its tooltips).
 PANES: tuple[tuple[str, int, bool], ...] = (
     ("grids", 405, True), ("unvisited", 410, False), ("boundaries", 420, False),
-    ("labels", 450, True))
+    ("labels", 450, True), ("workers", 620, False))
 
 # Layers the JS fills: key -> shown when the page opens. `offline` (workers without a fix
 # for GEO_OFFLINE_H) stays behind the layer switch: a wall shows who is out there now.

@@ -180,19 +180,66 @@ def test_a_report_appears_as_a_marker_within_two_seconds(wall, site):
     assert wall.js(f"window.wall.areas.counts.get('{G1}')") >= 1
 
 
+# Workers are dots on one canvas: what it shows `dx`, `dy` px from a worker's dot centre
+# (null while the worker has no dot on the map).
+DOT = """([code, dx, dy]) => {
+    const m = window.wall.workers.known.get(code)?.marker, r = window.wall.workers.renderer;
+    if (!m || !m._map) return null;
+    const k = L.Browser.retina ? 2 : 1, p = m._point.subtract(r._bounds.min);
+    const px = r._ctx.getImageData(Math.round((p.x + dx) * k), Math.round((p.y + dy) * k),
+                                   1, 1).data;
+    return '#' + [...px.slice(0, 3)].map((v) => v.toString(16).padStart(2, '0')).join(''); }"""
+ONLINE, STALE, RING = "#4f8cff", "#6b7280", "#4ade80"  # fills and the candidate's ring
+
+
+def hover_worker(w: Wall, code: str) -> str:
+    """Move the mouse onto a worker's dot (the pointer passes through the canvas to the map
+    below); the text of the tooltip it shows."""
+    x, y = w.js("""code => { const m = window.wall.workers.known.get(code).marker;
+        const p = window.wall.map.latLngToContainerPoint(m.getLatLng());
+        const b = window.wall.map.getContainer().getBoundingClientRect();
+        return [b.left + p.x, b.top + p.y]; }""", code)
+    w.page.mouse.move(x - 40, y + 40)
+    w.page.mouse.move(x, y, steps=4)
+    shown = """() => [...document.querySelectorAll('.leaflet-tooltip')]  /* closed ones fade */
+        .filter((t) => t.offsetParent !== null && Number(getComputedStyle(t).opacity) > 0)
+        .map((t) => t.textContent)"""
+    w.wait(f"code => ({shown})().some((text) => text.startsWith(code + ' '))", code,
+           timeout=5_000)
+    w.page.wait_for_timeout(300)  # any other tooltip's fade
+    # the grid beneath (the pointer is on it) keeps its tooltip to itself meanwhile
+    texts = w.js(shown)
+    assert len(texts) == 1, texts
+    return texts[0]
+
+
 def test_a_worker_fix_moves_its_marker(wall, site):
     site.call("POST", "/workers/W1/positions", fix(103.002, 35.01, ago_s=120), token="W1")
     wall.wait("() => window.wall.workers.known.has('W1')")
     site.call("POST", "/workers/W1/positions", fix(103.008, 35.012), token="W1")  # 30 km/h
     wall.wait("() => Math.abs(window.wall.workers.known.get('W1').marker.getLatLng().lng"
               " - 103.008) < 1e-9")
-    assert wall.js("document.querySelectorAll('[data-worker=W1]').length") == 1
+    assert wall.js("window.wall.workers.layer.getLayers()"
+                   ".filter(m => m.workerCode === 'W1').length") == 1
+    r = wall.js("window.wall.workers.style.radius")  # its fill, above the role's tag:
+    wall.wait(f"() => ({DOT})(['W1', 0, {4 - r}]) === '{ONLINE}'")  # drawn where it is now
+    assert "W1" in hover_worker(wall, "W1")
 
 
 def test_a_stale_worker_turns_grey_with_its_age(wall, site):
     site.call("POST", "/workers/W3/positions", fix(103.03, 35.018, ago_s=11 * 60), token="W3")
-    wall.wait("() => document.querySelector('[data-worker=W3]')?.dataset.status === 'stale'")
-    assert "11 分钟前定位" in wall.page.inner_text("[data-worker=W3]")
+    wall.wait("() => window.wall.workers.known.get('W3')?.look === 'stale'")
+    wall.wait("() => window.wall.workers.known.get('W3').marker._map !== undefined")
+    r = wall.js("window.wall.workers.style.radius")
+    wall.wait(f"() => ({DOT})(['W3', 0, {4 - r}]) === '{STALE}'")  # greyed on the canvas
+    # the line drawn beneath its dot, and its tooltip, say when it was last seen
+    assert wall.js("window.wall.workers.known.get('W3').marker.options.seen") == "11 分钟前定位"
+    tip = hover_worker(wall, "W3")
+    assert tip.startswith("W3 · ") and tip.endswith(" · 11 分钟前定位"), tip
+    ARTIFACTS.mkdir(exist_ok=True)
+    wall.page.screenshot(path=str(ARTIFACTS / "wall-stale-worker-zh.png"))
+    wall.page.mouse.move(5, 5)  # off the map: the tooltip goes
+    wall.wait("() => !document.querySelector('.leaflet-tooltip.worker-tip')")
 
 
 def test_an_outage_shows_the_banner_and_the_missed_events_arrive_once(wall, site):
@@ -276,8 +323,10 @@ def test_the_dispatcher_assigns_a_candidate_from_the_map_and_another_wall_sees_i
     line = desk.page.inner_text("#wall-candidates [data-candidate=W1]")
     assert "公里" in line and "本网格" in line  # its distance, and it is the grid's own team
     assert desk.js("window.wall.dispatch.lines.getLayers().length") >= 2  # line + distance
-    assert desk.js("document.querySelector('.worker-marker[data-worker=W1]').classList"
-                   ".contains('candidate')")
+    desk.js("window.wall.map.setView(window.wall.workers.known.get('W1').marker.getLatLng(),"
+            " 16, {animate: false})")  # the case's close-up may leave W1 out of view
+    desk.wait(f"() => ({DOT})(['W1', 0, -window.wall.workers.style.radius - 4])"
+              f" === '{RING}'")  # a ring round the candidate's dot
     ARTIFACTS.mkdir(exist_ok=True)
     desk.page.screenshot(path=str(ARTIFACTS / "wall-dispatch-zh.png"))
     desk.page.click("#wall-candidates button[data-worker=W1]")

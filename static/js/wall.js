@@ -19,7 +19,7 @@ const layers = Object.fromEntries(Object.entries(cfg.layers).map(([k, v]) => [k,
 const panel = new Panel(cfg);
 const areas = new Areas(map, layers, cfg);
 const cases = new Cases(window[cfg.cases_layer], areas, cfg);
-const workers = new Workers(layers.workers, layers.offline, cfg);
+const workers = new Workers(map, layers.workers, layers.offline, cfg);
 const callouts = new Callouts(map, areas, cfg);
 // Only a dispatcher's (or admin's) page is handed a CSRF token, and only it has controls.
 const dispatch = cfg.csrf ? new Dispatch(map, cases, workers, callouts, cfg) : null;
