@@ -117,7 +117,11 @@ def wall_page(static_url: Callable[[str], str], *, config: dict[str, Any], label
 
     `labels` names the layers in the switch (the page's language); `config` is completed
     with the JavaScript names of the map and its layers."""
-    m = offline_map(static_url, tiles=tiles, attribution=attribution,
+    # SVG, not canvas, for the areas, call-outs and lines: Chromium rasters SVG in tiles
+    # off the page's main thread, while each canvas as large as a 4K map costs that thread
+    # ~27 ms of copying after a change and ~4 ms every frame even unchanged (its trace of
+    # the demo's wall). The workers' dots are the one canvas (static/js/wall/workers.js).
+    m = offline_map(static_url, tiles=tiles, attribution=attribution, prefer_canvas=False,
                     location=[35.0, 103.0], zoom_start=8, zoom_control=False,
                     control_scale=True, **{"minZoom": 5, "maxZoom": 19})  # the map's own
     if bounds:  # opened on its area: the first geometry fetched is the right tier's

@@ -121,7 +121,8 @@ export class Areas {
         this.fills[level].set(f.id, fill);
       }
       this.geoJSON(collection, {
-        style: () => ({pane: "boundaries", weight, color: "#d7e3f4", fill: false, opacity: 0.9}),
+        style: () => ({pane: "boundaries", weight, color: "#d7e3f4", fill: false, opacity: 0.9,
+          interactive: false}),  // the grids below take the pointer
         onEachFeature: (f, layer) => {
           boundaries.addLayer(layer);
           const label = L.marker(layer.getBounds().getCenter(), {pane: "labels",
