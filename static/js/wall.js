@@ -94,9 +94,12 @@ const stream = wall.stream = new Stream(url, {
 async function start() {
   // Subscribe first, then read the snapshot: nothing between the two is missed.
   await Promise.race([firstOpen, new Promise((r) => setTimeout(r, 3000))]);
-  await areas.load();
-  await Promise.all([cases.load(), workers.load(), panel.refresh(), areas.loadUnvisited(),
-    panel.loadTrend(), callouts.load()]);
+  // Every read at once, each drawn as it arrives: cases and workers need no geometry (a
+  // grid's count waits in `areas.counts` for its polygon); a call-out on a whole grid
+  // draws that grid's outline, so call-outs wait for the areas.
+  const drawn = areas.load();
+  await Promise.all([drawn, drawn.then(() => callouts.load()), cases.load(), workers.load(),
+    panel.refresh(), areas.loadUnvisited(), panel.loadTrend()]);
   const early = pending;
   pending = null;
   for (const [kind, data] of early) apply(kind, data);

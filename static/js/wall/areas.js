@@ -79,7 +79,12 @@ export class Areas {
     for (const layer of this.gridLayers.values()) bounds.extend(layer.getBounds());
     if (bounds.isValid()) {
       this.home = bounds;
-      this.map.fitBounds(bounds, {padding: [20, 20]});
+      // The page opens fitted to its grids (the server knows their extent): fitting it
+      // again to the same view would only redraw every layer.
+      const zoom = this.map.getBoundsZoom(bounds, false, L.point(40, 40));
+      if (zoom !== this.map.getZoom() || !this.map.getBounds().contains(bounds)) {
+        this.map.fitBounds(bounds, {padding: [20, 20]});
+      }
     }
     await this.draw(tier(this.cfg, this.map.getZoom()));
     await this.shade();
