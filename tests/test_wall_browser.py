@@ -24,6 +24,7 @@ import pytest
 
 from geo_service.app import create_app, services
 from geo_service.auth import create_token
+from geo_service.store.outbox import prune_events
 from geo_service.store.tables import worker_areas, workers
 
 from .conftest import load_tiny
@@ -260,6 +261,42 @@ def test_an_outage_shows_the_banner_and_the_missed_events_arrive_once(wall, site
     ticker = wall.js("[...document.querySelectorAll('#wall-ticker-list li')]"
                      ".map(li => li.textContent)")
     assert sum("第二网格" in line for line in ticker) == 1
+
+
+def test_a_wall_that_missed_pruned_events_reloads_what_it_shows(browser, tmp_path):
+    """Back after an outage longer than events are kept (the sweep pruned what the wall
+    missed), the stream can replay nothing and says `reset` instead: the page reloads
+    itself and shows what happened meanwhile. (Its own server: every wall reloads.)"""
+    other = Site(tmp_path)
+    w = Wall(browser, other)
+    try:
+        seen = report(103.005, 35.005)
+        other.call("POST", "/reports", seen)
+        w.wait("id => window.wall.cases.markers.has(id)", seen["id"])
+        w.wait("() => window.wall.stream.lastId > 0")  # where it would resume
+        w.js("window.beforeTheReset = true")
+        other.stop()
+        w.wait("() => !document.getElementById('wall-banner').hidden", timeout=10_000)
+        missed = [report(103.025, 35.005), report(103.035, 35.015)]
+        with other.app.test_client() as client:  # written while the server is down
+            for body in missed:
+                r = client.post("/api/v1/reports", json=body,
+                                headers={"Authorization": f"Bearer {other.tokens['admin']}"})
+                assert r.status_code == 201, r.get_json()
+        later = datetime.now(UTC) + timedelta(days=other.app.config["EVENT_DAYS"] + 1)
+        with other.engine.begin() as conn:  # the sweep, days later
+            assert prune_events(conn, other.app.config, later) > 0
+        with w.page.expect_navigation(timeout=20_000):
+            other.start()
+        w.wait("() => document.body.dataset.ready === '1'", timeout=20_000)
+        assert w.js("window.beforeTheReset") is None  # a fresh page
+        for body in [seen, *missed]:
+            assert w.js("id => window.wall.cases.markers.has(id)", body["id"])
+        assert w.errors == []
+    finally:
+        w.context.close()
+        other.stop()
+        services(other.app).close()
 
 
 def test_a_countys_wall_shows_that_county_only(browser, site):
