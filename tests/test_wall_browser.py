@@ -179,6 +179,11 @@ def test_a_report_appears_as_a_marker_within_two_seconds(wall, site):
                    ".filter(m => m.reportId === id).length", new["id"]) == 1
     wall.wait("() => document.querySelector('#wall-ticker-list li') !== null")
     assert wall.js(f"window.wall.areas.counts.get('{G1}')") >= 1
+    # the trend: the last 24 hours' bars are the hours /stats counts, this one's included
+    hours = site.call("GET", "/stats", token="viewer")["hourly"]["reports"]
+    assert hours[-1] >= 1
+    wall.wait("hours => JSON.stringify([...document.querySelectorAll('#wall-trend-chart .bar')]"
+              ".map(b => Number(b.dataset.count))) === JSON.stringify(hours)", hours)
 
 
 # Workers are dots on one canvas: what it shows `dx`, `dy` px from a worker's dot centre

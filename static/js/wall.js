@@ -42,7 +42,7 @@ function apply(kind, data) {
     cases.upsert(data);
     areas.caseChanged();
     dispatch?.changed(data);
-    if (kind === "report.created") panel.countReport(data.id);
+    if (kind === "report.created") panel.countReport();
     const where = areas.gridLayers.get(data.area)?.feature?.properties?.name || data.area;
     panel.note(kind, `${t("class." + data.report_class)} · ${data.subtype} · ${where}`);
     refreshSoon();
@@ -99,7 +99,7 @@ async function start() {
   // draws that grid's outline, so call-outs wait for the areas.
   const drawn = areas.load();
   await Promise.all([drawn, drawn.then(() => callouts.load()), cases.load(), workers.load(),
-    panel.refresh(), areas.loadUnvisited(), panel.loadTrend()]);
+    panel.refresh(), areas.loadUnvisited()]);
   const early = pending;
   pending = null;
   for (const [kind, data] of early) apply(kind, data);
