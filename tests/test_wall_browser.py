@@ -208,7 +208,8 @@ def hover_worker(w: Wall, code: str) -> str:
     w.page.mouse.move(x - 40, y + 40)
     w.page.mouse.move(x, y, steps=4)
     shown = """() => [...document.querySelectorAll('.leaflet-tooltip')]  /* closed ones fade */
-        .filter((t) => t.offsetParent !== null && Number(getComputedStyle(t).opacity) > 0)
+        .filter((t) => t.offsetParent !== null && Number(getComputedStyle(t).opacity) > 0
+                && !t.classList.contains('candidate-distance'))  /* a dispatcher's lines */
         .map((t) => t.textContent)"""
     w.wait(f"code => ({shown})().some((text) => text.startsWith(code + ' '))", code,
            timeout=5_000)
@@ -369,6 +370,9 @@ def test_the_dispatcher_assigns_a_candidate_from_the_map_and_another_wall_sees_i
             " 16, {animate: false})")  # the case's close-up may leave W1 out of view
     desk.wait(f"() => ({DOT})(['W1', 0, -window.wall.workers.style.radius - 4])"
               f" === '{RING}'")  # a ring round the candidate's dot
+    assert hover_worker(desk, "W1").startswith("W1 · ")
+    assert desk.js("[...document.querySelectorAll('.candidate-distance')]"
+                   ".every(t => t.offsetParent !== null)")  # its distance stays in view
     ARTIFACTS.mkdir(exist_ok=True)
     desk.page.screenshot(path=str(ARTIFACTS / "wall-dispatch-zh.png"))
     desk.page.click("#wall-candidates button[data-worker=W1]")
