@@ -72,9 +72,9 @@ const hook = setInterval(() => {
   if (!cases) return;
   clearInterval(hook);
   const upsert = cases.upsert.bind(cases);
-  cases.upsert = (r) => {
+  cases.upsert = (r, ...rest) => {
     if (!window.__seen.has(r.id)) window.__seen.set(r.id, Date.now());
-    return upsert(r);
+    return upsert(r, ...rest);
   };
 }, 5);
 """

@@ -52,9 +52,11 @@ def offline(element: Any, static_url: Callable[[str], str]) -> Any:
 
 
 def offline_map(static_url: Callable[[str], str], *, tiles: str = "",
-                attribution: str = "", **kwargs: Any) -> folium.Map:
-    """A folium Map on local assets only; `tiles` an XYZ URL (or "" for no basemap)."""
-    m = folium.Map(tiles=None, prefer_canvas=True, **kwargs)
+                attribution: str = "", prefer_canvas: bool = True,
+                **kwargs: Any) -> folium.Map:
+    """A folium Map on local assets only; `tiles` an XYZ URL (or "" for no basemap).
+    Vector layers go on canvases unless `prefer_canvas` is False (then SVG)."""
+    m = folium.Map(tiles=None, prefer_canvas=prefer_canvas, **kwargs)
     offline(m, static_url)
     if tiles:
         folium.TileLayer(tiles=tiles, attr=attribution or " ", name="basemap",

@@ -38,7 +38,8 @@ def mask_phone(phone: str) -> str:
     """13812345678 -> 138****5678; numbers of 6 to 10 digits keep their last two, shorter
     ones nothing. Only the digits are shown at all: text written into the field (a name,
     a note) never is."""
-    digits = "".join(c for c in phone if c.isascii() and c.isdigit())
+    digits = phone if phone.isascii() and phone.isdigit() else "".join(
+        c for c in phone if c.isascii() and c.isdigit())  # (most are digits only: at once)
     if len(digits) >= 11:
         return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
     if len(digits) >= 6:

@@ -1,9 +1,10 @@
 """Run the app under gunicorn: sized for the machine, migrations once, one index build per
 machine and boundary version.
 
-The master migrates, builds the live index and loads the roster before it forks, so
-workers start at once and share those pages (one copy in memory and in the CPU caches);
-`gc.freeze` keeps the collector from writing to them. The master then follows the live
+The master migrates, builds the live index, loads the roster and prepares the wall's
+geometry (`web.wall.warm`) before it forks, so workers start at once and share those
+pages (one copy in memory and in the CPU caches); `gc.freeze` keeps the collector from
+writing to them. The master then follows the live
 version itself: every `INDEX_REFRESH_S` it looks in the store, and when a new version
 went live it builds that index (once for the machine, while the workers go on answering
 from the old one), forks a fresh set of workers that share it, and retires the old
@@ -47,6 +48,7 @@ from gunicorn.workers.sync import SyncWorker
 from geo_service.app import services
 from geo_service.errors import Unavailable
 from geo_service.web import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
+from geo_service.web.wall import warm
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class _Arbiter(Arbiter):
             return
         if swapped:
             svc.people.reload()
+            warm(app)
             self._roll("boundary version %s is live: starting fresh workers")
             # Its near-boundary cores only speed the single lookup up: the workers answer
             # meanwhile, then fresh ones start with the cores shared.
@@ -324,12 +327,14 @@ class _Gunicorn(BaseApplication):
 
 
 def preload(app: Flask) -> Flask:
-    """Build the live index and load the roster now, then freeze the collector: call it in
-    a process that will fork workers (gunicorn's master), so they share one copy."""
+    """Build the live index, load the roster and prepare the wall's geometry now, then
+    freeze the collector: call it in a process that will fork workers (gunicorn's master),
+    so they share one copy."""
     svc = services(app)
     svc.indexes.refresh()
     svc.indexes.finish()
     svc.people.reload()
+    warm(app)
     _freeze()
     return app
 

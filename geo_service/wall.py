@@ -25,10 +25,12 @@ from geo_service.maps import offline, offline_map
 from geo_service.versions.snapshot import AreaInfo
 
 # Panes, bottom to top: caseload fill, the unvisited hatch, heavier township and county
-# outlines, their labels; markers stay in Leaflet's own marker pane above all of them.
+# outlines, their labels; case markers stay in Leaflet's own marker pane (600) above all of
+# them; the workers' canvas lies above the case markers (below tooltips and popups) and
+# lets pointer events through to them (static/js/wall/workers.js shows its tooltips).
 PANES: tuple[tuple[str, int, bool], ...] = (
     ("grids", 405, True), ("unvisited", 410, False), ("boundaries", 420, False),
-    ("labels", 450, True))
+    ("labels", 450, True), ("workers", 620, False))
 
 # Layers the JS fills: key -> shown when the page opens. `offline` (workers without a fix
 # for GEO_OFFLINE_H) stays behind the layer switch: a wall shows who is out there now.
@@ -55,6 +57,11 @@ assert set(CLASS_COLOURS) == set(CLASSES)
 # 4K wall showing all of Gannan (zoom 9, ~17 px); one step out, or on a 1080p screen, the
 # wall shows its ~100 townships (~25 km) instead of specks.
 AGGREGATE_PX = 14
+# The geometry drawn: zoom below -> simplification tolerance in metres (fetched once per
+# tier). A wall opens on its whole area, below zoom 12: its first geometry is at 300 or 50
+# m, which the server prepares before it answers anyone (`web.wall.warm`).
+TIERS: tuple[tuple[int, int], ...] = ((9, 300), (12, 50), (99, 5))
+OPENING_TOLERANCES: tuple[int, ...] = tuple(m for below, m in TIERS if below <= 12)
 CYCLE_S = (5, 3600)  # `?cycle=N`: seconds per child area, within these bounds
 
 
@@ -110,7 +117,11 @@ def wall_page(static_url: Callable[[str], str], *, config: dict[str, Any], label
 
     `labels` names the layers in the switch (the page's language); `config` is completed
     with the JavaScript names of the map and its layers."""
-    m = offline_map(static_url, tiles=tiles, attribution=attribution,
+    # SVG, not canvas, for the areas, call-outs and lines: Chromium rasters SVG in tiles
+    # off the page's main thread, while each canvas as large as a 4K map costs that thread
+    # ~27 ms of copying after a change and ~4 ms every frame even unchanged (its trace of
+    # the demo's wall). The workers' dots are the one canvas (static/js/wall/workers.js).
+    m = offline_map(static_url, tiles=tiles, attribution=attribution, prefer_canvas=False,
                     location=[35.0, 103.0], zoom_start=8, zoom_control=False,
                     control_scale=True, **{"minZoom": 5, "maxZoom": 19})  # the map's own
     if bounds:  # opened on its area: the first geometry fetched is the right tier's

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+
 import numpy as np
 import pytest
 import shapely
 from shapely.geometry import shape
 
 from boundaries.crs import from_wgs84
+from geo_service.app import services
+from geo_service.auth import create_token
 from geo_service.versions import build_indexes
 from geo_service.versions.areas import area_collection
 
@@ -95,3 +100,35 @@ def test_simplified_layers_carry_no_digits_below_a_tenth_of_a_metre(client, toke
     coords = [c for f in body["features"] for poly in f["geometry"]["coordinates"]
               for ring in poly for c in ring]
     assert coords and all(round(v, 6) == v for c in coords for v in c)
+
+
+def test_a_whole_simplified_level_is_encoded_once_per_version(app, client, tiny, tokens,
+                                                              engine, monkeypatch):
+    """Walls ask for whole levels simplified: the answer is made once per version (kept
+    gzipped with its index) and says what the level does, gzipped or plain as the client
+    accepts; a request filtered by parent, bbox, `within` or the token's area is not it."""
+    h = bearer(tokens["viewer"])
+    url = "/api/v1/areas?level=grid&simplify=50"
+    plain = client.get(url, headers=h)
+    packed = client.get(url, headers={**h, "Accept-Encoding": "gzip"})
+    assert plain.status_code == packed.status_code == 200
+    assert "Content-Encoding" not in plain.headers and "Accept-Encoding" in plain.vary
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
+    vi = services(app).indexes.live()
+    with engine.connect() as conn:
+        fresh = area_collection(conn, vi, level="grid", simplify_m=50)
+    assert plain.get_json() == json.loads(json.dumps(fresh))
+    assert ("areas.gz", "grid", 50.0, "EPSG:4326") in vi.memo
+
+    def not_again(*_a, **_kw):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr("geo_service.versions.areas.area_collection", not_again)
+    assert client.get(url, headers=h).get_json() == plain.get_json()  # from the memo
+    with engine.begin() as conn:
+        county = create_token(conn, name="county", role="viewer", area_code="900001")
+    for other, token in ((f"{url}&within=900001", tokens["viewer"]), (url, county),
+                         (f"{url}&parent=900001001001", tokens["viewer"])):
+        with pytest.raises(AssertionError, match="computed again"):
+            client.get(other, headers=bearer(token))

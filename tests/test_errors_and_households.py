@@ -159,7 +159,7 @@ def test_names_are_masked_whatever_their_length(name, masked) -> None:
 @pytest.mark.parametrize(("phone", "masked"), [
     ("13812345678", "138****5678"), ("0941-8212345", "094****2345"), ("8212345", "*****45"),
     ("12", "**"), ("138", "***"), ("", ""), ("13812345678 张三", "138****5678"),
-    ("一三八", ""),
+    ("一三八", ""), ("１３８１２３４５６７８", ""),  # digits, but not ASCII ones
 ])
 def test_phones_are_masked_whatever_is_written_in_them(phone, masked) -> None:
     from geo_service.privacy import mask_phone

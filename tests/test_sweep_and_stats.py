@@ -117,8 +117,18 @@ def test_stats_for_an_area(client, tokens, engine):
     assert s["median_accept_s"] is not None and s["median_close_s"] >= 0
     assert sum(day["reports"] for day in s["daily"]) == 4
     assert sum(day["closed"] for day in s["daily"]) == 2
+    assert s["hourly"]["reports"] == [0] * 23 + [4]  # all received in the last hour
     county = client.get("/api/v1/stats?area=900001", headers=bearer(d)).get_json()
     assert (county["reports"], county["open"], county["closed"]) == (3, 1, 2)
+    assert county["hourly"]["reports"][-1] == 3
+    with engine.begin() as conn:  # one received 5 h 30 min ago, one 2 days ago
+        conn.execute(reports.update().where(reports.c.id == a).values(
+            received_at=datetime.now(UTC) - timedelta(hours=5, minutes=30)))
+        conn.execute(reports.update().where(reports.c.id == b).values(
+            received_at=datetime.now(UTC) - timedelta(days=2)))
+    hourly = client.get("/api/v1/stats", headers=bearer(d)).get_json()["hourly"]
+    assert hourly["reports"] == [0] * 18 + [1, 0, 0, 0, 0, 2]  # by the hour before now
+    assert datetime.fromisoformat(hourly["until"]) <= datetime.now(UTC)
     future = datetime.now(UTC) + timedelta(hours=80)
     with engine.begin() as conn:  # make one overdue without waiting 6 hours
         conn.execute(reports.update().where(reports.c.severity == "urgent").values(

@@ -206,6 +206,28 @@ def test_the_map_opens_fitted_to_its_areas_grids(client, engine, tiny):
         assert fitted(token) == pytest.approx([south, west, north, east])
 
 
+def test_the_server_prepares_the_geometry_a_wall_opens_with(app, client, tiny, tokens):
+    """Before it forks its workers the server encodes each level a wall shades, whole, at
+    the tolerances a wall opens at (the tiers below zoom 12, as the page's config says):
+    a wall's first reads then wait for no simplifying."""
+    from geo_service.app import services
+    from geo_service.wall import OPENING_TOLERANCES, TIERS
+    from geo_service.web.wall import warm
+
+    enter(client, tokens["viewer"])
+    cfg = config(client.get("/wall", headers=SAME).get_data(as_text=True))
+    assert [tuple(t) for t in cfg["tiers"]] == list(TIERS)
+    assert sorted(OPENING_TOLERANCES) == sorted(m for below, m in TIERS if below <= 12)
+    vi = services(app).indexes.live()
+    warm(app)
+    assert {k for k in vi.memo if k[0] == "areas.gz"} == {
+        ("areas.gz", level, float(m), "EPSG:4326") for m in OPENING_TOLERANCES
+        for level in ("grid", "township", "county")}
+    for m in OPENING_TOLERANCES:  # what the wall then reads is that
+        r = client.get(f"/api/v1/areas?level=township&simplify={m}", headers=SAME)
+        assert r.status_code == 200 and len(r.get_json()["features"]) == 2
+
+
 def test_areas_within_an_area(client, tokens):
     h = bearer(tokens["viewer"])
     grids = client.get("/api/v1/areas?level=grid&within=900002", headers=h).get_json()

@@ -24,6 +24,7 @@ import pytest
 
 from geo_service.app import create_app, services
 from geo_service.auth import create_token
+from geo_service.store.outbox import prune_events
 from geo_service.store.tables import worker_areas, workers
 
 from .conftest import load_tiny
@@ -178,6 +179,45 @@ def test_a_report_appears_as_a_marker_within_two_seconds(wall, site):
                    ".filter(m => m.reportId === id).length", new["id"]) == 1
     wall.wait("() => document.querySelector('#wall-ticker-list li') !== null")
     assert wall.js(f"window.wall.areas.counts.get('{G1}')") >= 1
+    # the trend: the last 24 hours' bars are the hours /stats counts, this one's included
+    hours = site.call("GET", "/stats", token="viewer")["hourly"]["reports"]
+    assert hours[-1] >= 1
+    wall.wait("hours => JSON.stringify([...document.querySelectorAll('#wall-trend-chart .bar')]"
+              ".map(b => Number(b.dataset.count))) === JSON.stringify(hours)", hours)
+
+
+# Workers are dots on one canvas: what it shows `dx`, `dy` px from a worker's dot centre
+# (null while the worker has no dot on the map).
+DOT = """([code, dx, dy]) => {
+    const m = window.wall.workers.known.get(code)?.marker, r = window.wall.workers.renderer;
+    if (!m || !m._map) return null;
+    const k = L.Browser.retina ? 2 : 1, p = m._point.subtract(r._bounds.min);
+    const px = r._ctx.getImageData(Math.round((p.x + dx) * k), Math.round((p.y + dy) * k),
+                                   1, 1).data;
+    return '#' + [...px.slice(0, 3)].map((v) => v.toString(16).padStart(2, '0')).join(''); }"""
+ONLINE, STALE, RING = "#4f8cff", "#6b7280", "#4ade80"  # fills and the candidate's ring
+
+
+def hover_worker(w: Wall, code: str) -> str:
+    """Move the mouse onto a worker's dot (the pointer passes through the canvas to the map
+    below); the text of the tooltip it shows."""
+    x, y = w.js("""code => { const m = window.wall.workers.known.get(code).marker;
+        const p = window.wall.map.latLngToContainerPoint(m.getLatLng());
+        const b = window.wall.map.getContainer().getBoundingClientRect();
+        return [b.left + p.x, b.top + p.y]; }""", code)
+    w.page.mouse.move(x - 40, y + 40)
+    w.page.mouse.move(x, y, steps=4)
+    shown = """() => [...document.querySelectorAll('.leaflet-tooltip')]  /* closed ones fade */
+        .filter((t) => t.offsetParent !== null && Number(getComputedStyle(t).opacity) > 0
+                && !t.classList.contains('candidate-distance'))  /* a dispatcher's lines */
+        .map((t) => t.textContent)"""
+    w.wait(f"code => ({shown})().some((text) => text.startsWith(code + ' '))", code,
+           timeout=5_000)
+    w.page.wait_for_timeout(300)  # any other tooltip's fade
+    # the grid beneath (the pointer is on it) keeps its tooltip to itself meanwhile
+    texts = w.js(shown)
+    assert len(texts) == 1, texts
+    return texts[0]
 
 
 def test_a_worker_fix_moves_its_marker(wall, site):
@@ -186,13 +226,27 @@ def test_a_worker_fix_moves_its_marker(wall, site):
     site.call("POST", "/workers/W1/positions", fix(103.008, 35.012), token="W1")  # 30 km/h
     wall.wait("() => Math.abs(window.wall.workers.known.get('W1').marker.getLatLng().lng"
               " - 103.008) < 1e-9")
-    assert wall.js("document.querySelectorAll('[data-worker=W1]').length") == 1
+    assert wall.js("window.wall.workers.layer.getLayers()"
+                   ".filter(m => m.workerCode === 'W1').length") == 1
+    r = wall.js("window.wall.workers.style.radius")  # its fill, above the role's tag:
+    wall.wait(f"() => ({DOT})(['W1', 0, {4 - r}]) === '{ONLINE}'")  # drawn where it is now
+    assert "W1" in hover_worker(wall, "W1")
 
 
 def test_a_stale_worker_turns_grey_with_its_age(wall, site):
     site.call("POST", "/workers/W3/positions", fix(103.03, 35.018, ago_s=11 * 60), token="W3")
-    wall.wait("() => document.querySelector('[data-worker=W3]')?.dataset.status === 'stale'")
-    assert "11 分钟前定位" in wall.page.inner_text("[data-worker=W3]")
+    wall.wait("() => window.wall.workers.known.get('W3')?.look === 'stale'")
+    wall.wait("() => window.wall.workers.known.get('W3').marker._map !== undefined")
+    r = wall.js("window.wall.workers.style.radius")
+    wall.wait(f"() => ({DOT})(['W3', 0, {4 - r}]) === '{STALE}'")  # greyed on the canvas
+    # the line drawn beneath its dot, and its tooltip, say when it was last seen
+    assert wall.js("window.wall.workers.known.get('W3').marker.options.seen") == "11 分钟前定位"
+    tip = hover_worker(wall, "W3")
+    assert tip.startswith("W3 · ") and tip.endswith(" · 11 分钟前定位"), tip
+    ARTIFACTS.mkdir(exist_ok=True)
+    wall.page.screenshot(path=str(ARTIFACTS / "wall-stale-worker-zh.png"))
+    wall.page.mouse.move(5, 5)  # off the map: the tooltip goes
+    wall.wait("() => !document.querySelector('.leaflet-tooltip.worker-tip')")
 
 
 def test_an_outage_shows_the_banner_and_the_missed_events_arrive_once(wall, site):
@@ -213,6 +267,42 @@ def test_an_outage_shows_the_banner_and_the_missed_events_arrive_once(wall, site
     ticker = wall.js("[...document.querySelectorAll('#wall-ticker-list li')]"
                      ".map(li => li.textContent)")
     assert sum("第二网格" in line for line in ticker) == 1
+
+
+def test_a_wall_that_missed_pruned_events_reloads_what_it_shows(browser, tmp_path):
+    """Back after an outage longer than events are kept (the sweep pruned what the wall
+    missed), the stream can replay nothing and says `reset` instead: the page reloads
+    itself and shows what happened meanwhile. (Its own server: every wall reloads.)"""
+    other = Site(tmp_path)
+    w = Wall(browser, other)
+    try:
+        seen = report(103.005, 35.005)
+        other.call("POST", "/reports", seen)
+        w.wait("id => window.wall.cases.markers.has(id)", seen["id"])
+        w.wait("() => window.wall.stream.lastId > 0")  # where it would resume
+        w.js("window.beforeTheReset = true")
+        other.stop()
+        w.wait("() => !document.getElementById('wall-banner').hidden", timeout=10_000)
+        missed = [report(103.025, 35.005), report(103.035, 35.015)]
+        with other.app.test_client() as client:  # written while the server is down
+            for body in missed:
+                r = client.post("/api/v1/reports", json=body,
+                                headers={"Authorization": f"Bearer {other.tokens['admin']}"})
+                assert r.status_code == 201, r.get_json()
+        later = datetime.now(UTC) + timedelta(days=other.app.config["EVENT_DAYS"] + 1)
+        with other.engine.begin() as conn:  # the sweep, days later
+            assert prune_events(conn, other.app.config, later) > 0
+        with w.page.expect_navigation(timeout=20_000):
+            other.start()
+        w.wait("() => document.body.dataset.ready === '1'", timeout=20_000)
+        assert w.js("window.beforeTheReset") is None  # a fresh page
+        for body in [seen, *missed]:
+            assert w.js("id => window.wall.cases.markers.has(id)", body["id"])
+        assert w.errors == []
+    finally:
+        w.context.close()
+        other.stop()
+        services(other.app).close()
 
 
 def test_a_countys_wall_shows_that_county_only(browser, site):
@@ -276,8 +366,13 @@ def test_the_dispatcher_assigns_a_candidate_from_the_map_and_another_wall_sees_i
     line = desk.page.inner_text("#wall-candidates [data-candidate=W1]")
     assert "公里" in line and "本网格" in line  # its distance, and it is the grid's own team
     assert desk.js("window.wall.dispatch.lines.getLayers().length") >= 2  # line + distance
-    assert desk.js("document.querySelector('.worker-marker[data-worker=W1]').classList"
-                   ".contains('candidate')")
+    desk.js("window.wall.map.setView(window.wall.workers.known.get('W1').marker.getLatLng(),"
+            " 16, {animate: false})")  # the case's close-up may leave W1 out of view
+    desk.wait(f"() => ({DOT})(['W1', 0, -window.wall.workers.style.radius - 4])"
+              f" === '{RING}'")  # a ring round the candidate's dot
+    assert hover_worker(desk, "W1").startswith("W1 · ")
+    assert desk.js("[...document.querySelectorAll('.candidate-distance')]"
+                   ".every(t => t.offsetParent !== null)")  # its distance stays in view
     ARTIFACTS.mkdir(exist_ok=True)
     desk.page.screenshot(path=str(ARTIFACTS / "wall-dispatch-zh.png"))
     desk.page.click("#wall-candidates button[data-worker=W1]")

@@ -190,6 +190,20 @@ def test_lists_follow_scope_and_role(client, crew, engine, tiny):
     assert client.get("/api/v1/workers?bogus=1", headers=bearer(disp)).status_code == 400
 
 
+def test_located_lists_only_workers_with_a_position(client, crew, tokens):
+    """What a map can draw (the wall asks for these only): W4 has no fix yet."""
+    send(client, crew["W1"], "W1", (103.002, 35.01, at(0)))
+    h = bearer(tokens["viewer"])
+    every = client.get("/api/v1/workers", headers=h).get_json()
+    assert sorted(w["code"] for w in every["workers"]) == ["W1", "W4"]
+    located = client.get("/api/v1/workers?located=true", headers=h).get_json()
+    assert located["count"] == 1
+    assert located["workers"] == [w for w in every["workers"] if w["code"] == "W1"]
+    assert client.get("/api/v1/workers?located=false", headers=h).get_json() == every
+    bad = client.get("/api/v1/workers?located=yes", headers=h)
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "located"
+
+
 def test_an_unknown_role_is_400_naming_the_roles(client, crew, tokens):
     """A misspelt role used to answer an empty list, as if nobody had that role."""
     h = bearer(tokens["dispatcher"])

@@ -7,7 +7,7 @@ Python.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,9 +41,13 @@ def area_stats(conn: sa.Connection, vi: VersionIndex, *, area: str | None, scope
     """The KPIs of `area` (default: the scope's, or everything) for reports received (and
     cases closed) in [since, until); `open` and `overdue` are as of `now`.
 
-    Five queries: one pass over the area's cases for every count per class (the windows
+    `hourly`: reports received in each of the 24 hours before `now` (oldest first), for
+    a trend that slides with the clock whatever the window.
+
+    Six queries: one pass over the area's cases for every count per class (the windows
     and states are conditions inside the sums, not separate scans), one per daily series,
-    one per median (its count comes from the first pass)."""
+    one for the hours (a sum per hour over the last day's rows), one per median (its
+    count comes from the first pass)."""
     where = scoped(vi, scope, area)
     in_window = sa.and_(c.received_at >= since, c.received_at < until)
     closed_in = sa.and_(c.closed_at >= since, c.closed_at < until, c.merged_into.is_(None))
@@ -73,8 +77,14 @@ def area_stats(conn: sa.Connection, vi: VersionIndex, *, area: str | None, scope
     for day, n in conn.execute(sa.select(c.closed_day, sa.func.count())
                                .where(*where, closed_in).group_by(c.closed_day)):
         daily.setdefault(day, {"reports": 0, "closed": 0})["closed"] = n
+    edges = [now - timedelta(hours=24 - h) for h in range(25)]
+    hours = conn.execute(sa.select(*(
+        _count(sa.and_(c.received_at >= edges[h], c.received_at < edges[h + 1]))
+        for h in range(24))).where(*where, c.received_at >= edges[0], c.received_at < now)
+    ).one()
     return {
         "area": area or scope.area, "since": since.isoformat(), "until": until.isoformat(),
+        "hourly": {"until": now.isoformat(), "reports": [int(n) for n in hours]},
         "reports": sum(v["reports"] for v in per_class.values()),
         "open": sum(v["open"] for v in per_class.values()),
         "overdue": sum(v["overdue"] for v in per_class.values()),

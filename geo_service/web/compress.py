@@ -14,6 +14,7 @@ import gzip
 from flask import Flask, Response, request
 
 MIN_BYTES = 1400  # below one packet, compression saves nothing
+LEVEL = 5  # gzip's level for every answer
 TYPES = frozenset({"application/json", "application/geo+json", "text/xml",
                    "application/xml", "text/html"})
 
@@ -38,8 +39,25 @@ def _compress(response: Response) -> Response:
     data = response.get_data()
     if len(data) < MIN_BYTES:
         return response
-    response.set_data(gzip.compress(data, compresslevel=5))
+    response.set_data(gzip.compress(data, compresslevel=LEVEL))
     response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+def pack(data: bytes) -> bytes:
+    """A body gzipped once, to be kept and sent as it is (`packed`) many times."""
+    return gzip.compress(data, compresslevel=LEVEL, mtime=0)
+
+
+def packed(body: bytes, mimetype: str) -> Response:
+    """An answer from a body `pack` made: sent gzipped to clients that accept it (this
+    module leaves it alone then), unpacked for the others."""
+    if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+        response = Response(body, mimetype=mimetype)
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(gzip.decompress(body), mimetype=mimetype)
+    response.vary.add("Accept-Encoding")
     return response
 
 

@@ -92,12 +92,16 @@ CASE_SCHEMAS: dict[str, dict[str, Any]] = {
         "per_class": {"type": "object", "additionalProperties": COUNTS},
         "daily": {"type": "array", "items": _object({"day": STR, "reports": INT,
                                                       "closed": INT})},
+        "hourly": _object({"until": TIME, "reports": {
+            "type": "array", "items": INT, "minItems": 24, "maxItems": 24,
+            "description": "reports received in each of the 24 hours before `until` "
+                           "(now), oldest first"}}),
         "workers_total": INT, "workers_on_duty": INT, "workers_online": INT,
         "grids_visited_today": INT, "grids_total": INT,
         "households_total": INT, "households_visited_30d": INT,
         "households_visited_30d_share": {"type": ["number", "null"]},
         "care_households_overdue": INT,
-    }, "required": ["reports", "open", "overdue", "closed", "per_class", "daily",
+    }, "required": ["reports", "open", "overdue", "closed", "per_class", "daily", "hourly",
                     "workers_on_duty", "grids_visited_today",
                     "households_visited_30d"]},
     "Caseload": _object({

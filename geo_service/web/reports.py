@@ -214,9 +214,10 @@ def take_action(report_id: str):
 def stats():
     """The KPIs of an area: reports, open, overdue, closed, the share resolved inside the
     grid and at township level or below, median times to accept and to close, per class,
-    and a daily series (default window: the last 30 days); and, as of now, workers on duty
-    and online, grids their own team was in today, households with a verified visit in the
-    last 30 days (and their share) and care households overdue for their visit.
+    and a daily series (default window: the last 30 days); reports per hour over the last
+    24 hours (whatever the window); and, as of now, workers on duty and online, grids
+    their own team was in today, households with a verified visit in the last 30 days
+    (and their share) and care households overdue for their visit.
     ---
     get:
       parameters:

@@ -8,6 +8,8 @@ it). The cookie carries the token itself, so revoking the token ends the session
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -17,6 +19,7 @@ from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 
 from geo_service import wall as domain
+from geo_service.app import services
 from geo_service.errors import Invalid
 from geo_service.web import (
     SESSION_COOKIE,
@@ -28,9 +31,11 @@ from geo_service.web import (
     scope,
     url_token,
 )
+from geo_service.web.areas import whole_level
 from geo_service.web.lookup import version_index
 
 bp = Blueprint("wall", __name__)
+log = logging.getLogger(__name__)
 
 WALL_ROLES = ("viewer", "dispatcher", "admin")
 DISPATCH_ROLES = ("dispatcher", "admin")  # their wall assigns, escalates, calls out
@@ -47,6 +52,28 @@ def init_app(app: Flask) -> None:
     """Flask-Babel: catalogues in geo_service/translations, the language from `?lang=`."""
     Babel(app, locale_selector=_lang, default_locale=LANGS[0])
     app.register_blueprint(bp)
+
+
+def warm(app: Flask) -> None:
+    """Prepare the live version's geometry as a wall first reads it (each level it shades,
+    whole, at the tolerances it opens at: `areas.whole_level`), in the process that forks
+    the workers, so they share it and no wall's first load waits for the simplifying (1-3 s
+    a worker for the demo). Never fails: a wall without it is only slower."""
+    svc = services(app)
+    vi = svc.indexes.live()
+    if vi is None:
+        return
+    t0 = time.perf_counter()
+    try:
+        with app.app_context(), svc.engine.connect() as conn:
+            for tolerance in domain.OPENING_TOLERANCES:
+                for level in ("grid", "township", "county"):
+                    whole_level(conn, vi, level, float(tolerance))
+    except Exception:
+        log.exception("preparing the wall's geometry failed")
+        return
+    log.info("the wall's geometry of version %s prepared in %.1f s", vi.version,
+             time.perf_counter() - t0)
 
 
 def strings() -> dict[str, str]:
@@ -198,7 +225,7 @@ def wall():
                   "gcj02": bool(cfg["BASEMAP_GCJ02"] and cfg["BASEMAP_URL"])},
         "open_statuses": domain.open_statuses(), "class_colours": domain.CLASS_COLOURS,
         "levels": domain.shaded_levels(info.level if info else None),
-        "aggregate_px": domain.AGGREGATE_PX,
+        "aggregate_px": domain.AGGREGATE_PX, "tiers": domain.TIERS,
         "caseload": {level: domain.caseload_legend(level) for level in domain.CASELOAD_BINS},
         "cycle": ({**children, "seconds": cycle}
                   if cycle and (children := domain.cycle_children(vi.areas, area)) else None),

@@ -155,6 +155,8 @@ def listing():
         - {in: query, name: status, schema: {type: string,
            enum: [online, stale, offline, off_duty]}}
         - {in: query, name: role, schema: {type: string}}
+        - {in: query, name: located, schema: {type: string, enum: ["true", "false"]},
+           description: "true: only workers with a position (what a map can draw)"}
       responses:
         "200":
           description: the workers
@@ -166,14 +168,16 @@ def listing():
         "503": NoBoundaries
     """
     args = query()
-    _only(args, {"area", "status", "role"})
+    _only(args, {"area", "status", "role", "located"})
     for k in ("area", "role"):
         if args.get(k) == "":
             raise Invalid(f"{k} is empty", k, code="invalid_choice")
+    if args.get("located", "false") not in ("true", "false"):
+        raise Invalid("located must be true or false", "located", code="invalid_choice")
     with services(current_app).engine.connect() as conn:
         found = domain.find_workers(conn, version_index(None), area=args.get("area"),
                                     status=args.get("status"), worker_role=args.get("role"),
-                                    **_listing_kw())
+                                    located=args.get("located") == "true", **_listing_kw())
     return jsonify({"workers": found, "count": len(found)})
 
 

@@ -19,7 +19,7 @@ const layers = Object.fromEntries(Object.entries(cfg.layers).map(([k, v]) => [k,
 const panel = new Panel(cfg);
 const areas = new Areas(map, layers, cfg);
 const cases = new Cases(window[cfg.cases_layer], areas, cfg);
-const workers = new Workers(layers.workers, layers.offline, cfg);
+const workers = new Workers(map, layers.workers, layers.offline, cfg);
 const callouts = new Callouts(map, areas, cfg);
 // Only a dispatcher's (or admin's) page is handed a CSRF token, and only it has controls.
 const dispatch = cfg.csrf ? new Dispatch(map, cases, workers, callouts, cfg) : null;
@@ -42,7 +42,7 @@ function apply(kind, data) {
     cases.upsert(data);
     areas.caseChanged();
     dispatch?.changed(data);
-    if (kind === "report.created") panel.countReport(data.id);
+    if (kind === "report.created") panel.countReport();
     const where = areas.gridLayers.get(data.area)?.feature?.properties?.name || data.area;
     panel.note(kind, `${t("class." + data.report_class)} · ${data.subtype} · ${where}`);
     refreshSoon();
@@ -94,9 +94,12 @@ const stream = wall.stream = new Stream(url, {
 async function start() {
   // Subscribe first, then read the snapshot: nothing between the two is missed.
   await Promise.race([firstOpen, new Promise((r) => setTimeout(r, 3000))]);
-  await areas.load();
-  await Promise.all([cases.load(), workers.load(), panel.refresh(), areas.loadUnvisited(),
-    panel.loadTrend(), callouts.load()]);
+  // Every read at once, each drawn as it arrives: cases and workers need no geometry (a
+  // grid's count waits in `areas.counts` for its polygon); a call-out on a whole grid
+  // draws that grid's outline, so call-outs wait for the areas.
+  const drawn = areas.load();
+  await Promise.all([drawn, drawn.then(() => callouts.load()), cases.load(), workers.load(),
+    panel.refresh(), areas.loadUnvisited()]);
   const early = pending;
   pending = null;
   for (const [kind, data] of early) apply(kind, data);

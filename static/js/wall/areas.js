@@ -5,11 +5,11 @@
 
 import {areaQuery, getJSON, t, toMap} from "./util.js";
 
-// zoom below -> simplification tolerance (metres) of the geometry drawn
-const TIERS = [[9, 300], [12, 50], [99, 5]];
 const EARTH = 40075016.686;  // metres round the equator: Web Mercator's metres per pixel
 
-function tier(zoom) { return TIERS.find(([below]) => zoom < below)[1]; }
+// The simplification tolerance (metres) of the geometry drawn at a zoom (`cfg.tiers`:
+// [zoom below, metres], as geo_service.wall.TIERS).
+function tier(cfg, zoom) { return cfg.tiers.find(([below]) => zoom < below)[1]; }
 
 // The typical size (metres) of a level's areas: the median of sqrt(width x height) of
 // their outlines' bounds.
@@ -45,7 +45,7 @@ export class Areas {
       fillColor: this.colour(this.counts.get(code) || 0)});
     this.settled = Promise.resolve();  // the redraw after the last zoom
     map.on("zoomend", () => {
-      this.settled = this.draw(tier(map.getZoom())).then(() => this.shade());
+      this.settled = this.draw(tier(cfg, map.getZoom())).then(() => this.shade());
     });
   }
 
@@ -68,7 +68,7 @@ export class Areas {
   }
 
   async load() {
-    const first = tier(this.map.getZoom());
+    const first = tier(this.cfg, this.map.getZoom());
     const data = await this.fetch(first);
     this.tolerance = null;
     await this.draw(first, data);
@@ -79,9 +79,14 @@ export class Areas {
     for (const layer of this.gridLayers.values()) bounds.extend(layer.getBounds());
     if (bounds.isValid()) {
       this.home = bounds;
-      this.map.fitBounds(bounds, {padding: [20, 20]});
+      // The page opens fitted to its grids (the server knows their extent): fitting it
+      // again to the same view would only redraw every layer.
+      const zoom = this.map.getBoundsZoom(bounds, false, L.point(40, 40));
+      if (zoom !== this.map.getZoom() || !this.map.getBounds().contains(bounds)) {
+        this.map.fitBounds(bounds, {padding: [20, 20]});
+      }
     }
-    await this.draw(tier(this.map.getZoom()));
+    await this.draw(tier(this.cfg, this.map.getZoom()));
     await this.shade();
   }
 
@@ -121,7 +126,8 @@ export class Areas {
         this.fills[level].set(f.id, fill);
       }
       this.geoJSON(collection, {
-        style: () => ({pane: "boundaries", weight, color: "#d7e3f4", fill: false, opacity: 0.9}),
+        style: () => ({pane: "boundaries", weight, color: "#d7e3f4", fill: false, opacity: 0.9,
+          interactive: false}),  // the grids below take the pointer
         onEachFeature: (f, layer) => {
           boundaries.addLayer(layer);
           const label = L.marker(layer.getBounds().getCenter(), {pane: "labels",

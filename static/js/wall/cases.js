@@ -13,27 +13,53 @@ export class Cases {
     this.markers = new Map();  // id -> {marker, area, version}; insertion order = age
     this.perArea = new Map();  // grid (or township) code -> open cases
     this.onSelect = null;      // (id) => …, set by the dispatcher's controls
+    this.held = null;          // while loading: grids whose count changed
   }
 
+  // Newest first, a page at a time: the next page is on its way while this one is drawn,
+  // and each page goes into the cluster at once (one refresh of its icons, not 500). The
+  // grids learn their counts at the end (one redraw of their layer, not one a page).
   async load() {
-    let cursor = "";
-    for (let page = 0; page < 50 && this.markers.size < this.cfg.max_cases; page++) {
-      const body = await getJSON(this.cfg, `/reports?format=geojson&status=open&limit=500`
-        + `${areaQuery(this.cfg, "&")}${cursor}`);
-      for (const f of body.features.reverse()) {  // oldest first: the newest stay
-        const p = f.properties;
-        this.upsert({id: p.id, area: p.grid ? p.grid.code : (p.chain[0]?.code ?? p.owner.code),
-          status: p.status,
-          report_class: p.class, severity: p.severity, overdue: p.overdue, version: p.version,
-          lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1]});
+    const page = (cursor) => getJSON(this.cfg, `/reports?format=geojson&status=open&limit=500`
+      + `${areaQuery(this.cfg, "&")}${cursor}`);
+    this.held = new Set();
+    try {
+      let next = page("");
+      for (let n = 0; next && n < 50; n++) {
+        const body = await next;
+        next = body.next_cursor && this.markers.size + body.features.length < this.cfg.max_cases
+          ? page(`&cursor=${encodeURIComponent(body.next_cursor)}`) : null;
+        const added = [];
+        for (const f of body.features.reverse()) {  // oldest first: the newest stay
+          const p = f.properties;
+          this.upsert({id: p.id, area: p.grid ? p.grid.code : (p.chain[0]?.code ?? p.owner.code),
+            status: p.status,
+            report_class: p.class, severity: p.severity, overdue: p.overdue, version: p.version,
+            lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1]}, added);
+        }
+        // (not those the cap took out again before they were in)
+        await this.addAll(added.filter((m) => this.markers.get(m.reportId)?.marker === m));
       }
-      if (!body.next_cursor) break;
-      cursor = `&cursor=${encodeURIComponent(body.next_cursor)}`;
+    } finally {
+      const held = this.held;
+      this.held = null;
+      for (const code of held) this.areas.setCount(code, this.perArea.get(code) || 0);
     }
   }
 
-  // A report as the list or an event describes it (events: `ReportEvent` payloads).
-  upsert(r) {
+  // Markers into the cluster in one go; resolves once they are all in (its chunked loading
+  // may spread a large batch over a few frames).
+  addAll(markers) {
+    if (!this.cluster._map) { this.cluster.addLayers(markers); return Promise.resolve(); }
+    return new Promise((resolve) => {
+      this.cluster.options.chunkProgress = (done, total) => { if (done === total) resolve(); };
+      this.cluster.addLayers(markers);
+    });
+  }
+
+  // A report as the list or an event describes it (events: `ReportEvent` payloads). A new
+  // marker goes into the cluster now, or into `batch` for the caller to add in bulk.
+  upsert(r, batch = null) {
     const known = this.markers.get(r.id);
     if (known && known.version > r.version) return;  // an older state arriving late
     if (!this.open.has(r.status)) { this.remove(r.id); return; }
@@ -57,7 +83,7 @@ export class Cases {
     marker.bindPopup(() => this.details(r.id), {maxWidth: 640});
     marker.on("click", () => this.onSelect?.(r.id));  // a dispatcher's wall: candidates
     this.markers.set(r.id, {marker, area: r.area, version: r.version, status: r.status});
-    this.cluster.addLayer(marker);
+    if (batch) batch.push(marker); else this.cluster.addLayer(marker);
     this.count(r.area, 1);
     while (this.markers.size > this.cfg.max_cases) this.remove(this.markers.keys().next().value);
   }
@@ -80,7 +106,7 @@ export class Cases {
   count(code, delta) {
     const n = Math.max((this.perArea.get(code) || 0) + delta, 0);
     if (n) this.perArea.set(code, n); else this.perArea.delete(code);
-    this.areas.setCount(code, n);
+    if (this.held) this.held.add(code); else this.areas.setCount(code, n);
   }
 
   details(id) {

@@ -28,6 +28,8 @@ export class Dispatch {
       {message: err.message}));
     this.callout = null;      // the call-out being drawn: {lon, lat, area}
     map.on("click", (e) => this.place(e));
+    // A grid's own click (its SVG path takes it: the map hears only clicks beside the grids)
+    cases.areas.layers.grids.on("click", (e) => this.place(e));
     this.form.addEventListener("input", () => this.preview());
     this.form.addEventListener("submit", (e) => { e.preventDefault(); this.callOut(); });
     this.form.querySelector("[data-do=cancel]").addEventListener("click", () => this.clearCallout());
@@ -149,6 +151,7 @@ export class Dispatch {
 
   // A click on the map: the call-out's centre, and the grid under it for a whole-grid one.
   place(e) {
+    if (e.originalEvent?._stopped) return;  // a township's or county's drill-down
     const [lon, lat] = fromMap(this.cfg, e.latlng);
     const area = e.sourceTarget?.feature?.id ?? null;  // a grid polygon (the grids pane)
     this.callout = {lon, lat, area};

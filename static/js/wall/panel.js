@@ -1,9 +1,9 @@
 // The side panel: KPIs from /stats, a ticker of the latest events (a fixed number of
-// lines, reused), a 24-hour trend of reports (SVG), the clock and the offline banner.
+// lines, reused), a 24-hour trend of reports (SVG, from the hours /stats counts), the
+// clock and the offline banner.
 
 import {areaQuery, clock, el, getJSON, t, today} from "./util.js";
 
-const HOUR = 3600_000;
 const NS = "http://www.w3.org/2000/svg";
 
 export class Panel {
@@ -12,7 +12,7 @@ export class Panel {
     this.ticker = document.getElementById("wall-ticker-list");
     this.banner = document.getElementById("wall-banner");
     this.live = document.getElementById("wall-live");
-    this.trendIds = new Map();  // report id -> received (ms), the last 24 hours only
+    this.hourly = new Array(24).fill(0);  // reports per hour, the last 24, oldest first
     this.downSince = null;
     this.tick();
     setInterval(() => this.tick(), 1000);
@@ -36,6 +36,8 @@ export class Panel {
     set("resolved_in_grid", share);
     set("workers", `${s.workers_on_duty} / ${s.workers_total}`);
     set("grids_visited", `${s.grids_visited_today} / ${s.grids_total}`);
+    this.hourly = s.hourly.reports;
+    this.drawTrend();
     return s;
   }
 
@@ -68,34 +70,15 @@ export class Panel {
     this.live.textContent = t(this.cfg, "reconnected");
   }
 
-  async loadTrend() {
-    const since = new Date(Date.now() - 24 * HOUR).toISOString();
-    let cursor = "";
-    for (let page = 0; page < 20; page++) {
-      const body = await getJSON(this.cfg, `/reports?since=${encodeURIComponent(since)}`
-        + `&limit=500${areaQuery(this.cfg, "&")}${cursor}`);
-      for (const r of body.reports || body.features.map((f) => f.properties)) {
-        this.trendIds.set(r.id, Date.parse(r.received_at));
-      }
-      if (!body.next_cursor) break;
-      cursor = `&cursor=${encodeURIComponent(body.next_cursor)}`;
-    }
+  // A new report counts in the last hour at once; the next read of /stats (soon after
+  // any report: `refreshSoon`) has the server's count again.
+  countReport() {
+    this.hourly[23] += 1;
     this.drawTrend();
-    setInterval(() => this.drawTrend(), 60_000);
-  }
-
-  countReport(id) {
-    if (!this.trendIds.has(id)) { this.trendIds.set(id, Date.now()); this.drawTrend(); }
   }
 
   drawTrend() {
-    const now = Date.now();
-    const bins = new Array(24).fill(0);
-    for (const [id, at] of this.trendIds) {
-      const ago = Math.floor((now - at) / HOUR);
-      if (ago >= 24 || ago < 0) { this.trendIds.delete(id); continue; }
-      bins[23 - ago] += 1;
-    }
+    const bins = this.hourly;
     const svg = document.getElementById("wall-trend-chart");
     const max = Math.max(1, ...bins);
     const w = 480 / 24;
