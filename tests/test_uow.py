@@ -1,5 +1,7 @@
-"""SQLite writers queue on one write lock (threads and processes), woken in turn rather
-than polling in SQLite's busy handler."""
+"""The unit of work's two ways of waiting for a write: SQLite writers queue on one write
+lock (threads and processes), woken in turn rather than polling in SQLite's busy handler;
+and `group_commit` writes the works of concurrent threads in one transaction, each
+caller getting its own result or error, on SQLite and PostGIS."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import sqlalchemy as sa
 from geo_service import events
 from geo_service.events import BoundaryPublished
 from geo_service.store import outbox
+from geo_service.store import uow as uow_module
 from geo_service.store.engine import make_engine, upgrade
-from geo_service.store.uow import unit_of_work, write_lock
+from geo_service.store.uow import group_commit, unit_of_work, write_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,3 +148,72 @@ def test_only_sqlite_files_have_a_write_lock(tmp_path) -> None:
     assert write_lock(a) is write_lock(b)  # one per file, however the URL names it
     assert write_lock(sa.create_engine("postgresql+psycopg://u@localhost/x")) is None
 
+
+def _pile_up(engine: sa.Engine, works: dict[int, object]) -> tuple[dict, int]:
+    """One thread writes while the others hand in their works; then the writer lets go.
+    Returns {k: result or exception} and how many transactions committed."""
+    commits: list[sa.Connection] = []
+
+    def committed(conn: sa.Connection) -> None:
+        commits.append(conn)
+
+    sa.event.listen(engine, "commit", committed)
+    first_in = threading.Event()
+    release = threading.Event()
+    results: dict[int, object] = {}
+
+    def first(conn: sa.Connection) -> str:
+        events.publish(conn, _event(0))
+        first_in.set()
+        release.wait(30)
+        return "first"
+
+    def call(k: int, work) -> None:
+        try:
+            results[k] = group_commit(engine, work)
+        except Exception as err:
+            results[k] = err
+
+    leader = threading.Thread(target=call, args=(0, first))
+    leader.start()
+    first_in.wait(30)
+    others = [threading.Thread(target=call, args=(k, w)) for k, w in works.items()]
+    for t in others:
+        t.start()
+    group = uow_module._groups[engine][1]
+    while len(group._queue) < len(works) + 1:  # all queued behind the writing one
+        threading.Event().wait(0.01)
+    release.set()
+    for t in (leader, *others):
+        t.join(30)
+    sa.event.remove(engine, "commit", committed)
+    return results, len(commits)
+
+
+def _publisher(k: int):
+    def work(conn: sa.Connection) -> int:
+        events.publish(conn, _event(k))
+        return k
+    return work
+
+
+def test_works_handed_in_meanwhile_share_the_next_commit(engine) -> None:
+    with events.listen() as heard:
+        results, commits = _pile_up(engine, {k: _publisher(k) for k in range(1, 7)})
+    assert results == {0: "first", **{k: k for k in range(1, 7)}}
+    assert commits == 2  # the first alone, then the six together
+    assert sorted(_published(engine)) == list(range(7))
+    assert sorted(e.version for e in heard) == list(range(7))  # each heard once, after
+
+
+def test_a_failing_work_fails_alone(engine) -> None:
+    def bad(conn: sa.Connection) -> int:
+        events.publish(conn, _event(99))
+        raise ValueError("not this one")
+
+    with events.listen() as heard:
+        results, _ = _pile_up(engine, {1: _publisher(1), 2: bad, 3: _publisher(3)})
+    assert results[0] == "first" and results[1] == 1 and results[3] == 3
+    assert isinstance(results[2], ValueError)
+    assert sorted(_published(engine)) == [0, 1, 3]  # nothing of the failed work is kept
+    assert sorted(e.version for e in heard) == [0, 1, 3]

@@ -18,14 +18,18 @@ import fcntl
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from geo_service.events import Event, notify, take_pending
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -148,3 +152,99 @@ def unit_of_work(engine: sa.Engine, *, commit: bool = True) -> Iterator[UnitOfWo
 def _nothing() -> Iterator[None]:
     yield
 
+
+class _Work:
+    __slots__ = ("done", "error", "value", "work")
+
+    def __init__(self, work: Callable[[sa.Connection], Any]) -> None:
+        self.work = work
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Units of work of many threads of one process, committed together: see
+    `group_commit`. One per engine and process."""
+
+    MAX_BATCH = 64
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._cond = threading.Condition()
+        self._queue: deque[_Work] = deque()
+
+    def run(self, work: Callable[[sa.Connection], T]) -> T:
+        mine = _Work(work)
+        with self._cond:
+            self._queue.append(mine)
+            # The oldest waiting work leads: its thread writes every work queued by then.
+            while not mine.done and self._queue[0] is not mine:
+                self._cond.wait()
+            batch = [] if mine.done else [
+                self._queue[k] for k in range(min(len(self._queue), self.MAX_BATCH))]
+        if batch:
+            try:
+                self._write(batch)
+            finally:
+                with self._cond:
+                    for item in batch:
+                        if not item.done:  # only if the leader itself was interrupted
+                            item.error = RuntimeError("the group commit was interrupted")
+                            item.done = True
+                        self._queue.popleft()
+                    self._cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return mine.value
+
+    def _write(self, batch: list[_Work]) -> None:
+        try:
+            with unit_of_work(self.engine) as uow:
+                values = [item.work(uow.conn) for item in batch]
+        except Exception as err:
+            if len(batch) == 1:
+                batch[0].error = err
+                batch[0].done = True
+                return
+            # One work failed (a report whose id a concurrent delivery just took, say):
+            # nothing of the batch was committed. Each work again in its own transaction,
+            # so that every one gets its own answer.
+            for item in batch:
+                try:
+                    with unit_of_work(self.engine) as uow:
+                        item.value = item.work(uow.conn)
+                except Exception as one:
+                    item.error = one
+                item.done = True
+            return
+        for item, value in zip(batch, values, strict=True):
+            item.value = value
+            item.done = True
+
+
+_groups: weakref.WeakKeyDictionary[sa.Engine, tuple[int, GroupCommit]] = (
+    weakref.WeakKeyDictionary())
+
+
+def group_commit(engine: sa.Engine, work: Callable[[sa.Connection], T]) -> T:
+    """Run `work(conn)` in a unit of work it may share with the works other threads of
+    this process hand in meanwhile, and return what it returned once that transaction
+    committed (or raise what it raised).
+
+    Group commit: while one transaction writes, the works that arrive queue up, and the
+    oldest of them then writes them all in the next transaction: one lock hand-over,
+    `BEGIN` and commit for the lot instead of one each, which is what SQLite's single
+    writer (and PostgreSQL's outbox lock) spend their time on under concurrent intake.
+    Nothing is acknowledged before its commit. If any work of a shared transaction
+    raises, none of it is kept and each work runs again alone, so every caller gets its
+    own result or error; a work must therefore only write through `conn` (and may run
+    twice, on another thread) and not depend on the caller's thread (Flask's globals)."""
+    pid = os.getpid()
+    found = _groups.get(engine)
+    if found is None or found[0] != pid:  # a forked child queues on its own
+        with _registry:
+            found = _groups.get(engine)
+            if found is None or found[0] != pid:
+                found = _groups[engine] = (pid, GroupCommit(engine))
+    return found[1].run(work)
