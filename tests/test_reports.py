@@ -55,7 +55,8 @@ def test_intake_places_the_report_and_records_its_first_step(client, tokens, eng
             reporter={"name": "王小明", "phone": "13912345678"}))
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
-    assert r.headers["Location"].endswith(body["id"])
+    assert r.headers["Location"] == f"/api/v1/reports/{body['id']}"
+    assert client.get(r.headers["Location"], headers=bearer(tokens["viewer"])).status_code == 200
     assert body["grid"]["code"] == G1 and body["group"]["code"] == G1 + "001"
     assert [c["code"] for c in body["chain"]] == [G1, G1[:12], G1[:9], G1[:6], "900000"]
     assert body["class"] == "management" and body["status"] == "reported"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
-from flask import Blueprint, current_app, jsonify, url_for
+from flask import Blueprint, current_app, jsonify, request
 
 from geo_service import cases
 from geo_service.app import services
@@ -87,7 +87,9 @@ def submit():
             raise RuntimeError(f"report {new.id} neither inserted nor found")
         return jsonify(cases.report_view(vi, stored, p.role, now))
     view = cases.report_view(vi, created, p.role, now)
-    return jsonify(view), 201, {"Location": url_for("reports.one", report_id=created["id"])}
+    # What url_for("reports.one", ...) gives (a UUID needs no escaping), in 1 us, not 30.
+    return jsonify(view), 201, {"Location": f"{request.script_root}{bp.url_prefix}/reports/"
+                                            f"{created['id']}"}
 
 
 @bp.get("/reports")
