@@ -82,6 +82,8 @@ households = sa.Table(
     sa.Column("geom", Geom("POINT"), nullable=False),
     sa.Index(None, "grid_code"),
     sa.Index(None, "group_code"),
+    # The care households of an area without reading the wide rows (migration 0011).
+    sa.Index("ix_households_care", "care_tags", "grid_code", "code"),
 )
 
 workers = sa.Table(
