@@ -546,15 +546,17 @@ def stats_window(table: Table, label: str, engine: sa.Engine, vi: Any, server: S
                               now=now)
 
     mine = ours(now)
-    times = []
+    times, cpu = [], []
     for _ in range(args.stats_requests):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ours(datetime.now(UTC))
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     p50_in, p99 = _pcts(times)
-    table.put(f"stats, {name}: in process, area_stats p50 / p99 ms", label,
-              f"{p50_in:.0f} / {p99:.0f}",
-              f"whole prefecture, {args.stats_requests} calls; goal < 200 ms")
+    table.put(f"stats, {name}: in process, area_stats p50 / p99 ms (CPU p50)", label,
+              f"{p50_in:.0f} / {p99:.0f} ({float(np.median(cpu)) * 1e3:.0f})",
+              f"whole prefecture, {args.stats_requests} calls; goal < 200 ms; CPU: this "
+              "process's time, which the machine's load does not stretch")
     q = f"/api/v1/stats?area={pref}"
     if explicit:
         q += (f"&since={since.isoformat().replace('+', '%2B')}"
