@@ -3,8 +3,9 @@
 A report carries the client's own UUID. Storing it is idempotent: the same id with the
 same content answers the stored report again (however late the retry), the same id with
 other content is a 409. The lookup index places the report (grid, group and the whole
-chain) in the same transaction as the insert and its first event; a report in no grid is
-kept and routed to the nearest grid's township, flagged `outside`.
+chain) before the write (`prepare_report`), and the insert, its first step and its event
+are one transaction (`store_report`); a report in no grid is kept and routed to the
+nearest grid's township, flagged `outside`.
 """
 
 from __future__ import annotations
