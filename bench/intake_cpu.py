@@ -1,8 +1,8 @@
 """CPU time per report of intake, in process (issue #9): what `bench/cases.py` measures
 over HTTP, without gunicorn, wrk or the other work on the machine in the figure.
 
-    python bench/intake_cpu.py [--small] [--reports 2000] [--store sqlite|postgis|both]
-                               [--profile FILE] [--template DB]
+    python bench/intake_cpu.py [--small] [--reports 2000] [--threads 1]
+                               [--store sqlite|postgis|both] [--profile FILE] [--template DB]
 
 The demo (the full prefecture; `--small`: one county) is loaded into a temporary SQLite
 file (or a copy of `--template`, kept between runs to skip the load), and `--reports`
