@@ -546,15 +546,17 @@ def stats_window(table: Table, label: str, engine: sa.Engine, vi: Any, server: S
                               now=now)
 
     mine = ours(now)
-    times = []
+    times, cpu = [], []
     for _ in range(args.stats_requests):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ours(datetime.now(UTC))
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     p50_in, p99 = _pcts(times)
-    table.put(f"stats, {name}: in process, area_stats p50 / p99 ms", label,
-              f"{p50_in:.0f} / {p99:.0f}",
-              f"whole prefecture, {args.stats_requests} calls; goal < 200 ms")
+    table.put(f"stats, {name}: in process, area_stats p50 / p99 ms (CPU p50)", label,
+              f"{p50_in:.0f} / {p99:.0f} ({float(np.median(cpu)) * 1e3:.0f})",
+              f"whole prefecture, {args.stats_requests} calls; goal < 200 ms; CPU: this "
+              "process's time, which the machine's load does not stretch")
     q = f"/api/v1/stats?area={pref}"
     if explicit:
         q += (f"&since={since.isoformat().replace('+', '%2B')}"
@@ -632,8 +634,9 @@ def run_store(table: Table, label: str, url: str, demo: Demo, lon: np.ndarray,
         table.put("intake ÷ floor (three rows)", label, f"{rps / f3:.0%} (floor is "
                   f"{f3 / rps:.1f}× intake)")
         log(f"{label}: floor {f1:,.0f} / {f3:,.0f} rows/s")
-        stats_bench(table, label, app, server, token, demo, args)
-        log(f"{label}: stats done")
+        if args.stats_reports:
+            stats_bench(table, label, app, server, token, demo, args)
+            log(f"{label}: stats done")
     services(app).close()
     engine.dispose()
 
@@ -645,7 +648,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="timed intake rounds")
     ap.add_argument("--connections", type=int, default=16, help="wrk connections")
     ap.add_argument("--floor-rows", type=int, default=5_000)
-    ap.add_argument("--stats-reports", type=int, default=100_000)
+    ap.add_argument("--stats-reports", type=int, default=100_000,
+                    help="0: intake and floor only")
     ap.add_argument("--stats-requests", type=int, default=20)
     ap.add_argument("--postgres", help="SQLAlchemy URL of an empty PostGIS database")
     ap.add_argument("--no-postgis", action="store_true")
@@ -708,7 +712,10 @@ def main() -> None:
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
           f"PostgreSQL {pg_version}; {wrk_v}. Server: gunicorn (defaults: "
-          f"{os.cpu_count()} sync workers), background sweep off; SQLite WAL, "
+          f"{settings['WORKERS'] or os.cpu_count()} "
+          + (f"gthread workers × {settings['THREADS']} threads" if settings["THREADS"] > 1
+             else "sync workers")
+          + f", keep-alive {settings['KEEPALIVE_S']:g} s), background sweep off; SQLite WAL, "
           f"synchronous=NORMAL; duplicate suggestions on ({settings['DUPLICATE_RADIUS_M']:g} m, "
           f"{settings['DUPLICATE_WINDOW_H']:g} h). Server, load generator and database share "
           "the 2 cores.\n")

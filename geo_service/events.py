@@ -10,6 +10,7 @@ listeners (`listen`, used by tests to capture events). Readers that need every e
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +33,14 @@ class Event:
         return None
 
     def payload(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a dict (shallow: every field is a plain value or a tuple of them;
+        `dataclasses.asdict` deep-copies each, ~7× the time, for every event)."""
+        return {name: getattr(self, name) for name in _field_names(type(self))}
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 class InArea:

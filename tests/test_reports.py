@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from geo_service.auth import create_token
 from geo_service.events import listen
 from geo_service.store.tables import (
+    outbox,
     report_events,
     reports,
     worker_areas,
@@ -53,7 +55,8 @@ def test_intake_places_the_report_and_records_its_first_step(client, tokens, eng
             reporter={"name": "王小明", "phone": "13912345678"}))
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
-    assert r.headers["Location"].endswith(body["id"])
+    assert r.headers["Location"] == f"/api/v1/reports/{body['id']}"
+    assert client.get(r.headers["Location"], headers=bearer(tokens["viewer"])).status_code == 200
     assert body["grid"]["code"] == G1 and body["group"]["code"] == G1 + "001"
     assert [c["code"] for c in body["chain"]] == [G1, G1[:12], G1[:9], G1[:6], "900000"]
     assert body["class"] == "management" and body["status"] == "reported"
@@ -78,6 +81,61 @@ def test_a_retry_answers_the_stored_report_and_other_content_under_the_id_is_ref
     assert changed.status_code == 409 and changed.get_json()["error"]["code"] == "id_reused"
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(reports)).scalar() == 1
+
+
+def _stored(engine) -> tuple[int, int, int]:
+    """Reports, history rows and report events in the outbox."""
+    with engine.connect() as conn:
+        return tuple(conn.execute(sa.select(sa.func.count()).select_from(t).where(w)).scalar()
+                     for t, w in ((reports, sa.true()), (report_events, sa.true()),
+                                  (outbox, outbox.c.kind.like("report%"))))
+
+
+def _at_once(client, token, bodies: list[dict]) -> list[int]:
+    """POST the bodies from one thread each, released together; their statuses."""
+    answers: list[int] = []
+    barrier = threading.Barrier(len(bodies))
+
+    def send(b: dict) -> None:
+        barrier.wait()
+        answers.append(post(client, token, b).status_code)
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(answers)
+
+
+def test_concurrent_first_deliveries_of_one_id_store_it_once(client, tokens, engine):
+    """Deliveries of one id at once (in one shared commit, or one after the other): one
+    201, the same content 200, other content 409; one row, one step, one event."""
+    d = tokens["dispatcher"]
+    for k in range(4):
+        body = report()
+        if k % 2 == 0:
+            assert _at_once(client, d, [body] * 4) == [200, 200, 200, 201]
+        else:  # whichever content came first is stored; the other is refused
+            assert _at_once(client, d, [body] * 3 + [{**body, "description": "另一件事"}]) in (
+                [200, 200, 201, 409], [201, 409, 409, 409])
+        assert _stored(engine) == (k + 1, k + 1, k + 1)
+
+
+def test_a_retry_is_answered_by_its_id_even_where_its_point_would_be_refused(
+        client, tokens, engine, scoped):
+    body = report()  # in G1, county 900001
+    assert post(client, scoped["900001"], body).status_code == 201
+    before = _stored(engine)
+    same = post(client, scoped["900002"], body)  # may not place a point in 900001
+    assert same.status_code == 403 and same.get_json()["error"]["field"] == "id"
+    other = post(client, scoped["900002"], {**body, "description": "另一件事"})
+    assert other.status_code == 409 and other.get_json()["error"]["code"] == "id_reused"
+    fresh = post(client, scoped["900002"], report())  # a new report there: its point
+    assert fresh.status_code == 403 and fresh.get_json()["error"]["field"] == "lon"
+    again = post(client, tokens["dispatcher"], body)
+    assert again.status_code == 200 and again.get_json()["id"] == body["id"]
+    assert _stored(engine) == before  # no retry wrote anything
 
 
 def test_a_report_in_no_grid_is_kept_and_routed_to_the_nearest_grids_township(client, tokens):

@@ -156,3 +156,105 @@ def test_the_server_sweeps_by_itself_off_the_request_path(app, client, tokens, e
     sweeper.settle()
     got = client.get(f"/api/v1/reports/{rid}", headers=bearer(d)).get_json()
     assert got["owner"]["level"] == "village" and got["history"][-1]["actor"] == "sweep"
+
+
+def _expected(rows: list[dict], since: datetime, until: datetime, now: datetime) -> dict:
+    """The KPIs computed the plain way, row by row (what `area_stats` must agree with)."""
+    from statistics import median
+
+    from geo_service.cases.model import ACTIVE, CLASSES, rank
+
+    def share(p: int, w: int) -> float | None:
+        return round(p / w, 4) if w else None
+
+    rec = [r for r in rows if since <= r["received_at"] < until]
+    clo = [r for r in rows if r["closed_at"] is not None and since <= r["closed_at"] < until
+           and r["merged_into"] is None]
+    opn = [r for r in rows if r["status"] != "closed"]
+    late = [r for r in opn if r["status"] in ACTIVE and r["due_at"] < now]
+
+    def in_grid(r: dict) -> bool:
+        return r["peak_rank"] >= rank("grid") and not r["outside"]
+
+    per_class = {}
+    for k in CLASSES:
+        closed = [r for r in clo if r["class"] == k]
+        per_class[k] = {"reports": sum(r["class"] == k for r in rec),
+                        "open": sum(r["class"] == k for r in opn),
+                        "overdue": sum(r["class"] == k for r in late), "closed": len(closed)}
+        if closed:
+            per_class[k]["resolved_in_grid"] = share(sum(map(in_grid, closed)), len(closed))
+    days = sorted({r["received_day"] for r in rec} | {r["closed_day"] for r in clo})
+    acc = [r["accept_s"] for r in rec if r["accept_s"] is not None]
+    cls = [r["close_s"] for r in clo if r["close_s"] is not None]
+    return {
+        "reports": len(rec), "open": len(opn), "overdue": len(late), "closed": len(clo),
+        "resolved_in_grid": share(sum(map(in_grid, clo)), len(clo)),
+        "resolved_township_or_below": share(sum(r["peak_rank"] >= rank("township")
+                                                for r in clo), len(clo)),
+        "median_accept_s": float(median(acc)) if acc else None,
+        "median_close_s": float(median(cls)) if cls else None,
+        "per_class": per_class,
+        "daily": [{"day": d, "reports": sum(r["received_day"] == d for r in rec),
+                   "closed": sum(r["closed_day"] == d for r in clo)} for d in days],
+    }
+
+
+def test_the_kpis_agree_with_a_plain_count_of_random_cases(app, engine, tiny):
+    """400 random cases written straight into the store: every figure, for the whole
+    prefecture (the medians walk their own index there) and a county (a range and a
+    sort), over 91 and 30 days, equals the plain computation, on SQLite and PostGIS."""
+    import random
+
+    from geo_service.cases import area_stats
+    from geo_service.cases.model import CLASSES, LEVELS, STATES, SUBTYPES, rank
+    from geo_service.scope import Scope
+
+    rnd = random.Random(9)
+    vi = services(app).indexes.live()
+    grids = [str(g) for g in vi.grids.codes]
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = []
+    for k in range(400):
+        chain = {a.level: a.code for a in vi.chain(rnd.choice(grids))}
+        received = now - timedelta(seconds=rnd.randrange(95 * 86400))
+        status = rnd.choice(STATES)
+        closed = received + timedelta(seconds=rnd.randrange(1, 9 * 86400))
+        closed = closed if status == "closed" and closed < now else None
+        accept = rnd.choice([None, rnd.randrange(60, 9000)])
+        subtype = rnd.choice(list(SUBTYPES))
+        peak = rnd.choice([rank(lv) for lv in LEVELS[1:5]])
+        rows.append({
+            "id": f"00000000-0000-4000-8000-{k:012d}", "content_hash": "0" * 64,
+            "class": SUBTYPES[subtype], "subtype": subtype, "severity": "normal",
+            "description": "随机", "channel": "app", "lon": 103.0, "lat": 35.0,
+            "occurred_at": received, "received_at": received,
+            "received_day": (received + timedelta(hours=8)).date().isoformat(),
+            "updated_at": received, "status": "closed" if closed else (
+                "accepted" if status == "closed" else status),
+            "version": 1, "owner_level": "grid", "owner_code": chain["grid"],
+            **{f"{lv}_code": chain[lv] for lv in LEVELS[:5]},
+            "outside": rnd.random() < 0.1, "boundary_version": vi.version,
+            "due_at": received + timedelta(hours=rnd.choice([6, 24, 72, 999])),
+            "escalations": 0, "peak_rank": peak, "reporter_name": "", "reporter_phone": "",
+            "media_urls": [], "accept_s": accept, "closed_at": closed,
+            "closed_day": (closed + timedelta(hours=8)).date().isoformat() if closed else None,
+            "close_s": int((closed - received).total_seconds()) if closed else None,
+            "merged_into": "00000000-0000-4000-8000-000000000000" if closed and
+            rnd.random() < 0.05 else None})
+    with engine.begin() as conn:
+        conn.execute(reports.insert(), rows)
+    assert {r["class"] for r in rows} == set(CLASSES)
+    prefecture = next(a.code for a in vi.chain(grids[0]) if a.level == "prefecture")
+    county = rows[0]["county_code"]
+    for area, days in ((prefecture, 91), (prefecture, 30), (county, 91), (county, 30)):
+        until = now + timedelta(minutes=1)
+        since = until - timedelta(days=days)
+        mine = [r for r in rows if r["prefecture_code" if area == prefecture
+                                       else "county_code"] == area]
+        with engine.connect() as conn:
+            got = area_stats(conn, vi, area=area, scope=Scope(), since=since, until=until,
+                             now=now)
+        for key in ("area", "since", "until"):
+            del got[key]
+        assert got == _expected(mine, since, until, now), (area, days)

@@ -3,8 +3,9 @@
 A report carries the client's own UUID. Storing it is idempotent: the same id with the
 same content answers the stored report again (however late the retry), the same id with
 other content is a 409. The lookup index places the report (grid, group and the whole
-chain) in the same transaction as the insert and its first event; a report in no grid is
-kept and routed to the nearest grid's township, flagged `outside`.
+chain) before the write (`prepare_report`), and the insert, its first step and its event
+are one transaction (`store_report`); a report in no grid is kept and routed to the
+nearest grid's township, flagged `outside`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from geo_service.auth import Principal
 from geo_service.cases.duplicates import suggest_duplicate
 from geo_service.cases.model import CHANNELS, SEVERITIES, SUBTYPES, rank
-from geo_service.cases.records import home_area, insert_report, record_step, report_row
+from geo_service.cases.records import home_area, insert_new_report, record_step, report_row
 from geo_service.cases.sla import due_at, local_day
 from geo_service.errors import Conflict, Invalid, Unprocessable
 from geo_service.events import ReportCreated
@@ -196,23 +197,30 @@ def place(vi: VersionIndex, x: float, y: float, crs: str, scope: Scope) -> Place
     return Placement(lon, lat, codes, owner, outside, nearest_m)
 
 
-def submit_report(conn: sa.Connection, vi: VersionIndex, new: NewReport, *,
-                  actor: Principal, scope: Scope, settings: dict[str, Any],
-                  now: datetime) -> tuple[dict[str, Any], bool]:
-    """Store a checked report, or find the one stored under its id: (row, created).
+def stored_report(conn: sa.Connection, vi: VersionIndex, new: NewReport, *,
+                  actor: Principal, scope: Scope) -> dict[str, Any] | None:
+    """The report already stored under the id of `new` (a retry: answered again), or None.
     409 `id_reused` when the id holds other content."""
-    digest = new.content_hash(actor.worker_code)
     existing = report_row(conn, new.id)
-    if existing is not None:
-        if existing["content_hash"] != digest:
-            raise Conflict(f"report {new.id} was already received with other content; "
-                           "a new report needs a new id", "id", code="id_reused")
-        if not scope.covers(vi, home_area(existing)):
-            raise scope.refusal("id")
-        return existing, False
+    if existing is None:
+        return None
+    if existing["content_hash"] != new.content_hash(actor.worker_code):
+        raise Conflict(f"report {new.id} was already received with other content; "
+                       "a new report needs a new id", "id", code="id_reused")
+    if not scope.covers(vi, home_area(existing)):
+        raise scope.refusal("id")
+    return existing
+
+
+def prepare_report(conn: sa.Connection, vi: VersionIndex, new: NewReport, *,
+                   actor: Principal, scope: Scope, settings: dict[str, Any],
+                   now: datetime) -> dict[str, Any]:
+    """The row a new report is stored as: placed in its grid and chain, with its suggested
+    duplicate. Only reads, so it needs no write lock (on SQLite the one writer's)."""
     at = place(vi, new.x, new.y, new.crs, scope)
-    row = {
-        "id": new.id, "content_hash": digest, "class": new.report_class,
+    return {
+        "id": new.id, "content_hash": new.content_hash(actor.worker_code),
+        "class": new.report_class,
         "subtype": new.subtype, "severity": new.severity, "description": new.description,
         "channel": new.channel, "lon": at.lon, "lat": at.lat,
         "occurred_at": new.occurred_at.astimezone(UTC), "received_at": now,
@@ -228,8 +236,42 @@ def submit_report(conn: sa.Connection, vi: VersionIndex, new: NewReport, *,
         "suggested_duplicate_of": suggest_duplicate(
             conn, new.subtype, at.lon, at.lat, new.occurred_at.astimezone(UTC), settings),
     }
-    row = insert_report(conn, row)
-    note = "outside every grid: routed to the nearest grid's township" if at.outside else ""
-    record_step(conn, row, ReportCreated, actor=actor.name, action="report", previous=None,
-                now=now, note=note)
-    return row, True
+
+
+class IdTaken(Exception):
+    """The id was free when checked, and a concurrent first delivery of it committed
+    before this one could insert (PostgreSQL): run the submission again, which reads it."""
+
+
+def store_report(conn: sa.Connection, row: dict[str, Any], *, actor: Principal,
+                 now: datetime) -> dict[str, Any] | None:
+    """Insert a prepared report with its first step and event: the stored row; or None,
+    writing nothing, when a report already holds its id (a retry, or a concurrent first
+    delivery): `stored_report` reads that one."""
+    stored = insert_new_report(conn, row)
+    if stored is None:
+        return None
+    note = ("outside every grid: routed to the nearest grid's township" if stored["outside"]
+            else "")
+    record_step(conn, stored, ReportCreated, actor=actor.name, action="report",
+                previous=None, now=now, note=note)
+    return stored
+
+
+def submit_report(conn: sa.Connection, vi: VersionIndex, new: NewReport, *,
+                  actor: Principal, scope: Scope, settings: dict[str, Any],
+                  now: datetime) -> tuple[dict[str, Any], bool]:
+    """Store a checked report, or find the one stored under its id: (row, created), in
+    the caller's one transaction. 409 `id_reused` when the id holds other content;
+    `IdTaken` when a concurrent delivery stored it meanwhile.
+
+    (The API's intake runs the same steps with the reads outside the write transaction:
+    `web.reports.submit`.)"""
+    existing = stored_report(conn, vi, new, actor=actor, scope=scope)
+    if existing is not None:
+        return existing, False
+    row = prepare_report(conn, vi, new, actor=actor, scope=scope, settings=settings, now=now)
+    stored = store_report(conn, row, actor=actor, now=now)
+    if stored is None:
+        raise IdTaken(new.id)
+    return stored, True

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from geo_service.errors import Conflict, NotFound
 from geo_service.events import ReportEvent, publish
@@ -42,6 +43,12 @@ def home_area(row: dict[str, Any]) -> str:
 _BY_ID = sa.select(reports).where(reports.c.id == sa.bindparam("report_id"))
 _INSERT = reports.insert()
 _INSERT_STEP = report_events.insert()
+# A new report: nothing (rowcount 0) when its id is taken, instead of an IntegrityError,
+# which would fail a shared transaction (`uow.group_commit`) and, on PostgreSQL, the rest
+# of the transaction. Same SQL on both stores (`INSERT ... ON CONFLICT (id) DO NOTHING`).
+_INSERT_NEW = {d.__name__.rsplit(".", 1)[-1]: d.insert(reports).on_conflict_do_nothing(
+    index_elements=[reports.c.id]) for d in (sqlite, postgresql)}
+_EMPTY = {c.name: None for c in reports.columns}
 
 
 def report_row(conn: sa.Connection, report_id: str) -> dict[str, Any] | None:
@@ -61,7 +68,18 @@ def require_report(conn: sa.Connection, report_id: str) -> dict[str, Any]:
 
 def insert_report(conn: sa.Connection, row: dict[str, Any]) -> dict[str, Any]:
     seq = conn.execute(_INSERT, row).inserted_primary_key[0]
-    return utc_times({**{c.name: None for c in reports.columns}, **row, "seq": seq})
+    return utc_times({**_EMPTY, **row, "seq": seq})
+
+
+def insert_new_report(conn: sa.Connection, row: dict[str, Any]) -> dict[str, Any] | None:
+    """`insert_report`, or None (and nothing written) when a report holds its id."""
+    done = conn.execute(_INSERT_NEW[conn.dialect.name], row)
+    # SQLite counts the row (its last row id would be an earlier insert's); PostgreSQL
+    # returns no key (RETURNING, which its insert uses anyway, gave no row).
+    key = done.inserted_primary_key if done.rowcount != 0 else None
+    if key is None:
+        return None
+    return utc_times({**_EMPTY, **row, "seq": key[0]})
 
 
 def update_report(conn: sa.Connection, row: dict[str, Any], changes: dict[str, Any]

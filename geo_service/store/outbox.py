@@ -19,6 +19,7 @@ from geo_service.store.tables import outbox
 
 _LOCK = 7_231_001  # the advisory lock key for outbox writers
 CHANNEL = "geo_outbox"  # LISTEN/NOTIFY channel: "the outbox has new rows"
+_INSERT = outbox.insert()  # built once: every change appends (building costs ~60 µs)
 
 
 def append(conn: sa.Connection, kind: str, area_code: str | None,
@@ -28,9 +29,9 @@ def append(conn: sa.Connection, kind: str, area_code: str | None,
         # One round trip; a transaction's identical notifications are delivered once.
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k), pg_notify(:c, '')"),
                      {"k": _LOCK, "c": CHANNEL})
-    return conn.execute(outbox.insert().values(
-        at=datetime.now(UTC), kind=kind, area_code=area_code, payload=payload)
-    ).inserted_primary_key[0]
+    return conn.execute(_INSERT, {"at": datetime.now(UTC), "kind": kind,
+                                  "area_code": area_code, "payload": payload}
+                        ).inserted_primary_key[0]
 
 
 def append_many(conn: sa.Connection, events: list[tuple[str, str | None, dict[str, Any]]]
@@ -44,7 +45,7 @@ def append_many(conn: sa.Connection, events: list[tuple[str, str | None, dict[st
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k), pg_notify(:c, '')"),
                      {"k": _LOCK, "c": CHANNEL})
     now = datetime.now(UTC)
-    conn.execute(outbox.insert(), [{"at": now, "kind": k, "area_code": a, "payload": p}
+    conn.execute(_INSERT, [{"at": now, "kind": k, "area_code": a, "payload": p}
                                    for k, a, p in events])
 
 

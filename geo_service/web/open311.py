@@ -20,6 +20,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE, PUBLIC
+from geo_service.cases import IdTaken
 from geo_service.cases import open311 as o311
 from geo_service.errors import Invalid, NotFound, ServiceError
 from geo_service.store.uow import unit_of_work
@@ -238,7 +239,7 @@ def create_request(fmt: str):
                 row, _ = o311.submit_request(uow.conn, vi, fields, key=key, actor=p,
                                              scope=sc, settings=cfg, now=now)
             break
-        except sa.exc.IntegrityError:
+        except (sa.exc.IntegrityError, IdTaken):
             if attempt == 2 or key is None:
                 raise
     emailed = bool(str(fields.get("email") or "").strip())

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
-import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify, url_for
+from flask import Blueprint, current_app, jsonify, request
 
 from geo_service import cases
 from geo_service.app import services
 from geo_service.auth import ANY_ROLE
 from geo_service.cases.sla import local_day
-from geo_service.errors import Invalid
+from geo_service.errors import Invalid, ServiceError
 from geo_service.inputs import parse_time
-from geo_service.store.uow import unit_of_work
+from geo_service.store.uow import group_commit, unit_of_work
 from geo_service.web import (
     allow,
     json_body,
@@ -72,19 +72,33 @@ def submit():
     new = cases.read_report(body, now=now, skew_s=cfg["CLOCK_SKEW_S"])
     vi = version_index(None)
     p, sc = principal(), scope()
-    for attempt in (1, 2):  # a concurrent first delivery of the same id: read it back
+    engine = services(current_app).engine
+    # What only reads comes first, without the write lock (SQLite's one writer): the
+    # placement and the duplicate suggestion. A retry is found by the insert, which then
+    # writes nothing (a check before it would cost every new report a query).
+    with engine.connect() as conn:
         try:
-            with unit_of_work(services(current_app).engine) as uow:
-                row, created = cases.submit_report(uow.conn, vi, new, actor=p, scope=sc,
-                                                   settings=cfg, now=now)
-            break
-        except sa.exc.IntegrityError:
-            if attempt == 2:
+            row = cases.prepare_report(conn, vi, new, actor=p, scope=sc, settings=cfg,
+                                       now=now)
+        except ServiceError:
+            # A retry is answered as stored (or 409) even where its point would be refused
+            # now (say, a boundary version since); only a new report gets the refusal.
+            stored = cases.stored_report(conn, vi, new, actor=p, scope=sc)
+            if stored is None:
                 raise
-    view = cases.report_view(vi, row, p.role, now)
-    if not created:
-        return jsonify(view)
-    return jsonify(view), 201, {"Location": url_for("reports.one", report_id=row["id"])}
+            return jsonify(cases.report_view(vi, stored, p.role, now))
+    # The write, in one commit with those of concurrent requests; acknowledged after it.
+    created = group_commit(engine, partial(cases.store_report, row=row, actor=p, now=now))
+    if created is None:  # the id is taken: a retry, or a concurrent first delivery
+        with engine.connect() as conn:
+            stored = cases.stored_report(conn, vi, new, actor=p, scope=sc)
+        if stored is None:  # reports are never deleted
+            raise RuntimeError(f"report {new.id} neither inserted nor found")
+        return jsonify(cases.report_view(vi, stored, p.role, now))
+    view = cases.report_view(vi, created, p.role, now)
+    # What url_for("reports.one", ...) gives (a UUID needs no escaping), in 1 us, not 30.
+    return jsonify(view), 201, {"Location": f"{request.script_root}{bp.url_prefix}/reports/"
+                                            f"{created['id']}"}
 
 
 @bp.get("/reports")
