@@ -6,6 +6,7 @@ store (as `geo-service demo` makes them), because a token cannot be made over HT
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ class Area:
     kind: str | None
     parent: str | None
     shape: shapely.Geometry
-    households: list[dict[str, Any]] | None = None  # fetched on first use
+    households: list[dict[str, Any]] | None = None  # with a position; fetched on first use
+    homes: list[dict[str, Any]] | None = None  # those inside `shape` (to visit, to start at)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 @dataclass
@@ -181,8 +184,22 @@ def discover(api: Api, token: str, rng: random.Random, threads: int, limit: int)
 
 
 def households(api: Api, token: str, area: Area) -> list[dict[str, Any]]:
-    """The households of an area (first 1,000), fetched once."""
+    """The households of an area with a position (first 1,000), fetched once when first
+    needed (by one thread; the others wait for it) and shared by every phone there."""
     if area.households is None:
-        ans = api.call("GET", f"/areas/{area.code}/households?per_page=1000", token)
-        area.households = ans.body["households"] if ans.status == 200 else []
+        with area.lock:
+            if area.households is None:
+                ans = api.call("GET", f"/areas/{area.code}/households?per_page=1000", token)
+                found = [h for h in (ans.body["households"] if ans.status == 200 else [])
+                         if "lon" in h]
+                inside = shapely.contains_xy(area.shape, [h["lon"] for h in found],
+                                             [h["lat"] for h in found]) if found else []
+                area.homes = [h for h, ok in zip(found, inside, strict=True) if ok]
+                area.households = found
     return area.households
+
+
+def homes(api: Api, token: str, area: Area) -> list[dict[str, Any]]:
+    """The households of an area that lie inside its outline (see `households`)."""
+    households(api, token, area)
+    return area.homes or []
