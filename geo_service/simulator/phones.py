@@ -1,5 +1,7 @@
 """A worker's phone on a shift: it walks the worker's area, takes a fix every
-`fix_every` seconds and uploads them in small batches, the way phones on poor links do:
+`fix_every` seconds and uploads them in small batches: every 2 to 6 fixes (1 to 3
+minutes at one fix per 30 s), as battery-saving location SDKs buffer, which costs the
+server a quarter of the requests one upload per fix would. Phones on poor links misbehave:
 some go silent for a while and then send their backlog (newest first, so the rest
 arrives late), some send a batch twice (the answer was lost), a few die for the rest of
 the shift, a few fixes are wildly inaccurate. Now and then the worker walks to a
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 P_SILENT, P_DEAD = 0.01, 0.001
 P_TWICE = 0.03  # a batch sent again: its answer was lost on the way back
 P_INACCURATE = 0.02
-BATCHES = (1, 1, 2, 3, 5)  # fixes per upload, one of these per phone
+BATCHES = (2, 3, 4, 5, 6)  # fixes per upload, one of these per phone (4 on average)
 P_VISIT = 0.02  # per fix: set off to visit a household
 VISIT_KINDS = (("routine", 0.7), ("care", 0.2), ("dispute_follow_up", 0.1))
 SPEED_M_S = {"pastoral": 4.0, "semi_pastoral": 2.5}  # on horseback or motorbike; else walking
