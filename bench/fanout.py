@@ -2,8 +2,8 @@
 1,000 phones, and a fix's way to a wall while the simulator drives the demo.
 
     python bench/fanout.py [--small] [--streams 1000] [--threads 1024] [--rounds 3]
-                           [--sim-workers 12668] [--sim-seconds 60] [--no-sim]
-                           [--no-postgis] [--no-sqlite]
+                           [--sim-workers 12668] [--sim-seconds 60] [--sim-threads 32]
+                           [--no-sim] [--no-callout] [--no-postgis] [--no-sqlite]
 
 Data: the synthetic Gannan demo (`--small`: Hezuo only) in a temporary SQLite file and
 (when Debian's postgresql + postgis are installed) a throwaway PostGIS cluster
@@ -24,7 +24,9 @@ stopped again, also on errors.
    POSTs single fixes 5 times a second; an admin's stream narrowed to the probe's county
    (`area=`) records each `worker.moved`; idle, then while `geo-service simulate` drives
    `--sim-workers` workers at one fix per 30 s (as many as it sustains: its own summary
-   lines say how many fixes it sent).
+   lines say how many fixes it sent): measured once every phone is on shift (or
+   `--ramp-s` passed: the phones start as fast as the server puts them on duty) and the
+   simulator keeps up (lag < 5 s, or 150 s passed). `--no-callout`: part 2 only.
 
 Prints one Markdown table per part, with the load average at the start and end of each
 measurement (other work on the machine inflates every time here).
@@ -395,14 +397,15 @@ class Simulator:
     """`geo-service simulate` against the server, in its own process group; its summary
     lines parsed as they come; always stopped."""
 
-    def __init__(self, server: Server, url: str, workers_n: int, workdir: Path) -> None:
+    def __init__(self, server: Server, url: str, workers_n: int, workdir: Path,
+                 threads: int = 32) -> None:
         env = {**os.environ, "GEO_DATABASE_URL": url}
         self.lines: list[tuple[float, dict[str, float]]] = []
         self.text: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "geo_service.cli", "simulate", "--url",
              f"http://127.0.0.1:{server.port}", "--workers", str(workers_n),
-             "--fix-every", "30", "--callout-every", "0", "--threads", "32",
+             "--fix-every", "30", "--callout-every", "0", "--threads", str(threads),
              "--every", "2"], env=env, cwd=workdir, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -421,6 +424,13 @@ class Simulator:
     def last(self) -> dict[str, float]:
         return self.lines[-1][1] if self.lines else {}
 
+    def cpu_s(self) -> float:
+        """CPU seconds the simulator's process has used so far."""
+        with contextlib.suppress(OSError):
+            f = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0
+
     def rate_since(self, mark: int) -> tuple[float, float]:
         """(fixes/s, batches/s) between summary line `mark` and the last one."""
         if len(self.lines) <= mark + 1:
@@ -435,7 +445,7 @@ class Simulator:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGINT)
             try:
-                self.proc.wait(timeout=90)
+                self.proc.wait(timeout=300)  # it puts thousands of duties back
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
@@ -450,13 +460,17 @@ def under_simulation(server: Server, store: Store, args: argparse.Namespace,
     out: dict[str, Any] = {"idle": idle}
     if args.no_sim:
         return out
-    sim = Simulator(server, store.url, args.sim_workers, workdir)
+    sim = Simulator(server, store.url, args.sim_workers, workdir, args.sim_threads)
     try:
         t0 = time.perf_counter()  # ramp: every phone on shift (or the ramp's time is up)
+        said = t0
         while time.perf_counter() - t0 < args.ramp_s and sim.proc.poll() is None:
             time.sleep(2.0)
             if sim.last().get("on_shift", 0) >= args.sim_workers * 0.99:
                 break
+            if time.perf_counter() - said >= 60 and sim.text:
+                said = time.perf_counter()
+                log(f"simulator: {sim.text[-1]} (load {load_text()})")
         ramp = time.perf_counter() - t0
         log(f"simulator: {sim.last()} after {ramp:.0f} s")
         t1 = time.perf_counter()  # then one fix interval, and until it keeps up
@@ -465,10 +479,14 @@ def under_simulation(server: Server, store: Store, args: argparse.Namespace,
             if time.perf_counter() - t1 > 35 and sim.last().get("lag", 99) < 5:
                 break
         mark, load0 = len(sim.lines) - 1, load_text()
+        cpu0, sim0, t2 = server.cpu_s(), sim.cpu_s(), time.perf_counter()
         busy = fix_latency(server, store, store.county, args.sim_seconds)
+        took = time.perf_counter() - t2
         fixes_s, batches_s = sim.rate_since(mark)
         busy.update(sim_fixes_s=fixes_s, sim_batches_s=batches_s, ramp_s=ramp,
-                    sim=sim.last(), load_sim=(load0, load_text()))
+                    sim=sim.last(), load_sim=(load0, load_text()),
+                    server_cores=(server.cpu_s() - cpu0) / took,
+                    sim_cores=(sim.cpu_s() - sim0) / took)
         log(f"fix → wall under {fixes_s:.0f} fixes/s: p50 {busy['p50']:.0f} ms, "
             f"p99 {busy['p99']:.0f} ms")
         out["busy"] = busy
@@ -485,7 +503,8 @@ def run_store(label: str, url: str, demo: Any, args: argparse.Namespace, workdir
     homes = home_points(demo, store)
     res: dict[str, Any] = {"county": store.county, "n": len(store.phones)}
     with Server(url, workdir, THREADS=str(args.threads)) as server:
-        res["callout"] = asyncio.run(callout_rounds(server, store, args.rounds, homes))
+        if not args.no_callout:
+            res["callout"] = asyncio.run(callout_rounds(server, store, args.rounds, homes))
         res["latency"] = under_simulation(server, store, args, workdir)
     return res
 
@@ -511,9 +530,11 @@ def main() -> None:
     ap.add_argument("--sim-workers", type=int, default=12_668)
     ap.add_argument("--sim-seconds", type=float, default=30.0, help="latency under load")
     ap.add_argument("--latency-s", type=float, default=20.0, help="latency idle")
-    ap.add_argument("--ramp-s", type=float, default=240.0,
+    ap.add_argument("--sim-threads", type=int, default=32, help="the simulator's --threads")
+    ap.add_argument("--ramp-s", type=float, default=900.0,
                     help="longest wait for the simulator's phones to be on shift")
     ap.add_argument("--no-sim", action="store_true")
+    ap.add_argument("--no-callout", action="store_true", help="the fix → wall part only")
     ap.add_argument("--no-postgis", action="store_true")
     ap.add_argument("--no-sqlite", action="store_true")
     args = ap.parse_args()
@@ -544,7 +565,6 @@ def main() -> None:
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, t_start: float,
            load_start: str) -> None:
-    labels = list(results)
     slots = stream_slots(args.threads)
     print(f"Run ended {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: `python bench/fanout.py "
           f"{' '.join(sys.argv[1:])}`, {time.perf_counter() - t_start:.0f} s in all; "
@@ -553,6 +573,13 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, t_start
           f"the end {load_text()} (1 / 5 / 15 min; other sessions' work on the same cores). "
           f"Server: `geo-service serve`, 2 lane workers, GEO_THREADS={args.threads} "
           f"(stream_slots = {slots} streams per worker, {2 * slots} in all).\n")
+    if not args.no_callout:
+        report_callouts(results, args)
+    report_latency(results, args)
+
+
+def report_callouts(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    labels = list(results)
     print("### Call-out to every on-duty worker of a county\n")
     print("| measurement | " + " | ".join(labels) + " | notes |")
     print("| --- |" + " --- |" * len(labels) + " --- |")
@@ -591,6 +618,14 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, t_start
         f"{co[k]['poll_s']:.1f} ({co[k]['poll_bad']} non-200; load {co[k]['poll_load'][0]}"
         f" → {co[k]['poll_load'][1]})" for k in labels],
         "16 at a time, no streams: the shortest poll interval 1,000 phones could keep")
+
+
+def report_latency(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    labels = list(results)
+
+    def row(name: str, cells: list[str], note: str = "") -> None:
+        print(f"| {name} | " + " | ".join(cells) + f" | {note} |")
+
     print("\n### Fix → `worker.moved` on a wall's stream\n")
     print("| measurement | " + " | ".join(labels) + " | notes |")
     print("| --- |" + " --- |" * len(labels) + " --- |")
@@ -608,7 +643,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, t_start
     row("idle: POST fix → worker.moved on the stream, p50 / p99 / max ms", lat_cells("idle"),
         "a probe worker's single fixes, 5/s; an admin's stream with area=<county>")
     row("under the simulator: p50 / p99 / max ms", lat_cells("busy"),
-        f"`geo-service simulate --workers {args.sim_workers} --fix-every 30 --threads 32`")
+        f"`geo-service simulate --workers {args.sim_workers} --fix-every 30 --threads "
+        f"{args.sim_threads}`")
     cells = []
     for k in labels:
         b = lat[k].get("busy")
@@ -617,7 +653,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, t_start
                      f"{b['sim'].get('on_shift', 0):,.0f} on shift after "
                      f"{b['ramp_s']:.0f} s; lag {b['sim'].get('lag', 0):.1f} s; "
                      f"errors {b['sim'].get('errors', 0):,.0f}; wall stream "
-                     f"{b['events_s']:.0f} events/s")
+                     f"{b['events_s']:.0f} events/s; cores used: server "
+                     f"{b['server_cores']:.2f}, simulator {b['sim_cores']:.2f}")
     row("what the simulator sustained during the measurement", cells,
         f"goal {args.sim_workers / 30:.0f} fixes/s (one per 30 s each); lag: how late its "
         "last task started")

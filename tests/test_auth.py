@@ -168,6 +168,41 @@ def test_a_field_workers_token_knows_its_worker(app, engine, tiny) -> None:
         assert err.value.field == field
 
 
+def test_phone_tokens_in_bulk_are_what_create_token_makes(app, engine, tiny) -> None:
+    """`create_worker_tokens` (the simulator's thousands of phones): each token is a
+    worker's, limited to the worker's one area, audited alone; and the same refusals."""
+    from geo_service.app import services
+    from geo_service.auth import create_worker_tokens
+    from geo_service.errors import Invalid, NotFound
+    from geo_service.store.tables import audit_log, worker_areas, workers
+
+    with engine.begin() as conn:
+        for code, areas_ in (("GW1", [G1]), ("GW2", [G1 + "001"]), ("GW3", [G1, "900001"]),
+                             ("GW4", [])):
+            wid = conn.execute(workers.insert().values(code=code, name="x", role="grid_worker")
+                               ).inserted_primary_key[0]
+            for a in areas_:
+                conn.execute(worker_areas.insert().values(worker_id=wid, area_code=a))
+        made = create_worker_tokens(conn, name="phones", worker_codes=["GW1", "GW2", "GW1"],
+                                    actor="sim")
+    assert set(made) == {"GW1", "GW2"}
+    for code, area in (("GW1", G1), ("GW2", G1 + "001")):
+        me = services(app).tokens.verify(engine.connect, made[code])
+        assert (me.name, me.role, me.area_code, me.worker_code) == ("phones", "worker", area,
+                                                                    code)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(audit_log).where(audit_log.c.action == "create_token")
+                            .order_by(audit_log.c.id)).all()
+    assert [(r.actor, r.target, r.detail) for r in rows] == [
+        ("sim", "phones", {"prefix": made[c][:10], "role": "worker", "area": a, "worker": c})
+        for c, a in (("GW1", G1), ("GW2", G1 + "001"))]
+    for codes, error in ((["GW1", "GW9"], NotFound), (["GW3"], Invalid), (["GW4"], Invalid)):
+        with pytest.raises(error), engine.begin() as conn:
+            create_worker_tokens(conn, name="more", worker_codes=codes)
+    with engine.connect() as conn:  # a refusal makes none of them
+        assert conn.execute(sa.select(sa.func.count()).select_from(api_tokens)).scalar() == 2
+
+
 def test_a_workers_token_is_always_limited_to_an_area(engine, tiny) -> None:
     """Workers see households' doors and care needs: never for the whole tree."""
     from geo_service.errors import Invalid

@@ -305,6 +305,55 @@ def test_the_index_answers_what_a_full_scan_answers_while_workers_move():
     assert len(index) == len(points)
 
 
+@pytest.mark.parametrize("cell_m", [300, 3000, 30_000])
+def test_filters_agree_with_a_full_scan_through_repacks(cell_m):
+    """Moves within and across cells, drops, duty changes and stale fixes, with the
+    index repacking itself along the way (its tail of moved workers grows past the
+    limit): every query, with and without each filter, equals a full scan."""
+    import random
+
+    rng = random.Random(cell_m)
+    index = NearbyWorkers(cell_m=cell_m, capacity=1)  # grows as it fills
+    points = {}  # code -> (lon, lat, recorded_at, on duty)
+    for step in range(1200):
+        code = f"w{rng.randrange(300)}"
+        roll = rng.random()
+        if roll < 0.08:
+            index.drop(code)
+            points.pop(code, None)
+        elif roll < 0.15 and code in points:
+            on = rng.random() < 0.7
+            index.set_duty(code, on)
+            points[code] = (*points[code][:3], on)
+        else:
+            if code in points and rng.random() < 0.7:  # a walk: mostly the same cell
+                lon, lat = (v + rng.gauss(0, 0.005) for v in points[code][:2])
+            else:  # somewhere else: a town, the county, far away
+                spread = rng.choice((0.01, 0.3, 3.0))
+                lon, lat = 103 + rng.gauss(0, spread), 35 + rng.gauss(0, spread)
+            points[code] = (lon, lat, rng.uniform(0, 100), rng.random() < 0.8)
+            index.put(code, *points[code])
+        if step % 4:
+            continue
+        lon, lat = 103 + rng.gauss(0, 0.5), 35 + rng.gauss(0, 0.5)
+        k = rng.choice((1, 10, 25))
+        fresh = rng.choice((-float("inf"), 30.0, 90.0))
+        duty = rng.random() < 0.7
+        odd = (lambda c: int(c[1:]) % 2 == 1) if rng.random() < 0.3 else None
+
+        def keep(c, fresh=fresh, duty=duty, odd=odd):
+            _, _, t, on = points[c]
+            return t >= fresh and (on or not duty) and (odd is None or odd(c))
+
+        got = index.nearest(lon, lat, k, fresh_since=fresh, duty=duty, accept=odd)
+        assert [c for c, _ in got] == _brute({c: p[:2] for c, p in points.items()}, lon,
+                                             lat, k, keep)
+        for c, m in got:
+            assert m == pytest.approx(haversine_m(lon, lat, *points[c][:2]), abs=0.01)
+    assert len(index) == len(points)
+    assert all(index.position(c) == p for c, p in points.items())
+
+
 @pytest.mark.parametrize(("duty", "t", "fresh_since", "found"), [
     (True, 100.0, 50.0, True),     # on duty, fresh
     (True, 100.0, 100.0, True),    # exactly at the cut

@@ -86,6 +86,7 @@ def test_a_timed_run_drives_the_service_and_exits_cleanly(demo_service):
     assert proc.returncode == 0, out + err
     lines = out.splitlines()
     assert sum(ln.startswith("[") for ln in lines) >= 5, out  # a line every second
+    assert all("fixes/s" in ln for ln in lines if ln.startswith("[") and "total:" not in ln)
     final = next(ln for ln in lines if "total:" in ln)
     assert "errors 0 " in final, out + err
 
@@ -148,3 +149,191 @@ def test_a_walk_never_leaves_its_area_and_reaches_its_target(speed):
     for _ in range(500):
         walk.step(30)
     assert walk.metres_to(*walk.target) < 50
+
+
+# The simulator's parts on their own: no service, no timing.
+
+class _Answers:
+    """A one-shot HTTP server on 127.0.0.1: answers each connection with the next raw
+    reply of `replies` (None: close without answering), after reading the request."""
+
+    def __init__(self, replies: list[bytes | None]) -> None:
+        import socket
+        import threading
+
+        self.replies, self.requests = list(replies), []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        for reply in self.replies:
+            conn, _ = self.sock.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(dict(
+                    (k.strip().lower(), v.strip()) for k, _, v in
+                    (ln.partition(b":") for ln in head.split(b"\r\n")[1:])
+                ).get(b"content-length", 0))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                self.requests.append((head.decode(), body))
+                if reply is not None:
+                    conn.sendall(reply)
+        self.sock.close()
+
+
+def test_the_client_reads_answers_however_they_are_framed():
+    import gzip
+
+    from geo_service.simulator.client import Api, Tally
+
+    body = json.dumps({"ok": "好"}).encode()
+    packed = gzip.compress(body)
+    server = _Answers([
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (
+            len(body), body),
+        b"HTTP/1.1 201 CREATED\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n" + body[:4]
+        + b"\r\n%x\r\n" % (len(body) - 4) + body[4:] + b"\r\n0\r\n\r\n",
+        b"HTTP/1.1 404 NOT FOUND\r\nContent-Type: application/json\r\n\r\n" + body,
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (
+            len(packed), packed),
+        None,  # the connection is dropped: the same request again
+        b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n" + body,  # cut short: again
+        b"HTTP/1.1 503 SERVICE UNAVAILABLE\r\nContent-Length: 2\r\n\r\n{}",
+    ])
+    tally = Tally()
+    api = Api(server.url, tally, retries=3)
+    got = [api.call("GET", "/health", "t") for _ in range(4)]
+    assert [(a.status, a.body) for a in got] == [(200, {"ok": "好"}), (201, {"ok": "好"}),
+                                                 (404, {"ok": "好"}), (200, {"ok": "好"})]
+    again = api.call("POST", "/workers/W1/positions", "tok", {"fixes": [1]})
+    assert (again.status, again.body) == (503, {})  # a 5xx is the service's answer
+    assert tally.counts["retries"] == 2 and not tally.errors
+    server.thread.join(10)
+    posted = server.requests[-3:]
+    assert len({b for _, b in posted}) == 1 and json.loads(posted[0][1]) == {"fixes": [1]}
+    head = posted[0][0]
+    assert head.startswith("POST /api/v1/workers/W1/positions HTTP/1.1\r\n")
+    assert "Authorization: Bearer tok" in head and "Connection: close" in head
+
+
+def test_an_areas_households_are_fetched_once_however_many_phones_ask():
+    import threading
+
+    from geo_service.simulator.client import Answer
+    from geo_service.simulator.world import Area, homes, households
+
+    calls = []
+
+    class Api:
+        def call(self, method, path, token, body=None):
+            calls.append(path)
+            return Answer(200, {"households": [
+                {"code": "h1", "lon": 103.022, "lat": 35.001},  # inside G3
+                {"code": "h2", "lon": 103.5, "lat": 35.5},     # outside its outline
+                {"code": "h3"}]}, 1.0)                         # no position shown
+
+    area = Area("900002001001001", "grid", "rural", None, G3_SHAPE)
+    threads = [threading.Thread(target=homes, args=(Api(), "t", area)) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["/areas/900002001001001/households?per_page=1000"]
+    assert [h["code"] for h in households(Api(), "t", area)] == ["h1", "h2"]
+    assert [h["code"] for h in homes(Api(), "t", area)] == ["h1"]
+    assert len(calls) == 1
+
+
+def test_the_starter_runs_a_few_at_a_time_in_order_and_drops_the_rest_on_stop():
+    import threading
+
+    from geo_service.simulator.schedule import Starter
+
+    running, most, order, lock = [0], [0], [], threading.Lock()
+    gate = threading.Event()
+
+    def job(i):
+        def run():
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+                order.append(i)
+            gate.wait(10)
+            with lock:
+                running[0] -= 1
+        return run
+
+    starter = Starter(3)
+    for i in range(12):
+        starter.submit(job(i))
+    gate.set()
+    done = threading.Event()
+    starter.submit(done.set)
+    assert done.wait(10)
+    assert most[0] <= 3 and sorted(order) == list(range(12)) and order[:3] == sorted(order[:3])
+    gate.clear()
+    for i in range(12, 20):
+        starter.submit(job(i))
+    threading.Timer(0.2, gate.set).start()
+    starter.stop()
+    assert len(order) < 20  # the waiting ones never ran
+
+
+def _offline_simulation(workers: int, **opts):
+    """A Simulation with a made-up world and a fake API that records what is asked."""
+    from geo_service.simulator import Options, Simulation
+    from geo_service.simulator.client import Answer
+    from geo_service.simulator.world import Area, Tokens, World
+
+    calls = []
+
+    class Api:
+        def call(self, method, path, token, body=None):
+            calls.append((method, path, body))
+            return Answer(200, {}, 1.0)
+
+    sim = Simulation(Options(workers=workers, **opts))
+    sim.api = Api()
+    area = Area("900002001001001", "grid", "rural", None, G3_SHAPE)
+    roster = [{"code": f"W{i}", "on_duty": i % 2 == 0, "areas": [area.code],
+               "role": "grid_worker"} for i in range(workers)]
+    sim.world = World(roster, {area.code: area}, {area.code: area})
+    sim.tokens = Tokens("center")
+    sim.pool.extend(roster)
+    sim.duty_now = {w["code"]: w["on_duty"] for w in roster}
+    return sim, calls
+
+
+def test_phones_are_put_on_shift_evenly_over_the_ramp():
+    sim, _ = _offline_simulation(40, ramp_s=20.0)
+    delays = []
+    sim.scheduler.at = lambda delay, task: delays.append(delay)
+    assert sim.start_phones() == 40
+    assert all(0 <= d < 20 for d in delays)
+    counts = [sum(lo <= d < lo + 2 for d in delays) for lo in range(0, 20, 2)]
+    assert counts == [4] * 10  # every 2 s of the ramp, a tenth of the phones
+    sim2, _ = _offline_simulation(40, fix_every=7.0)
+    delays.clear()
+    sim2.scheduler.at = lambda delay, task: delays.append(delay)
+    sim2.start_phones()
+    assert max(delays) < 7.0 and min(delays) < 0.2  # by default: one fix interval
+
+
+def test_duty_is_posted_only_when_it_changes_and_put_back_only_where_changed():
+    sim, calls = _offline_simulation(4)
+    sim.started = {w["code"]: w["on_duty"] for w in sim.world.workers}
+    assert sim.duty("W0", True) and sim.duty("W1", True)  # W0 was on duty already
+    assert sim.duty("W2", False)  # a shift ended
+    assert [(p, b) for _, p, b in calls] == [("/workers/W1/duty", {"on_duty": True}),
+                                            ("/workers/W2/duty", {"on_duty": False})]
+    calls.clear()
+    sim.scheduler.start()
+    sim.shutdown()
+    assert sorted((p, b["on_duty"]) for _, p, b in calls) == [("/workers/W1/duty", False),
+                                                             ("/workers/W2/duty", True)]

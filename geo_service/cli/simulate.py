@@ -33,12 +33,16 @@ from geo_service.simulator import Options, Simulation, WorldError
               help="Seconds between summary lines.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               help="Concurrent requests at most.")
+@click.option("--ramp-s", type=click.FloatRange(0), default=None,
+              help="Seconds over which the phones start, evenly (default: one fix "
+              "interval); a few at a time, so a big roster takes as long as the server needs.")
 @click.option("--token", help="An admin token to act for everyone. Without it the run makes "
               "its own tokens in the store GEO_DATABASE_URL names (the service's): a "
               "dispatcher's and one per worker's phone, revoked when it stops.")
 def simulate_cmd(url: str, rate: float, workers: int, duration: float, seed: int,
                  fix_every: float, step_s: float, shift_min: float, callout_every: float,
-                 every: float, threads: int, token: str | None) -> None:
+                 every: float, threads: int, ramp_s: float | None, token: str | None
+                 ) -> None:
     """Live activity through the public API: workers on shift walking their areas and
     sending fixes (some late, some twice, some phones going silent), reports near
     households and in town seats and their cases worked through the workflow (about 85 %
@@ -47,7 +51,7 @@ def simulate_cmd(url: str, rate: float, workers: int, duration: float, seed: int
     sim = Simulation(Options(url=url, rate=rate, workers=workers, duration=duration,
                              seed=seed, fix_every=fix_every, step_s=step_s,
                              shift_s=shift_min * 60, callout_every=callout_every,
-                             every=every, threads=threads, token=token))
+                             every=every, threads=threads, token=token, ramp_s=ramp_s))
     try:
         sim.setup()
     except (WorldError, SettingsError, ValueError) as err:

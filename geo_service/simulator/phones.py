@@ -1,5 +1,7 @@
 """A worker's phone on a shift: it walks the worker's area, takes a fix every
-`fix_every` seconds and uploads them in small batches, the way phones on poor links do:
+`fix_every` seconds and uploads them in small batches: every 2 to 6 fixes (1 to 3
+minutes at one fix per 30 s), as battery-saving location SDKs buffer, which costs the
+server a quarter of the requests one upload per fix would. Phones on poor links misbehave:
 some go silent for a while and then send their backlog (newest first, so the rest
 arrives late), some send a batch twice (the answer was lost), a few die for the rest of
 the shift, a few fixes are wildly inaccurate. Now and then the worker walks to a
@@ -12,11 +14,9 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import shapely
-
 from boundaries.crs.china import wgs84_to_gcj02
 from geo_service.simulator.walk import Walk, random_point_in
-from geo_service.simulator.world import Area, households
+from geo_service.simulator.world import Area, homes
 
 if TYPE_CHECKING:
     from geo_service.simulator.runner import Simulation
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 P_SILENT, P_DEAD = 0.01, 0.001
 P_TWICE = 0.03  # a batch sent again: its answer was lost on the way back
 P_INACCURATE = 0.02
+BATCHES = (2, 3, 4, 5, 6)  # fixes per upload, one of these per phone (4 on average)
 P_VISIT = 0.02  # per fix: set off to visit a household
 VISIT_KINDS = (("routine", 0.7), ("care", 0.2), ("dispute_follow_up", 0.1))
 SPEED_M_S = {"pastoral": 4.0, "semi_pastoral": 2.5}  # on horseback or motorbike; else walking
@@ -40,17 +41,16 @@ class Phone:
         self.sim, self.worker, self.area, self.rng = sim, worker, area, rng
         self.code: str = worker["code"]
         kind = area.kind or sim.world.areas.get(sim.world.grid_of(area.code) or "", area).kind
+        # From a household when the area's are known already (fetched for a visit or a
+        # report); a phone does not wait for them: anywhere inside its area will do.
         start = None
-        homes = [h for h in households(sim.api, sim.token_for(self.code), area)
-                 if "lon" in h]
-        if homes:
-            h = rng.choice(homes)
-            if shapely.contains_xy(area.shape, h["lon"], h["lat"]):
-                start = (h["lon"], h["lat"])
+        if area.homes:
+            h = rng.choice(area.homes)
+            start = (h["lon"], h["lat"])
         self.walk = Walk(area.shape, start or random_point_in(area.shape, rng),
                          SPEED_M_S.get(kind or "", 1.3), rng)
         self.gcj02 = rng.random() < 0.3  # AMap / Tencent SDKs report GCJ-02
-        self.per_batch = rng.choice((1, 1, 2, 3, 5))
+        self.per_batch = rng.choice(BATCHES)
         self.buffer: list[dict[str, Any]] = []
         self.error = (0.0, 0.0)  # metres east and north of the truth
         self.silent_until: float | None = None
@@ -61,9 +61,11 @@ class Phone:
 
     # ------------------------------------------------------------------------ shifts
     def start_shift(self) -> float | None:
+        """On duty (unless the worker is already), then the first fix at once: the
+        simulation staggers the phones' starts, so their fixes are spread already."""
         if self.sim.duty(self.code, True):
             self.on_shift = True
-            return self.rng.uniform(0, self.sim.opts.fix_every)
+            return 0.0
         return None
 
     def end_shift(self) -> None:
@@ -153,11 +155,9 @@ class Phone:
             return
         if self.visit is None:
             if rng.random() < P_VISIT:
-                homes = [h for h in households(sim.api, sim.token_for(self.code), self.area)
-                         if "lon" in h
-                         and shapely.contains_xy(self.area.shape, h["lon"], h["lat"])]
-                if homes:
-                    self.visit = rng.choice(homes)
+                here = homes(sim.api, sim.token_for(self.code), self.area)
+                if here:
+                    self.visit = rng.choice(here)
                     self.walk.target = (self.visit["lon"], self.visit["lat"])
             return
         if (self.walk.metres_to(self.visit["lon"], self.visit["lat"]) > 30

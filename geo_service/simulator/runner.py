@@ -1,7 +1,14 @@
 """One simulation run: learn the world, put `workers` phones on shift, send reports at
 `rate` per minute and work their cases, print a summary line every few seconds, and on
 the end of `duration` or Ctrl-C stop cleanly: requests under way finish, every worker's
-duty is put back as it was found, the run's tokens are revoked."""
+duty is put back as it was found, the run's tokens are revoked.
+
+The phones start staggered over `ramp_s` (by default one fix interval), a few at a time
+(a `Starter`: their duty POSTs never hold more than a few of the server's requests, so a
+big roster starts as fast as the server takes it while fixes keep flowing), each with its
+first fix as soon as it is on duty: fixes flow from the first second, their times spread
+evenly. Nothing is fetched per phone before it starts (households come when a visit or a
+report needs them, once per area)."""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ from typing import IO, Any
 from geo_service.simulator.cases import Reports
 from geo_service.simulator.client import Answer, Api, Tally, percentile
 from geo_service.simulator.phones import Phone
-from geo_service.simulator.schedule import Scheduler
+from geo_service.simulator.schedule import Scheduler, Starter
 from geo_service.simulator.world import (
     Tokens,
     World,
@@ -45,6 +52,7 @@ class Options:
     every: float = 5.0  # seconds between summary lines
     threads: int = 8
     token: str | None = None  # an admin token: acts for everyone, no store access
+    ramp_s: float | None = None  # seconds over which the phones start (None: fix_every)
 
 
 class Simulation:
@@ -54,9 +62,12 @@ class Simulation:
         self.tally = Tally()
         self.api = Api(opts.url, self.tally)
         self.scheduler = Scheduler(opts.threads)
+        self.starter: Starter | None = None  # made when the run starts
         self.stopped = threading.Event()
         self.phones: dict[str, Phone] = {}
         self.started: dict[str, bool] = {}  # workers put on shift: their duty before
+        self.duty_now: dict[str, bool] = {}  # as last seen or set by this run
+        self.by_area: dict[str, set[str]] = {}  # area -> codes of phones on shift there
         self.visits_on = True
         self.callouts_on = opts.callout_every > 0
         self.off: dict[str, str] = {}  # activity -> why it is skipped
@@ -65,6 +76,7 @@ class Simulation:
         self.world: World
         self.pool: deque[dict[str, Any]] = deque()
         self._grid_teams: dict[str, list[str]] = {}
+        self._last_line = (time.monotonic(), 0)  # (when, fixes) at the last summary line
 
     # ------------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -77,6 +89,7 @@ class Simulation:
         if own:
             store_tokens([w["code"] for w in self.world.workers], self.tokens)
         self.pool = deque(self.world.workers)
+        self.duty_now = {w["code"]: bool(w.get("on_duty")) for w in self.world.workers}
         self.say(f"simulating {min(opts.workers, len(self.pool))} of "
                  f"{len(self.world.workers)} workers on shift, {opts.rate:g} reports/min, "
                  f"a fix every {opts.fix_every:g} s per phone, against {opts.url}"
@@ -92,40 +105,53 @@ class Simulation:
         self.tally.error(f"{what}: {ans.status or 'no answer'} {ans.error_code or ''}".strip())
 
     # ------------------------------------------------------------------------ shifts
-    def put_on_shift(self) -> None:
+    def put_on_shift(self, delay: float = 0.0) -> None:
+        """The next worker of the pool goes on shift in `delay` seconds."""
         with self.lock:
             if not self.pool:
                 return
             worker = self.pool.popleft()
         area = self.world.areas[worker["areas"][0]]
         rng = random.Random(self.rng.getrandbits(64))
-        phone: Phone | None = None
 
-        def task() -> float | None:  # the phone is made by a pool thread: it asks the API
-            nonlocal phone
-            if phone is None:
-                phone = Phone(self, worker, area, rng)
-                with self.lock:
-                    self.phones[phone.code] = phone
-                    self.started.setdefault(phone.code, worker["on_duty"])
-            return phone.tick() if phone.on_shift else phone.start_shift()
+        def start() -> None:  # on a starter thread: the phone, on duty, its first tick
+            phone = Phone(self, worker, area, rng)
+            with self.lock:
+                self.phones[phone.code] = phone
+                self.by_area.setdefault(area.code, set()).add(phone.code)
+                self.started.setdefault(phone.code, worker["on_duty"])
+            first = phone.start_shift()
+            if first is not None and not self.stopped.is_set():
+                self.scheduler.at(first, phone.tick)
 
-        self.scheduler.at(0, task)
+        def due() -> None:
+            assert self.starter is not None
+            self.starter.submit(start)
+
+        self.scheduler.at(delay, due)
 
     def shift_over(self, phone: Phone) -> None:
         """A shift ended: the worker goes home, the next one takes over."""
         with self.lock:
             self.phones.pop(phone.code, None)
+            self.by_area.get(phone.area.code, set()).discard(phone.code)
             self.pool.append(phone.worker)
         self.tally.add(shifts_ended=1)
         self.put_on_shift()
 
     def duty(self, code: str, on: bool) -> bool:
+        """Put a worker on or off duty; no request when it already is (as far as this run
+        has seen: the roster's flag, then its own changes)."""
+        if self.duty_now.get(code) is on:
+            return True
         ans = self.api.call("POST", f"/workers/{code}/duty", self.token_for(code),
                             {"on_duty": on})
         if ans.status != 200:
             self.failed("POST /workers/{code}/duty", ans)
-        return ans.status == 200
+            return False
+        self.duty_now[code] = on
+        self.tally.add(duty_changes=1)
+        return True
 
     def worker_for(self, grid: str | None, group: str | None) -> str | None:
         """A worker to send: one on shift answering for the case's grid (or its group),
@@ -133,7 +159,7 @@ class Simulation:
         if grid is None:
             return None
         with self.lock:
-            here = [p.code for p in self.phones.values() if p.area.code in (grid, group)]
+            here = [c for a in (grid, group) if a for c in self.by_area.get(a, ())]
         if here:
             return self.rng.choice(here)
         team = self._grid_teams.get(grid)
@@ -194,15 +220,27 @@ class Simulation:
             self.failed("POST /callouts/{id}/ack", ans)
 
     # ------------------------------------------------------------------------ the run
+    def start_phones(self) -> int:
+        """Schedule the first `workers` of the pool to go on shift, evenly over the ramp
+        (one fix interval unless `ramp_s` says otherwise), with a little jitter; returns
+        how many."""
+        opts = self.opts
+        n = min(opts.workers, len(self.pool))
+        ramp = opts.fix_every if opts.ramp_s is None else opts.ramp_s
+        for i in range(n):
+            self.put_on_shift(ramp * (i + self.rng.random()) / n)
+        return n
+
     def stop(self) -> None:
         self.stopped.set()
 
     def run(self) -> int:
         """Simulate until `duration` passes or `stop()`; returns the exit status (0)."""
         opts, t0 = self.opts, time.monotonic()
+        self._last_line = (t0, 0)
         self.scheduler.start()
-        for _ in range(min(opts.workers, len(self.pool))):
-            self.put_on_shift()
+        self.starter = Starter(max(2, opts.threads // 8))
+        self.start_phones()
         reports = Reports(self, random.Random(self.rng.getrandbits(64)))
         first = reports.next_in()
         if first is not None:
@@ -224,25 +262,33 @@ class Simulation:
         return 0
 
     def shutdown(self) -> None:
+        self.stopped.set()
         self.scheduler.stop()
+        if self.starter is not None:
+            self.starter.stop()
         with self.lock:
-            phones = list(self.phones.values())
-            before = dict(self.started)
+            phones = [p for p in self.phones.values() if p.buffer and not p.dead]
+            changed = [(c, on) for c, on in self.started.items()
+                       if self.duty_now.get(c) is not on]
 
-        def restore(code: str) -> None:
+        def restore(code: str, on: bool) -> None:
             ans = self.api.call("POST", f"/workers/{code}/duty", self.tokens.center,
-                                {"on_duty": before[code]})
+                                {"on_duty": on})
             if ans.status != 200:
                 self.failed("POST /workers/{code}/duty", ans)
 
         with ThreadPoolExecutor(self.opts.threads) as pool:
-            list(pool.map(lambda p: p.upload(p.buffer) if not p.dead else None, phones))
-            list(pool.map(restore, list(before)))
+            list(pool.map(lambda p: p.upload(p.buffer), phones))
+            list(pool.map(lambda c: restore(*c), changed))
         if self.tokens.user is not None:
             revoke_store_tokens(self.tokens)
 
     def summary(self, elapsed: float, final: bool = False) -> str:
         c = self.tally.counts
+        now, fixes = time.monotonic(), c["fixes"]
+        t, before = self._last_line
+        rate = (fixes - before) / (now - t) if now > t else 0.0
+        self._last_line = (now, fixes)
         lat = self.tally.every if final else self.tally.take_window()
         p50 = percentile(lat, 0.5)
         errors = sum(self.tally.errors.values())
@@ -252,7 +298,8 @@ class Simulation:
                 f" (+{c['report_repeats']} repeats) · actions {c['actions']:,}"
                 f" ({c['escalated']} escalations) · fixes {c['fixes']:,} in "
                 f"{c['batches']:,} batches ({c['duplicates']:,} dup, {c['flagged']:,} flagged)"
-                f" · on shift {len(self.phones):,} · visits {visits} · callouts {callouts}"
+                + ("" if final else f" · {rate:,.0f} fixes/s")
+                + f" · on shift {len(self.phones):,} · visits {visits} · callouts {callouts}"
                 f" · errors {errors:,} · p50 "
                 + ("–" if p50 is None else f"{p50:.1f} ms")
                 + ("" if final else f" · lag {self.scheduler.lag_s:.1f} s"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import queue
 import sys
 import threading
 import time
@@ -70,3 +71,43 @@ class Scheduler:
                 again = None
             if again is not None and not self.stopping.is_set():
                 self.at(again, task)
+
+
+class Starter:
+    """Work done a few at a time on threads of its own, in the order submitted: phones
+    going on shift (a duty POST each). However many are due at once (12,668 phones
+    staggered over one fix interval want 422 a second), they hold at most `k` requests
+    at the server, and the scheduler's threads, sending fixes, never wait for them."""
+
+    def __init__(self, k: int) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.stopping = threading.Event()
+        self.failures = 0
+        self._threads = [threading.Thread(target=self._serve, name=f"sim-start-{i}",
+                                          daemon=True) for i in range(k)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._queue.put(job)
+
+    def waiting(self) -> int:
+        return self._queue.qsize()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """No job starts any more (the waiting ones are dropped); running ones finish."""
+        self.stopping.set()
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def _serve(self) -> None:
+        while (job := self._queue.get()) is not None and not self.stopping.is_set():
+            try:
+                job()
+            except Exception:  # as the scheduler: say it, go on
+                self.failures += 1
+                if self.failures <= 3:
+                    traceback.print_exc(file=sys.stderr)

@@ -26,12 +26,29 @@ _M_PER_DEG = 111_320.0
 
 
 def codes_below(vi: VersionIndex, area: str) -> frozenset[str]:
-    """The area and every area below it in this version (once per version and area)."""
+    """The area and every area below it in this version (once per version and area): a
+    walk down from it, over the children of each area (listed once per version). Asking
+    every area's chain instead cost ~0.1 s per area asked, and every phone token is
+    limited to its own area: 12,668 phones starting their shifts cost the server ~20
+    minutes of CPU in it."""
     key = ("below", area)
     found = vi.memo.get(key)
     if found is None:
-        found = vi.memo[key] = frozenset(
-            c for c in vi.areas if any(a.code == area for a in vi.chain(c)))
+        children = vi.memo.get(("children",))
+        if children is None:
+            kids: dict[str, list[str]] = {}
+            for c, info in vi.areas.items():
+                if info.parent_code is not None:
+                    kids.setdefault(info.parent_code, []).append(c)
+            children = vi.memo[("children",)] = kids
+        out: set[str] = set()
+        todo = [area] if area in vi.areas else []
+        while todo:
+            c = todo.pop()
+            if c not in out:
+                out.add(c)
+                todo.extend(children.get(c, ()))
+        found = vi.memo[key] = frozenset(out)
     return found
 
 
