@@ -713,9 +713,8 @@ def main() -> None:
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
           f"PostgreSQL {pg_version}; {wrk_v}. Server: gunicorn (defaults: "
           f"{settings['WORKERS'] or os.cpu_count()} "
-          + (f"gthread workers × {settings['THREADS']} threads" if settings["THREADS"] > 1
-             else "sync workers")
-          + f", keep-alive {settings['KEEPALIVE_S']:g} s), background sweep off; SQLite WAL, "
+          + f"lane workers, a lane of {settings['THREADS']} threads each, one request per "
+          "connection), background sweep off; SQLite WAL, "
           f"synchronous=NORMAL; duplicate suggestions on ({settings['DUPLICATE_RADIUS_M']:g} m, "
           f"{settings['DUPLICATE_WINDOW_H']:g} h). Server, load generator and database share "
           "the 2 cores.\n")
