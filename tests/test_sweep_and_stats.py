@@ -187,7 +187,10 @@ def _expected(rows: list[dict], since: datetime, until: datetime, now: datetime)
     days = sorted({r["received_day"] for r in rec} | {r["closed_day"] for r in clo})
     acc = [r["accept_s"] for r in rec if r["accept_s"] is not None]
     cls = [r["close_s"] for r in clo if r["close_s"] is not None]
+    edges = [now - timedelta(hours=24 - h) for h in range(25)]
     return {
+        "hourly": {"until": now.isoformat(), "reports": [
+            sum(edges[h] <= r["received_at"] < edges[h + 1] for r in rows) for h in range(24)]},
         "reports": len(rec), "open": len(opn), "overdue": len(late), "closed": len(clo),
         "resolved_in_grid": share(sum(map(in_grid, clo)), len(clo)),
         "resolved_township_or_below": share(sum(r["peak_rank"] >= rank("township")
