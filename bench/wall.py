@@ -309,8 +309,9 @@ def main() -> None:
             context.close()
             browser.close()
     print(f"\nMachine: {platform.machine()}, Python {platform.python_version()}, "
-          "Chromium headless; server, browser and load generator share the machine "
-          "(2 cores, shared with other sessions: loaded).\n")
+          f"Chromium headless; server, browser and load generator share the machine "
+          f"({os.cpu_count()} cores); load average (1 / 5 / 15 min) at the end "
+          f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}.\n")
     print("| measure | value | notes |\n| --- | --- | --- |")
     for name, value, note in rows:
         print(f"| {name} | {value} | {note} |")
