@@ -75,13 +75,9 @@ def create_token(conn: sa.Connection, *, name: str, role: str,
         found = live is not None and conn.execute(sa.select(areas.c.id).where(
             valid_in(live), areas.c.code == area_code).limit(1)).first()
         if not found:
-            raise NotFound(f"no area {area_code!r} in the live boundary version: a token can "
-                           "only be limited to an existing area", "area", code="unknown_area")
+            raise _unknown_area(area_code)
     now = datetime.now(UTC)
-    user_id = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
-    if user_id is None:
-        user_id = conn.execute(users.insert().values(
-            name=name, created_at=now)).inserted_primary_key[0]
+    user_id = _user_id(conn, name, now)
     token = "gs_" + secrets.token_urlsafe(32)
     conn.execute(api_tokens.insert().values(
         user_id=user_id, token_hash=_hash(token), prefix=token[:10], role=role,
@@ -89,6 +85,20 @@ def create_token(conn: sa.Connection, *, name: str, role: str,
     audit(conn, actor, "create_token", name, prefix=token[:10], role=role, area=area_code,
           **({"worker": worker_code} if worker_code else {}))
     return token
+
+
+def _unknown_area(code: str) -> NotFound:
+    return NotFound(f"no area {code!r} in the live boundary version: a token can only be "
+                    "limited to an existing area", "area", code="unknown_area")
+
+
+def _user_id(conn: sa.Connection, name: str, now: datetime) -> int:
+    """The id of user `name`, made now if new."""
+    user_id = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
+    if user_id is None:
+        user_id = conn.execute(users.insert().values(
+            name=name, created_at=now)).inserted_primary_key[0]
+    return user_id
 
 
 def create_worker_tokens(conn: sa.Connection, *, name: str, worker_codes: list[str],
@@ -128,13 +138,9 @@ def create_worker_tokens(conn: sa.Connection, *, name: str, worker_codes: list[s
                 valid_in(live), areas.c.code.in_(wanted[i:i + 500]))).scalars())
     for area in wanted:
         if area not in found:
-            raise NotFound(f"no area {area!r} in the live boundary version: a token can "
-                           "only be limited to an existing area", "area", code="unknown_area")
+            raise _unknown_area(area)
     now = datetime.now(UTC)
-    user_id = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
-    if user_id is None:
-        user_id = conn.execute(users.insert().values(
-            name=name, created_at=now)).inserted_primary_key[0]
+    user_id = _user_id(conn, name, now)
     out = {c: "gs_" + secrets.token_urlsafe(32) for c in codes}
     if out:
         conn.execute(api_tokens.insert(), [
