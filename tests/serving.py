@@ -11,7 +11,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from geo_service.app import create_app, services
+from geo_service.auth import create_token
+
+from .conftest import load_tiny
 from .pgcluster import free_port
+
+
+def tiny_store(tmp_path: Path) -> tuple[str, sa.Engine, str]:
+    """A SQLite file under `tmp_path` with the tiny prefecture live, for a server to serve:
+    its URL, an engine on it (dispose it before serving) and a viewer's token."""
+    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    engine = services(create_app({"DATABASE_URL": url}, migrate=True)).engine
+    load_tiny(engine)
+    with engine.begin() as conn:
+        token = create_token(conn, name="serve", role="viewer")
+    return url, engine, token
 
 
 @contextmanager

@@ -11,10 +11,9 @@ import urllib.request
 import shapely
 
 from geo_service.app import create_app, services
-from geo_service.auth import create_token
 
-from .conftest import import_now, load_tiny
-from .serving import served
+from .conftest import import_now
+from .serving import served, tiny_store
 from .tiny import G1, G2, tiny_areas
 
 
@@ -94,12 +93,7 @@ def test_lookups_during_publishes_see_whole_versions(app, tiny) -> None:
 
 def test_gunicorn_workers_follow_the_live_version(tmp_path) -> None:
     """`geo-service serve`: every worker answers from the new version, no restart."""
-    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
-    app = create_app({"DATABASE_URL": url}, migrate=True)
-    engine = services(app).engine
-    load_tiny(engine)
-    with engine.begin() as conn:
-        token = create_token(conn, name="serve", role="viewer")
+    url, engine, token = tiny_store(tmp_path)
     with served(tmp_path, url, INDEX_REFRESH_S="0.2", WORKERS="2", THREADS="2") as base:
 
         def grid_at(lon: float) -> tuple[str, int]:

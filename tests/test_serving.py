@@ -13,12 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from geo_service.app import create_app, services
-from geo_service.auth import create_token
+from geo_service.app import create_app
 from geo_service.serving import arrived, long_views, wants_lane
 
-from .conftest import load_tiny
-from .serving import served
+from .serving import served, tiny_store
 from .test_reports import IN_G1
 
 LOOKUP = f"/api/v1/lookup?lon={IN_G1[0]}&lat={IN_G1[1]}"
@@ -60,12 +58,7 @@ def test_long_running_views_take_the_lane_and_the_rest_stay_on_the_worker(tmp_pa
 
 @pytest.fixture
 def store(tmp_path) -> tuple[str, str]:
-    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
-    app = create_app({"DATABASE_URL": url}, migrate=True)
-    engine = services(app).engine
-    load_tiny(engine)
-    with engine.begin() as conn:
-        token = create_token(conn, name="serve", role="viewer")
+    url, engine, token = tiny_store(tmp_path)
     engine.dispose()
     return url, token
 
