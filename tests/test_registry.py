@@ -72,7 +72,7 @@ def test_migrations_are_idempotent_and_versioned(engine: sa.Engine) -> None:
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-            == head == "0011"
+            == head == "0012"
 
 
 def test_migrations_and_table_definitions_agree(engine: sa.Engine) -> None:

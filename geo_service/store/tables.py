@@ -214,7 +214,8 @@ reports = sa.Table(
     sa.Index(None, "township_code"),
     sa.Index(None, "village_code"),
     sa.Index(None, "grid_code"),
-    sa.Index(None, "subtype", "lat"),  # the duplicate check at intake (migration 0008)
+    # The duplicate check at intake: its box and window within the index (0008, 0012).
+    sa.Index("ix_reports_duplicates", "subtype", "lat", "lon", "occurred_at"),
     sa.Index(None, "assigned_worker"),
     # Covering indexes for the KPIs (migrations 0008, 0010): each stats query reads a
     # range of one of these (open cases; received, or closed, in the window), or walks

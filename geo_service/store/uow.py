@@ -127,7 +127,9 @@ def unit_of_work(engine: sa.Engine, *, commit: bool = True) -> Iterator[UnitOfWo
     On SQLite the write lock is taken before the transaction begins and held until it
     ended: keep reads that need no lock (placing a report, say) outside."""
     lock = write_lock(engine)
-    with (lock.held() if lock else _nothing()), engine.connect() as conn:
+    # The pool's check-out and its reset on return stay outside the lock: only the
+    # transaction holds it.
+    with engine.connect() as conn, (lock.held() if lock else _nothing()):
         uow = UnitOfWork(conn)
         tx = conn.begin()
         if conn.dialect.name == "sqlite":
