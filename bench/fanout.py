@@ -369,7 +369,10 @@ def fix_latency(server: Server, store: Store, county: str, seconds: float) -> di
     try:
         while time.perf_counter() < t_end:
             at = dt.datetime.now(dt.UTC)
-            body = json.dumps({"fixes": [{"lon": x + (k % 50) * 2e-6, "lat": y,
+            # Back and forth, 2e-6° (0.15 m) a step: a jump back to the start would be
+            # 8 m in 0.2 s, which the service flags as too fast and does not announce.
+            step = k % 100 if k % 100 < 50 else 100 - k % 100
+            body = json.dumps({"fixes": [{"lon": x + step * 2e-6, "lat": y,
                                           "accuracy_m": 5,
                                           "recorded_at": at.isoformat()}]})
             t = time.perf_counter()
@@ -377,9 +380,9 @@ def fix_latency(server: Server, store: Store, county: str, seconds: float) -> di
                 "Authorization": f"Bearer {store.probe_token}",
                 "Content-Type": "application/json"})
             resp = conn.getresponse()
-            resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"probe fix: {resp.status}")
+            answer = resp.read()
+            if resp.status != 200 or json.loads(answer).get("flagged"):
+                raise RuntimeError(f"probe fix: {resp.status} {answer[:200]!r}")
             sent[at.isoformat()] = t
             k += 1
             time.sleep(max(0.0, t + 0.2 - time.perf_counter()))
