@@ -331,6 +331,24 @@ def test_a_report_close_to_an_open_one_is_suggested_as_its_duplicate_and_can_be_
     assert near["id"] in original["history"][-1]["note"]
 
 
+def test_the_duplicate_check_reads_its_candidates_from_its_own_index(engine):
+    """Intake runs the check for every report: it must search ix_reports_duplicates by
+    subtype and latitude band (where the box and the window are tested too), not scan the
+    reports of the subtype. (SQLite's plan; PostgreSQL plans by its statistics.)"""
+    from geo_service.cases.duplicates import _CANDIDATES
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the plan asserted here is SQLite's")
+    compiled = _CANDIDATES.compile(dialect=engine.dialect)
+    values = {**compiled.params, "subtype": "dispute", "lat0": 35.0, "lat1": 35.1,
+              "lon0": 103.0, "lon1": 103.1, "t0": "2026-01-01 00:00:00",
+              "t1": "2026-01-02 00:00:00"}
+    with engine.connect() as conn:
+        plan = " ".join(row[-1] for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {compiled}", tuple(values[k] for k in compiled.positiontup)))
+    assert "USING INDEX ix_reports_duplicates (subtype=? AND lat>? AND lat<?)" in plan, plan
+
+
 def test_lists_filter_page_and_map(client, tokens):
     d = tokens["dispatcher"]
     ids = [post(client, d, report(lon=lon, subtype=st)).get_json()["id"]
