@@ -392,6 +392,9 @@ def select_case(desk: Wall, report_id: str) -> None:
         window.wall.cases.markers.get(id).marker, done))""", report_id)
     desk.js("""id => window.wall.map.setView(window.wall.cases.markers.get(id).marker
         .getLatLng(), 18, {animate: false})""", report_id)  # neighbours apart
+    # This zoom's areas in place before the click, as for the call-out below (CI at
+    # 38d0530 once found no case selected 2 s after this click).
+    desk.js("() => window.wall.areas.settled.then(() => true)")
     desk.page.click(f"[data-report='{report_id}']")
     desk.wait("id => document.getElementById('wall-dispatch-case').dataset.report === id",
               report_id)
