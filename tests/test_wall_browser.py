@@ -394,7 +394,7 @@ def select_case(desk: Wall, report_id: str) -> None:
         .getLatLng(), 18, {animate: false})""", report_id)  # neighbours apart
     # This zoom's areas in place before the click, as for the call-out below (CI at
     # 38d0530 once found no case selected 2 s after this click).
-    desk.js("() => window.wall.areas.settled.then(() => true)")
+    settle(desk)
     desk.page.click(f"[data-report='{report_id}']")
     desk.wait("id => document.getElementById('wall-dispatch-case').dataset.report === id",
               report_id)
@@ -425,7 +425,7 @@ def test_a_call_out_drawn_on_the_map_shows_on_another_wall(desk, wall, site):
             "window.wall.map.setView([35.012, 103.012], 15, {animate: false})")
     # The areas of this zoom in place: a click on the coarser level's polygons still there
     # would be a drill-down, not the call-out's centre (CI at de3dd5c clicked too soon).
-    desk.js("() => window.wall.areas.settled.then(() => true)")
+    settle(desk)
     desk.page.fill("#wall-callout-form [name=radius_m]", "1500")
     desk.page.fill("#wall-callout-form [name=message]", "河堤险情，速到")
     click_at(desk, 103.0125, 35.0165)
