@@ -70,7 +70,7 @@ class Site:
     def start(self) -> None:
         base, self.proc = self.stack.enter_context(server_process(
             self.tmp, self.url, port=self.port, WORKERS="1", THREADS="32",
-            STREAM_HEARTBEAT_S="1", TOKEN_CACHE_S="0.5", ACCESS_LOG="false"))
+            STREAM_HEARTBEAT_S="1", TOKEN_CACHE_S="0.5"))  # with its access log (`story`)
         self.base = base.removesuffix("/api/v1")
         self.port = urlsplit(self.base).port
 
@@ -135,15 +135,35 @@ class Wall:
         self.page.on("response", lambda r: self.statuses.append((r.status, r.url)))
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.console: list[str] = []  # for the story of a failed wait
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.site = site
         sep = "&" if query else ""
         self.page.goto(f"{site.base}/wall?{query}{sep}token={site.tokens[role]}")
-        self.page.wait_for_function("document.body.dataset.ready === '1'", timeout=20_000)
+        self.wait("document.body.dataset.ready === '1'", timeout=20_000)
 
     def js(self, expression: str, arg=None):
         return self.page.evaluate(expression, arg)
 
     def wait(self, expression: str, arg=None, timeout: float = 2_000) -> None:
-        self.page.wait_for_function(expression, arg=arg, timeout=timeout)
+        """Wait for `expression` to be true; if it never is, fail with what the page was
+        doing (a wait that times out in CI is otherwise a bare timeout)."""
+        try:
+            self.page.wait_for_function(expression, arg=arg, timeout=timeout)
+        except playwright_api.TimeoutError:
+            pytest.fail(f"waited {timeout} ms for {expression}\n{self.story()}")
+
+    def story(self) -> str:
+        try:
+            state = self.js("({url: location.href, ready: document.body.dataset.ready, "
+                            "up: window.wall?.stream?.up, lastId: window.wall?.stream?.lastId})")
+        except playwright_api.Error as e:
+            state = f"(no state: {e})"
+        log = self.site.tmp / "serve.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+        return (f"page: {state}\nlast responses: {self.statuses[-15:]}\n"
+                f"console: {self.console[-15:]}\npage errors: {self.errors}\n"
+                f"server log tail:\n{tail}")
 
 
 @pytest.fixture(scope="module")
@@ -749,7 +769,8 @@ def test_popups_are_dark_legible_and_dated_in_the_pages_language(browser, wall, 
             wall.page.mouse.move(x + step, y)
             wall.page.mouse.move(x + step + 3, y + 3)
             try:
-                wall.wait("() => document.querySelector('.leaflet-tooltip')", timeout=5000)
+                wall.page.wait_for_function("() => document.querySelector('.leaflet-tooltip')",
+                                            timeout=5000)
                 break
             except playwright_api.TimeoutError:
                 if step == 2:
