@@ -381,6 +381,9 @@ def serve(app: Flask, host: str, port: int) -> None:
         "post_fork": post_fork,
         "post_worker_init": post_worker_init,
         "accesslog": None,
+        # gunicorn's control socket is one path per user (~/.gunicorn/gunicorn.ctl): a
+        # second instance on the machine would take over the first one's. Unused here.
+        "control_socket_disable": True,
         # Above the app's own limits, so clients get its JSON 414/431; only requests past
         # these (gunicorn caps the request line at 8190 bytes) get gunicorn's plain text.
         "limit_request_line": min(2 * MAX_URL_BYTES, 8190),

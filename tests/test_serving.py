@@ -118,6 +118,18 @@ def test_silent_and_lingering_clients_never_hold_the_worker(tmp_path, store) -> 
             sock.close()
 
 
+def test_instances_on_one_machine_share_no_control_socket(tmp_path, store,
+                                                         monkeypatch) -> None:
+    """gunicorn's control socket is one path per user, which two instances of the service
+    on one machine would fight over: `serve` opens none."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    url, _ = store
+    with served(tmp_path, url, WORKERS="1", THREADS="2"):
+        log = (tmp_path / "serve.log").read_text()
+        assert "Booting worker" in log, log
+        assert not (tmp_path / ".gunicorn").exists(), log
+
+
 def test_slow_clients_never_hold_the_worker_and_a_full_lane_answers_503(tmp_path,
                                                                        store) -> None:
     """One worker with a lane of two: two clients that stop halfway through their head
