@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import urllib.request
 import uuid
@@ -122,7 +123,7 @@ class Wall:
     """One page of the wall, recording every request it makes."""
 
     def __init__(self, browser, site: Site, query: str = "", role: str = "viewer",
-                 routes: dict | None = None) -> None:
+                 routes: dict | None = None, ready_ms: float = 20_000) -> None:
         # bypass_csp: the test evaluates its own probes; the page itself never needs eval
         self.context = browser.new_context(viewport={"width": 1920, "height": 1080},
                                            bypass_csp=True)
@@ -140,7 +141,7 @@ class Wall:
         self.site = site
         sep = "&" if query else ""
         self.page.goto(f"{site.base}/wall?{query}{sep}token={site.tokens[role]}")
-        self.wait("document.body.dataset.ready === '1'", timeout=20_000)
+        self.wait("document.body.dataset.ready === '1'", timeout=ready_ms)
 
     def js(self, expression: str, arg=None):
         return self.page.evaluate(expression, arg)
@@ -159,7 +160,7 @@ class Wall:
                             "up: window.wall?.stream?.up, lastId: window.wall?.stream?.lastId})")
         except playwright_api.Error as e:
             state = f"(no state: {e})"
-        log = self.site.tmp / "serve.log"
+        log = Path(getattr(self.site, "tmp", "/nonexistent")) / "serve.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
         return (f"page: {state}\nlast responses: {self.statuses[-15:]}\n"
                 f"console: {self.console[-15:]}\npage errors: {self.errors}\n"
@@ -314,7 +315,7 @@ def test_a_wall_that_missed_pruned_events_reloads_what_it_shows(browser, tmp_pat
             assert prune_events(conn, other.app.config, later) > 0
         with w.page.expect_navigation(timeout=20_000):
             other.start()
-        w.wait("() => document.body.dataset.ready === '1'", timeout=20_000)
+        w.wait("() => document.body.dataset.ready === '1'", timeout=40_000)
         assert w.js("window.beforeTheReset") is None  # a fresh page
         for body in [seen, *missed]:
             assert w.js("id => window.wall.cases.markers.has(id)", body["id"])
@@ -323,6 +324,33 @@ def test_a_wall_that_missed_pruned_events_reloads_what_it_shows(browser, tmp_pat
         w.context.close()
         other.stop()
         services(other.app).close()
+
+
+@pytest.mark.parametrize("fault", ["refused", "lost"])
+def test_a_wall_whose_first_picture_fails_to_load_starts_afresh(browser, site, fault):
+    """The first read of the figures is refused (503) or never answered (a half-open
+    link): the wall does not sit half drawn, it says it is down and loads again."""
+    held = []
+
+    def stats(route) -> None:
+        if held:
+            route.continue_()
+        elif fault == "refused":
+            held.append(route)
+            route.fulfill(status=503, content_type="application/json", body="{}")
+        else:
+            held.append(route)  # no answer, ever
+
+    w = Wall(browser, site, routes={re.compile(r"/api/v1/stats($|\?)"): stats},
+             ready_ms=40_000)
+    try:
+        assert len(held) == 1
+        assert any("/api/v1/stats" in url for status, url in w.statuses if status == 200)
+        assert sum(url.endswith("/wall") for url in w.requests) == 2  # loaded, then again
+        assert w.js("document.getElementById('wall-banner').hidden")  # up again
+        assert w.errors == []
+    finally:
+        w.context.close()
 
 
 def test_a_countys_wall_shows_that_county_only(browser, site):

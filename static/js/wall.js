@@ -111,4 +111,11 @@ async function start() {
   setInterval(() => areas.loadUnvisited().catch(lost), 300_000);
 }
 
-start().catch((err) => { console.error(err); document.body.dataset.ready = "error"; });
+// A first picture that failed to load (a read refused or lost) is not left half drawn:
+// the wall says it is down and starts afresh.
+start().catch((err) => {
+  console.error(err);
+  document.body.dataset.ready = "error";
+  panel.down();
+  setTimeout(() => location.reload(), 5000);
+});

@@ -5,10 +5,14 @@ export function pageConfig() {
   return JSON.parse(document.getElementById("wall-config").textContent);
 }
 
+// A read not answered in this long has been lost (a half-open link answers nothing, and
+// the wall would wait for ever): it fails, and the caller starts over.
+const READ_TIMEOUT_MS = 15_000;
+
 // A read of the service's own API: the session cookie authenticates it (same origin).
 export async function getJSON(cfg, path) {
   const response = await fetch(cfg.api + path, {credentials: "same-origin",
-    headers: {Accept: "application/json"}});
+    headers: {Accept: "application/json"}, signal: AbortSignal.timeout(READ_TIMEOUT_MS)});
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
