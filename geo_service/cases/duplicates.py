@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from geo_service.cases.model import ACTIVE
+from geo_service.store.prepared import Prepared
 from geo_service.store.tables import reports
 
 _M_PER_DEG = 111_320.0
@@ -27,6 +28,7 @@ _CANDIDATES = sa.select(reports.c.id, reports.c.lon, reports.c.lat).where(
     reports.c.occurred_at.between(_b("t0"), _b("t1")),
     reports.c.status.in_([sa.literal_column(f"'{s}'") for s in sorted(ACTIVE)]),
     reports.c.merged_into.is_(None)).limit(200)
+_FIND = Prepared(_CANDIDATES)  # on the driver's cursor: `store.prepared`
 
 
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
@@ -50,8 +52,8 @@ def suggest_duplicate(conn: sa.Connection, subtype: str, lon: float, lat: float,
         return None
     dlat = radius / _M_PER_DEG
     dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
-    rows = conn.execute(_CANDIDATES, {
+    rows = _FIND.rows(conn, {
         "subtype": subtype, "lat0": lat - dlat, "lat1": lat + dlat, "lon0": lon - dlon,
-        "lon1": lon + dlon, "t0": occurred_at - window, "t1": occurred_at + window}).all()
-    best = min(((distance_m(lon, lat, r.lon, r.lat), r.id) for r in rows), default=None)
+        "lon1": lon + dlon, "t0": occurred_at - window, "t1": occurred_at + window})
+    best = min(((distance_m(lon, lat, x, y), rid) for rid, x, y in rows), default=None)
     return best[1] if best and best[0] <= radius else None

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from geo_service.errors import Conflict, NotFound
 from geo_service.events import ReportEvent, publish
+from geo_service.store.prepared import Prepared
 from geo_service.store.tables import report_events, reports
 
 _TIMES = ("occurred_at", "received_at", "updated_at", "due_at", "accepted_at", "closed_at")
@@ -42,12 +43,12 @@ def home_area(row: dict[str, Any]) -> str:
 # running it (SQLAlchemy caches the compiled form, not the construction).
 _BY_ID = sa.select(reports).where(reports.c.id == sa.bindparam("report_id"))
 _INSERT = reports.insert()
-_INSERT_STEP = report_events.insert()
+_INSERT_STEP = Prepared(report_events.insert())
 # A new report: nothing (rowcount 0) when its id is taken, instead of an IntegrityError,
 # which would fail a shared transaction (`uow.group_commit`) and, on PostgreSQL, the rest
 # of the transaction. Same SQL on both stores (`INSERT ... ON CONFLICT (id) DO NOTHING`).
-_INSERT_NEW = {d.__name__.rsplit(".", 1)[-1]: d.insert(reports).on_conflict_do_nothing(
-    index_elements=[reports.c.id]) for d in (sqlite, postgresql)}
+_INSERT_NEW = Prepared(lambda dialect: {"sqlite": sqlite, "postgresql": postgresql}[
+    dialect.name].insert(reports).on_conflict_do_nothing(index_elements=[reports.c.id]))
 _EMPTY = {c.name: None for c in reports.columns}
 
 
@@ -73,13 +74,10 @@ def insert_report(conn: sa.Connection, row: dict[str, Any]) -> dict[str, Any]:
 
 def insert_new_report(conn: sa.Connection, row: dict[str, Any]) -> dict[str, Any] | None:
     """`insert_report`, or None (and nothing written) when a report holds its id."""
-    done = conn.execute(_INSERT_NEW[conn.dialect.name], row)
-    # SQLite counts the row (its last row id would be an earlier insert's); PostgreSQL
-    # returns no key (RETURNING, which its insert uses anyway, gave no row).
-    key = done.inserted_primary_key if done.rowcount != 0 else None
-    if key is None:
+    seq = _INSERT_NEW.insert(conn, row)
+    if seq is None:
         return None
-    return utc_times({**_EMPTY, **row, "seq": key[0]})
+    return utc_times({**_EMPTY, **row, "seq": seq})
 
 
 def update_report(conn: sa.Connection, row: dict[str, Any], changes: dict[str, Any]
@@ -102,7 +100,7 @@ def record_step(conn: sa.Connection, row: dict[str, Any], event: type[ReportEven
                 actor: str, action: str, previous: str | None, now: datetime,
                 note: str = "", overdue: bool = False) -> None:
     """Append the step that produced `row` to its history, and its event to the outbox."""
-    conn.execute(_INSERT_STEP, {
+    _INSERT_STEP.insert(conn, {
         "report_seq": row["seq"], "at": now, "actor": actor, "action": action,
         "from_status": previous, "to_status": row["status"], "owner_level": row["owner_level"],
         "owner_code": row["owner_code"], "version": row["version"], "note": note})

@@ -15,11 +15,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from geo_service.store.prepared import Prepared
 from geo_service.store.tables import outbox
 
 _LOCK = 7_231_001  # the advisory lock key for outbox writers
 CHANNEL = "geo_outbox"  # LISTEN/NOTIFY channel: "the outbox has new rows"
 _INSERT = outbox.insert()  # built once: every change appends (building costs ~60 µs)
+_APPEND = Prepared(_INSERT)  # one row: on the driver's cursor (see `store.prepared`)
 
 
 def append(conn: sa.Connection, kind: str, area_code: str | None,
@@ -29,9 +31,8 @@ def append(conn: sa.Connection, kind: str, area_code: str | None,
         # One round trip; a transaction's identical notifications are delivered once.
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k), pg_notify(:c, '')"),
                      {"k": _LOCK, "c": CHANNEL})
-    return conn.execute(_INSERT, {"at": datetime.now(UTC), "kind": kind,
-                                  "area_code": area_code, "payload": payload}
-                        ).inserted_primary_key[0]
+    return _APPEND.insert(conn, {"at": datetime.now(UTC), "kind": kind,
+                                 "area_code": area_code, "payload": payload})
 
 
 def append_many(conn: sa.Connection, events: list[tuple[str, str | None, dict[str, Any]]]
