@@ -633,9 +633,10 @@ def run_store(table: Table, label: str, url: str, demo: Demo, lon: np.ndarray,
         table.put("floor: INSERT report + event + outbox rows + COMMIT, rows/s", label,
                   f"{f3:,.0f}", "the three rows a report's intake writes")
         table.put("intake ÷ floor (report row)", label, f"{rps / f1:.0%} (floor is "
-                  f"{f1 / rps:.1f}× intake)", "goal: within 3×")
+                  f"{f1 / rps:.1f}× intake)", "the report row alone: stricter than the goal")
         table.put("intake ÷ floor (three rows)", label, f"{rps / f3:.0%} (floor is "
-                  f"{f3 / rps:.1f}× intake)")
+                  f"{f3 / rps:.1f}× intake)", "goal: within 3× (the same rows intake "
+                  "writes)")
         log(f"{label}: floor {f1:,.0f} / {f3:,.0f} rows/s")
         if args.stats_reports:
             stats_bench(table, label, app, server, token, demo, args)

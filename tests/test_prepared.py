@@ -65,3 +65,13 @@ def test_a_select_with_constants_reads_rows_and_wants_every_parameter(engine) ->
         assert latest.rows(conn, {"since": datetime(2027, 1, 1, tzinfo=UTC)}) == []
         with pytest.raises(ValueError, match="since"):
             latest.rows(conn, {})
+
+
+def test_it_begins_the_connections_transaction_as_conn_execute_would(engine) -> None:
+    with engine.connect() as conn:
+        kept = Prepared(outbox.insert()).insert(conn, ROW)
+        conn.commit()
+        dropped = Prepared(outbox.insert()).insert(conn, ROW)  # never committed
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(outbox.c.id)).scalars().all() == [kept]
+        assert dropped != kept

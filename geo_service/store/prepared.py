@@ -64,6 +64,8 @@ class Prepared:
 
     def _run(self, conn: sa.Connection, params: dict[str, Any], cursor: Any) -> _Compiled:
         """Execute on `cursor`; the statement as compiled for `conn`."""
+        if not conn.in_transaction():  # begin as conn.execute would (its `commit` is ours)
+            conn.begin()
         key = (conn.dialect.name, tuple(params))
         found = self._compiled.get(key)
         if found is None:
