@@ -206,8 +206,11 @@ class Simulation:
             return rng.expovariate(1 / self.opts.callout_every)
         self.tally.add(callouts=1)
         cid = ans.body.get("id")
+        # Only the phones the service called answer: one still going on shift, or silent
+        # long enough to count as offline, was not called, and its ack would be a 403.
+        called = {t.get("code") for t in ans.body.get("targets") or [] if isinstance(t, dict)}
         for p in phones:
-            if p.area.code.startswith(township) and not p.dead:
+            if p.code in called and not p.dead:
                 self.scheduler.at(rng.uniform(1, 30), lambda p=p: self._ack(cid, p))
         return rng.expovariate(1 / self.opts.callout_every)
 
