@@ -13,6 +13,7 @@ connection's DBAPI cursor in the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -89,8 +90,7 @@ class Prepared:
     def insert(self, conn: sa.Connection, row: dict[str, Any]) -> int | None:
         """Insert `row` in `conn`'s transaction: the new row's primary key, or None when
         nothing was written (a conflict the statement does nothing on)."""
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
+        with closing(conn.connection.dbapi_connection.cursor()) as cursor:
             done = self._run(conn, row, cursor)
             if done.returning:
                 got = cursor.fetchone()
@@ -98,14 +98,9 @@ class Prepared:
             if not cursor.rowcount:
                 return None
             return row[done.key] if done.key else cursor.lastrowid  # (SQLite, not given)
-        finally:
-            cursor.close()
 
     def rows(self, conn: sa.Connection, params: dict[str, Any]) -> list[tuple]:
         """The rows of a SELECT, as the driver returns them."""
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
+        with closing(conn.connection.dbapi_connection.cursor()) as cursor:
             self._run(conn, params, cursor)
             return cursor.fetchall()
-        finally:
-            cursor.close()
